@@ -1,0 +1,121 @@
+"""The `laghil` command line.
+
+    laghil lab schema [-o FILE]          JSON Schema of lab files (for editors)
+    laghil lab check --lab NAME|PATH     reachability, tools and cable carrier
+    laghil lab show --lab NAME|PATH      the lab as validated
+    laghil vlab up|down|status [--lab]   the embedded virtual rack
+    laghil vlab kernel                   fetch the guest kernel into the cache
+"""
+
+import argparse
+import json
+import sys
+
+from .errors import LaghilError
+
+
+def _lab(args):
+    from .lab import load_lab
+    return load_lab(args.lab)
+
+
+def cmd_lab_schema(args):
+    from .lab import lab_schema
+    text = json.dumps(lab_schema(), indent=2) + "\n"
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(text)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_lab_show(args):
+    lab = _lab(args)
+    print(json.dumps(lab.model_dump(mode="json"), indent=2))
+    return 0
+
+
+def cmd_lab_check(args):
+    from .check import check_lab, format_check
+    from .lock import LabLock
+    from .runtime import LabRuntime
+    lab = _lab(args)
+    with LabLock(lab.name):
+        rt = LabRuntime(lab)
+        try:
+            if rt.rack is not None and not rt.rack.is_up():
+                print(f"lab {lab.name}: the virtual rack is not running; start it with "
+                      f"`laghil vlab up --lab {args.lab}`", file=sys.stderr)
+                return 2
+            nodes, cables, ok = check_lab(rt)
+        finally:
+            rt.close(stop_rack=False)
+    print(format_check(nodes, cables))
+    print(f"\nlab {lab.name}: {'OK' if ok else 'PROBLEMS FOUND'}")
+    return 0 if ok else 1
+
+
+def cmd_vlab(args):
+    from .lock import LabLock
+    from .vlab.kernel import ensure_kernel
+    if args.action == "kernel":
+        k = ensure_kernel()
+        print(f"guest kernel {k.version} at {k.root}")
+        return 0
+    from .vlab.rack import Rack
+    lab = _lab(args)
+    rack = Rack(lab)
+    if args.action == "status":
+        st = rack.status()
+        for name, s in st.items():
+            print(f"{name:10} pid={s['pid'] or '-':<8} ssh=127.0.0.1:{s['ssh_port']} "
+                  f"{'answers' if s['ssh'] else 'down'}")
+        return 0 if all(s["pid"] and s["ssh"] for s in st.values()) else 3
+    with LabLock(lab.name):
+        if args.action == "up":
+            secs = rack.up(detach=True, reuse=True)
+            if secs:
+                print(f"vlab {lab.name}: {len(rack.plans)} guests answer SSH; "
+                      f"boot wall time {secs:.1f} s")
+        else:
+            stopped = rack.down()
+            print(f"vlab {lab.name}: stopped {len(stopped)} guest(s)")
+    return 0
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="laghil", description="HA/LAG hardware-in-the-loop validation")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    lab = sub.add_parser("lab", help="lab files").add_subparsers(dest="action", required=True)
+    s = lab.add_parser("schema", help="write the JSON Schema of lab files")
+    s.add_argument("-o", "--output")
+    s.set_defaults(func=cmd_lab_schema)
+    for name, func, helptext in (("check", cmd_lab_check, "check nodes, tools and cables"),
+                                 ("show", cmd_lab_show, "print the validated lab")):
+        c = lab.add_parser(name, help=helptext)
+        c.add_argument("--lab", default="virtual", help="lab name (labs/NAME.yaml) or path")
+        c.set_defaults(func=func)
+
+    v = sub.add_parser("vlab", help="the embedded virtual rack")
+    v.add_argument("action", choices=["up", "down", "status", "kernel"])
+    v.add_argument("--lab", default="virtual", help="a virtual lab (default: virtual)")
+    v.set_defaults(func=cmd_vlab)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LaghilError as e:
+        print(f"laghil: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Inventory of a host: kernel, NIC driver/firmware, RDMA devices, bonding/team.
+
+Parsers are pure functions of the tools' output; ``INVENTORY_COMMAND`` collects
+everything in one round trip.
+"""
+
+import json
+
+from .names import qif
+
+
+def parse_ethtool_i(text):
+    """`ethtool -i <if>` -> {"driver", "version", "firmware-version", "bus-info", ...}."""
+    info = {}
+    for line in text.splitlines():
+        if ":" in line:
+            k, v = line.split(":", 1)
+            info[k.strip()] = v.strip()
+    return info
+
+
+def parse_rdma_dev(text):
+    """`rdma -j dev show` -> sorted device names."""
+    text = text.strip()
+    return sorted(d["ifname"] for d in json.loads(text)) if text else []
+
+
+def inventory_command(ports):
+    parts = ["echo @@kernel; uname -r",
+             "echo @@bonding; (test -d /sys/module/bonding || modprobe -n -q bonding) && echo yes || echo no",
+             "echo @@team; (test -d /sys/module/team || modprobe -n -q team) && command -v teamd >/dev/null && echo yes || echo no",
+             "echo @@rdma; (command -v rdma >/dev/null && rdma -j dev show 2>/dev/null) || echo '[]'"]
+    for p in ports:
+        parts.append(f"echo @@ethtool:{p}; ethtool -i {qif(p)} 2>&1")
+    return "; ".join(parts)
+
+
+def parse_inventory(text):
+    """Output of inventory_command -> {"kernel", "bonding", "team", "rdma", "ports": {...}}."""
+    sections, cur = {}, None
+    for line in text.splitlines():
+        if line.startswith("@@"):
+            cur = line[2:].strip()
+            sections[cur] = []
+        elif cur:
+            sections[cur].append(line)
+    get = lambda k: "\n".join(sections.get(k, []))  # noqa: E731
+    ports = {}
+    for k in sections:
+        if k.startswith("ethtool:"):
+            info = parse_ethtool_i(get(k))
+            ports[k.split(":", 1)[1]] = {
+                "driver": info.get("driver", ""),
+                "version": info.get("version", ""),
+                "firmware": info.get("firmware-version", ""),
+                "bus": info.get("bus-info", ""),
+            }
+    return {
+        "kernel": get("kernel").strip(),
+        "bonding": get("bonding").strip() == "yes",
+        "team": get("team").strip() == "yes",
+        "rdma": parse_rdma_dev(get("rdma")),
+        "ports": ports,
+    }

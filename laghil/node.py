@@ -1,0 +1,52 @@
+"""A lab node (host or switch) ready to use: its lab entry plus its SSH session."""
+
+from .names import qif
+
+
+class Node:
+    """A host or switch of the lab, reached over its persistent SSH session."""
+
+    def __init__(self, name, spec, role, session):
+        self.name = name
+        self.spec = spec          # laghil.lab.Host or Switch
+        self.role = role          # "host" | "switch"
+        self.session = session    # laghil.transport.ssh.SshSession
+
+    def __repr__(self):
+        return f"<Node {self.role} {self.name}>"
+
+    @property
+    def ports(self):
+        return list(self.spec.ports)
+
+    @property
+    def capabilities(self):
+        return frozenset(self.spec.capabilities)
+
+    def run(self, cmd, **kw):
+        """Run a shell command; see SshSession.run (check=True raises CommandFailed)."""
+        return self.session.run(cmd, **kw)
+
+    def carriers(self, ports):
+        """{port: True/False} carrier of each port, in one round trip.
+
+        An administratively down port reports no carrier (the kernel refuses the
+        read with EINVAL): that is False here, as a pulled cable would be.
+        """
+        ports = list(ports)
+        cmd = "; ".join(f"echo {qif(p)} $(cat /sys/class/net/{qif(p)}/carrier 2>/dev/null || echo 0)"
+                        for p in ports)
+        res = self.run(cmd)
+        return parse_carriers(res.stdout, ports)
+
+    def carrier(self, port):
+        return self.carriers([port])[port]
+
+
+def parse_carriers(text, ports):
+    seen = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            seen[parts[0]] = parts[1] == "1"
+    return {p: seen.get(p, False) for p in ports}

@@ -1,0 +1,110 @@
+"""A lab in use: its model, its SSH sessions, its nodes, cables and (virtual) rack.
+
+Usable from scripts and from the pytest plugin alike:
+
+    with LabRuntime(load_lab("virtual")) as rt:   # boots the virtual rack if needed
+        rt.node("h1").run("ip -br link")
+        rt.cable("h1-h2-a").down()
+"""
+
+import os
+
+from .cable import CableControl
+from .errors import UnknownNode
+from .node import Node
+from .transport.cmdlog import CommandLog
+from .transport.redact import Redactor
+from .transport.ssh import Sessions
+
+
+class LabRuntime:
+    def __init__(self, lab, log=None, redactor=None, mode="shell", env=None, say=print):
+        self.lab = lab
+        self.log = log if log is not None else CommandLog()
+        self.redactor = redactor if redactor is not None else Redactor()
+        self.env = os.environ if env is None else env
+        self.say = say
+        self.rack = None
+        self.started_rack = False
+        self.boot_seconds = None
+        if lab.kind == "virtual":
+            from .vlab.rack import Rack
+            self.rack = Rack(lab, log=say)
+        self._register_secrets()
+        self.sessions = Sessions(self._target, log=self.log, redactor=self.redactor, mode=mode)
+        self._nodes = {}
+
+    def _register_secrets(self):
+        """Every secret the lab names (passwords, SNMP communities) is redacted everywhere."""
+        for spec in [*self.lab.hosts.values(), *self.lab.switches.values()]:
+            env = getattr(spec.management, "password_env", None)
+            if env and self.env.get(env):
+                self.redactor.add(self.env[env])
+        for spec in [*self.lab.pdus.values(), *self.lab.bmcs.values()]:
+            for attr in ("community_env", "password_env"):
+                env = getattr(spec, attr, None)
+                if env and self.env.get(env):
+                    self.redactor.add(self.env[env])
+
+    def _target(self, name):
+        return self.lab.ssh_target(name, env=self.env)
+
+    # ---- lifecycle -----------------------------------------------------------------
+    def start(self, boot=True):
+        """Make the lab usable: boot the virtual rack if it is not up (and remember to stop it)."""
+        if self.rack is not None and boot:
+            self.boot_seconds = self.rack.up(detach=False, reuse=True)
+            self.started_rack = self.boot_seconds > 0
+        return self
+
+    def close(self, stop_rack=None):
+        self.sessions.close_all()
+        if self.rack is not None and (self.started_rack if stop_rack is None else stop_rack):
+            self.rack.down()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ---- parts -----------------------------------------------------------------------
+    def node(self, name):
+        if name not in self._nodes:
+            if name in self.lab.hosts:
+                spec, role = self.lab.hosts[name], "host"
+            elif name in self.lab.switches:
+                spec, role = self.lab.switches[name], "switch"
+            else:
+                self.lab.node(name)  # raises UnknownNode naming the lab and known nodes
+                raise UnknownNode(f"lab {self.lab.name!r}: {name!r} is not a host or switch")
+            self._nodes[name] = Node(name, spec, role, self.sessions.get(name))
+        return self._nodes[name]
+
+    @property
+    def hosts(self):
+        return [self.node(n) for n in self.lab.hosts]
+
+    @property
+    def switches(self):
+        return [self.node(n) for n in self.lab.switches]
+
+    @property
+    def ssh_nodes(self):
+        return self.hosts + self.switches
+
+    def cable(self, a, b=None, index=0):
+        """A cable by name, or the ``index``-th cable between nodes ``a`` and ``b``."""
+        if b is None:
+            c = self.lab.cable(a)
+        else:
+            between = self.lab.cables_between(a, b)
+            if len(between) <= index:
+                raise UnknownNode(f"lab {self.lab.name!r}: no cable #{index} between {a} and {b} "
+                                  f"({len(between)} cable(s))")
+            c = between[index]
+        return CableControl(self.lab, c, self.node, self.rack)
+
+    @property
+    def cables(self):
+        return [self.cable(c.name) for c in self.lab.cables]

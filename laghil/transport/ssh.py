@@ -1,0 +1,752 @@
+"""SSH transport: run commands and upload files on lab nodes (paramiko).
+
+One :class:`SshSession` per node holds one SSH connection, opened on first use
+and reused by every command (through a jump host when ``target.jump`` is set).
+Commands run in one of two modes:
+
+``"shell"`` (default)
+    One persistent ``/bin/sh`` per connection, fed commands on its stdin. Each
+    command runs as ``( ... ) </dev/null`` in a subshell, so ``exit`` or ``cd``
+    cannot break the shell, and is followed by an unguessable per-session end
+    marker carrying the exit status on stdout and another marker on stderr;
+    stdout and stderr stay separate streams. The login shell's start-up files
+    (``.bashrc``...) run once per connection, and their output is discarded.
+``"exec"``
+    One SSH exec channel per command: simpler, costs a channel set-up and a
+    login-shell start per command, and passes start-up file output through.
+
+In both modes the command itself runs under ``/bin/sh -c`` wrapped in coreutils
+``timeout -k 2 <T>`` when the node has it, which kills the command's whole
+process group at its timeout; the controller gives up ``timeout_grace`` seconds
+later, discarding the shell channel, so a hung command never wedges a session.
+With ``sudo`` the wrapper is ``sudo -n timeout ... sh -c``.
+
+Every command (and upload) is recorded, redacted, in a
+:class:`~laghil.transport.cmdlog.CommandLog`. Errors are
+:class:`~laghil.errors.TransportError` subclasses naming the node, its address
+and the cause; passwords never appear in them.
+"""
+
+import io
+import os
+import secrets
+import select
+import shlex
+import socket
+import threading
+import time
+from base64 import b64encode
+from dataclasses import dataclass
+from hashlib import sha256
+
+import paramiko
+
+from ..errors import (AuthError, CommandFailed, CommandTimeout, ConnectError,
+                      HostKeyError, TransportError, UnknownNode)
+from .cmdlog import CommandLog
+from .redact import SECRETS
+
+MODES = ("exec", "shell")
+KILL_AFTER_S = 2          # remote `timeout -k`: SIGKILL this long after SIGTERM
+TIMEOUT_GRACE_S = 5.0     # controller waits timeout + this before giving up
+KEEPALIVE_S = 15          # SSH keepalive interval on every connection
+_BUF = 1 << 16
+
+
+@dataclass(frozen=True)
+class Result:
+    """Outcome of one remote command. ``stdout``/``stderr`` are exactly what the
+    command wrote (decoded as UTF-8, invalid bytes replaced)."""
+
+    node: str
+    command: str
+    rc: int
+    stdout: str
+    stderr: str
+    duration_s: float
+
+    @property
+    def ok(self):
+        return self.rc == 0
+
+
+def remote_command(cmd, timeout, sudo=False):
+    """The shell text that runs ``cmd`` under ``/bin/sh -c`` with a remote kill.
+
+    When the node has ``timeout`` (coreutils) the command runs as
+    ``[sudo -n] timeout -k 2 <timeout> sh -c <cmd>``, which SIGTERMs and then
+    SIGKILLs the command's whole process group when the timeout expires (exit
+    status 124, or 137 after SIGKILL). Without ``timeout`` only the controller
+    side timeout applies.
+    """
+    sudo_ = "sudo -n " if sudo else ""
+    inner = "sh -c " + shlex.quote(cmd)
+    return (f"if command -v timeout >/dev/null 2>&1; then "
+            f"exec {sudo_}timeout -k {KILL_AFTER_S} {timeout:.3f} {inner}; "
+            f"else exec {sudo_}{inner}; fi")
+
+
+def fingerprint(key):
+    """OpenSSH-style SHA256 fingerprint of a paramiko key."""
+    return "SHA256:" + b64encode(sha256(key.asbytes()).digest()).decode().rstrip("=")
+
+
+class _Stale(Exception):
+    """The connection or channel was unusable before the command was sent: safe to retry."""
+
+
+class _Lost(Exception):
+    """The channel ended after the command was sent: it may or may not have run."""
+
+
+class _Deadline(Exception):
+    """The controller-side deadline passed; carries the partial output."""
+
+    def __init__(self, out=b"", err=b""):
+        super().__init__("deadline")
+        self.out, self.err = bytes(out), bytes(err)
+
+
+def _decode(data):
+    return bytes(data).decode("utf-8", errors="replace")
+
+
+class SshSession:
+    """A lazily opened, reused SSH connection to one node.
+
+    ``log`` receives a record per command (a private CommandLog is made when it
+    is None); ``redactor`` masks secrets in records and error messages (default:
+    the log's redactor, else ``SECRETS``); the target's passwords are added to
+    it. ``jump_session`` is the session of ``target.jump`` to tunnel through
+    (made and owned by this session when None). Thread-safe: commands on one
+    session are serialised.
+    """
+
+    def __init__(self, target, log=None, redactor=None, mode="shell", *,
+                 jump_session=None, timeout_grace=TIMEOUT_GRACE_S):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        self.target = target
+        self.name = target.name
+        self.mode = mode
+        self.timeout_grace = float(timeout_grace)
+        if redactor is None:
+            redactor = log.redactor if log is not None else SECRETS
+        self.redactor = redactor
+        self.log = log if log is not None else CommandLog(redactor)
+        hop = target
+        while hop is not None:  # passwords of the node and of every jump host
+            self.redactor.add(hop.password)
+            self.log.redactor.add(hop.password)
+            hop = hop.jump
+        self._owns_jump = target.jump is not None and jump_session is None
+        if self._owns_jump:
+            jump_session = SshSession(target.jump, self.log, self.redactor, mode,
+                                      timeout_grace=timeout_grace)
+        self.jump = jump_session
+        self.connect_count = 0          # how many times a connection was opened
+        self._lock = threading.RLock()
+        self._transport = None
+        self._shell = None
+        self._token = secrets.token_hex(16)
+        self._seq = 0
+
+    def __repr__(self):
+        return f"<SshSession {self.name} {self.where} mode={self.mode}>"
+
+    @property
+    def where(self):
+        """``address:port``, plus the jump host when there is one (for messages)."""
+        t = self.target
+        s = f"{t.address}:{t.port}"
+        if t.jump is not None:
+            s += f" via jump host {t.jump.name} ({t.jump.address}:{t.jump.port})"
+        return s
+
+    @property
+    def connected(self):
+        """True while the SSH connection is open (as far as the client knows)."""
+        t = self._transport
+        return t is not None and t.is_active()
+
+    # ------------------------------------------------------------------ public
+
+    def connect(self):
+        """Open the connection (and, in shell mode, the shell) now rather than lazily."""
+        with self._lock:
+            self._with_connection(self._shell_channel if self.mode == "shell" else lambda: None)
+
+    def run(self, cmd, timeout=None, check=True, sudo=None):
+        """Run ``cmd`` (POSIX sh syntax) on the node and return its Result.
+
+        ``timeout`` (seconds, default ``target.command_timeout``): CommandTimeout
+        when exceeded. ``check``: CommandFailed on a non-zero exit status.
+        ``sudo`` (default: ``target.sudo`` for a non-root user): run through
+        ``sudo -n``. Connection problems raise ConnectError/AuthError/HostKeyError.
+        """
+        timeout = self.target.command_timeout if timeout is None else float(timeout)
+        if timeout <= 0:
+            raise ValueError(f"{self.name}: timeout must be positive, not {timeout}")
+        remote = remote_command(cmd, timeout, self._sudo(sudo))
+        with self._lock:
+            started, t0 = time.time(), time.monotonic()
+            deadline = t0 + timeout + self.timeout_grace
+            try:
+                rc, out, err = self._with_connection(lambda: self._execute(remote, deadline))
+            except _Deadline as d:
+                where = "the controller gave up; shell discarded"
+                self._timeout(cmd, timeout, started, t0, d.out, d.err, where)
+            except TransportError as e:
+                self._record(cmd, None, started, t0, error=str(e))
+                raise
+            duration = time.monotonic() - t0
+            if rc in (124, 137) and duration >= timeout - 0.05:
+                self._timeout(cmd, timeout, started, t0, out, err, "killed on the node")
+            result = Result(self.name, cmd, rc, _decode(out), _decode(err), duration)
+            self._record(cmd, rc, started, t0, result.stdout, result.stderr)
+        if check and rc != 0:
+            raise self._redacted(CommandFailed(self.name, result))
+        return result
+
+    def upload(self, data, remote_path, mode=0o644, sudo=None):
+        """Write ``data`` (bytes, or the path of a local file) to ``remote_path``
+        with permissions ``mode``; SFTP, or ``cat`` over an exec channel when the
+        node has no SFTP subsystem or when sudo applies. Raises CommandFailed when
+        the node refuses the write."""
+        if isinstance(data, (str, os.PathLike)):
+            with open(data, "rb") as f:
+                data = f.read()
+        data = bytes(data)
+        sudo = self._sudo(sudo)
+        label = f"upload {remote_path} ({len(data)} bytes, mode {mode:04o})"
+        with self._lock:
+            started, t0 = time.time(), time.monotonic()
+            deadline = t0 + self.target.command_timeout + self.timeout_grace
+            try:
+                if sudo:
+                    how = self._with_connection(
+                        lambda: self._upload_stdin(data, remote_path, mode, True, deadline))
+                else:
+                    how = self._with_connection(
+                        lambda: self._upload_sftp(data, remote_path, mode, deadline))
+            except _Deadline:
+                self._timeout(label, self.target.command_timeout, started, t0, b"", b"",
+                              "upload")
+            except CommandFailed as e:
+                self._record(label, e.result.rc, started, t0, stderr=e.result.stderr)
+                raise
+            except TransportError as e:
+                self._record(label, None, started, t0, error=str(e))
+                raise
+            self._record(f"{label} via {how}", 0, started, t0)
+
+    def close(self):
+        """Close the shell, the connection and an owned jump session. Idempotent;
+        the session reconnects if used again."""
+        with self._lock:
+            self._drop()
+        if self._owns_jump:
+            self.jump.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -------------------------------------------------------------- commands
+
+    def _sudo(self, sudo):
+        if sudo is None:
+            return bool(self.target.sudo) and self.target.user != "root"
+        return bool(sudo)
+
+    def _execute(self, remote, deadline):
+        if self.mode == "shell":
+            return self._shell_run(remote, deadline)
+        return self._exec_run(f"( {remote} ) </dev/null; exit $?", deadline)
+
+    def _exec_run(self, text, deadline, stdin=None):
+        """Run ``text`` on a new exec channel; return (rc, stdout bytes, stderr bytes)."""
+        chan = self._open_channel()
+        try:
+            try:
+                chan.exec_command(text)
+            except (paramiko.SSHException, EOFError, OSError) as e:
+                raise _Stale(f"exec request failed: {e}") from e
+            if stdin is not None:
+                self._send(chan, stdin, deadline)
+                chan.shutdown_write()
+            out, err = bytearray(), bytearray()
+            self._pump(chan, out, err, deadline,
+                       lambda: chan.exit_status_ready() and (chan.eof_received or chan.closed))
+            if chan.exit_status < 0:
+                raise _Lost("the channel closed without an exit status")
+            return chan.exit_status, out, err
+        finally:
+            chan.close()
+
+    def _shell_run(self, remote, deadline):
+        """Run ``remote`` through the persistent shell; return (rc, stdout, stderr)."""
+        chan = self._shell_channel()
+        while chan.recv_ready():          # stray output of earlier background jobs
+            chan.recv(_BUF)
+        while chan.recv_stderr_ready():
+            chan.recv_stderr(_BUF)
+        self._seq += 1
+        tag = f"{self._token}:{self._seq}"
+        script = (f"( {remote} ) </dev/null; __laghil_rc=$?; "
+                  f"printf '\\n%s:%d\\n' '{tag}' \"$__laghil_rc\"; printf '\\n%s\\n' '{tag}' >&2\n")
+        try:
+            chan.sendall(script.encode())
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            self._discard_shell()
+            raise _Stale(f"cannot write to the shell: {e}") from e
+        try:
+            return self._read_framed(chan, tag, deadline)
+        except (_Deadline, _Lost):
+            self._discard_shell()
+            raise
+
+    def _shell_channel(self):
+        """The live persistent shell channel, opened (and synchronised) if needed."""
+        chan = self._shell
+        if chan is not None and not (chan.closed or chan.eof_received or chan.exit_status_ready()):
+            return chan
+        self._discard_shell()
+        chan = self._open_channel()
+        try:
+            chan.exec_command("exec /bin/sh")
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            chan.close()
+            raise _Stale(f"cannot start /bin/sh: {e}") from e
+        self._shell = chan
+        # Synchronise: whatever the login shell's start-up files print comes
+        # before this first marker and is thrown away.
+        self._seq += 1
+        tag = f"{self._token}:{self._seq}"
+        limit = max(self.target.connect_timeout, 10.0)
+        try:
+            chan.sendall(f"printf '\\n%s:0\\n' '{tag}'; printf '\\n%s\\n' '{tag}' >&2\n".encode())
+            self._read_framed(chan, tag, time.monotonic() + limit)
+        except _Deadline:
+            self._discard_shell()
+            raise ConnectError(self.name, f"the shell on {self.where} did not start "
+                                          f"within {limit:g} s") from None
+        except (_Lost, paramiko.SSHException, EOFError, OSError) as e:
+            self._discard_shell()
+            raise _Stale(f"the shell exited at start: {e}") from e
+        return chan
+
+    def _read_framed(self, chan, tag, deadline):
+        """Read until both end markers of ``tag`` arrived; return (rc, stdout, stderr)."""
+        out_mark = f"\n{tag}:".encode()
+        err_mark = f"\n{tag}\n".encode()
+        out, err = bytearray(), bytearray()
+        found = {"out": -1, "err": -1, "rc": None}
+        scanned = {"out": 0, "err": 0}
+
+        def done():
+            if found["rc"] is None:
+                i = found["out"]
+                if i < 0:
+                    i = out.find(out_mark, max(0, scanned["out"] - len(out_mark)))
+                    scanned["out"] = len(out)
+                    found["out"] = i
+                if i >= 0:
+                    j = out.find(b"\n", i + len(out_mark))
+                    if j >= 0:
+                        found["rc"] = int(out[i + len(out_mark):j])
+            if found["err"] < 0:
+                found["err"] = err.find(err_mark, max(0, scanned["err"] - len(err_mark)))
+                scanned["err"] = len(err)
+            return found["rc"] is not None and found["err"] >= 0
+
+        if not self._pump(chan, out, err, deadline, done):
+            raise _Lost(_decode(err[-500:]).strip() or "the shell channel closed")
+        return found["rc"], out[:found["out"]], err[:found["err"]]
+
+    def _pump(self, chan, out, err, deadline, done):
+        """Move stdout/stderr of ``chan`` into ``out``/``err`` until ``done()``
+        (return True), the channel ends first (return False) or ``deadline``
+        passes (raise _Deadline). Blocks in select() or on events, never spins."""
+        while True:
+            while chan.recv_ready():
+                out += chan.recv(_BUF)
+            while chan.recv_stderr_ready():
+                err += chan.recv_stderr(_BUF)
+            if done():
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Deadline(out, err)
+            if chan.eof_received or chan.closed:
+                # No more output can come; only an exit status may still arrive.
+                if chan.closed or chan.status_event.is_set():
+                    return False
+                chan.status_event.wait(min(remaining, 0.5))
+                if not self.connected:
+                    return done()
+            else:
+                select.select([chan], [], [], min(remaining, 1.0))
+
+    def _send(self, chan, data, deadline):
+        """Send all of ``data`` on ``chan`` before ``deadline``."""
+        view = memoryview(data)
+        while view:
+            chan.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                n = chan.send(view[:_BUF])
+            except socket.timeout:
+                raise _Deadline() from None
+            except (paramiko.SSHException, EOFError, OSError) as e:
+                raise _Lost(f"sending data failed: {e}") from e
+            if n <= 0:
+                raise _Lost("the channel closed while sending data")
+            view = view[n:]
+        chan.settimeout(None)
+
+    # ---------------------------------------------------------------- uploads
+
+    def _upload_sftp(self, data, remote_path, mode, deadline):
+        try:
+            sftp = paramiko.SFTPClient.from_transport(self._transport)
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            if not self.connected:
+                raise _Stale(f"cannot open SFTP: {e}") from e
+            return self._upload_stdin(data, remote_path, mode, False, deadline)  # no SFTP subsystem
+        if sftp is None:
+            return self._upload_stdin(data, remote_path, mode, False, deadline)
+        try:
+            sftp.get_channel().settimeout(max(1.0, deadline - time.monotonic()))
+            sftp.putfo(io.BytesIO(data), remote_path)
+            sftp.chmod(remote_path, mode)
+        except socket.timeout:
+            raise _Deadline() from None
+        except IOError as e:
+            if not self.connected:
+                raise _Lost(f"connection lost during SFTP upload: {e}") from e
+            msg = f"sftp: cannot write {remote_path}: {e.strerror or e}"
+            raise CommandFailed(self.name, Result(self.name, f"upload {remote_path}", 1, "", msg,
+                                                  0.0)) from e
+        except (paramiko.SSHException, EOFError) as e:
+            raise _Lost(f"SFTP upload failed: {e}") from e
+        finally:
+            sftp.close()
+        return "sftp"
+
+    def _upload_stdin(self, data, remote_path, mode, sudo, deadline):
+        path = shlex.quote(remote_path)
+        timeout = max(1.0, deadline - time.monotonic() - self.timeout_grace)
+        remote = remote_command(f"cat > {path} && chmod {mode:o} {path}", timeout, sudo)
+        rc, out, err = self._exec_run(f"( {remote} ); exit $?", deadline, stdin=data)
+        if rc != 0:
+            raise CommandFailed(self.name, Result(self.name, f"upload {remote_path}", rc,
+                                                  _decode(out), _decode(err), 0.0))
+        return "cat"
+
+    # ------------------------------------------------------------- connection
+
+    def _with_connection(self, fn):
+        """Call ``fn()`` on a live connection. A connection found dead when the
+        command starts, or a channel that cannot be opened, leads to ONE
+        reconnect and retry; a failed reconnect raises (ConnectError...)."""
+        retried = False
+        if not self.connected:
+            retried = self._transport is not None
+            self._reconnect("connection lost") if retried else self._connect()
+        while True:
+            try:
+                return fn()
+            except _Stale as e:
+                if retried:
+                    self._drop()
+                    raise ConnectError(self.name, f"connection to {self.where} unusable after "
+                                                  f"reconnecting: {e}") from None
+                retried = True
+                self._reconnect(str(e))
+            except _Lost as e:
+                cause = "connection lost" if not self.connected else "channel closed"
+                if not self.connected:
+                    self._drop()
+                raise ConnectError(self.name, f"{cause} ({self.where}) while the command ran; it "
+                                              f"may or may not have completed: {e}") from None
+
+    def _reconnect(self, cause):
+        self._drop()
+        try:
+            self._connect()
+        except TransportError as e:
+            msg = str(e).split(": ", 1)[-1] if str(e).startswith(f"{self.name}: ") else str(e)
+            raise type(e)(self.name, f"{cause}; reconnect failed: {msg}") from e
+
+    def _drop(self):
+        """Forget the shell and the connection (closing both)."""
+        self._discard_shell()
+        t, self._transport = self._transport, None
+        if t is not None:
+            t.close()
+
+    def _discard_shell(self):
+        chan, self._shell = self._shell, None
+        if chan is not None:
+            chan.close()
+
+    def _open_channel(self):
+        try:
+            return self._transport.open_session(timeout=self.target.connect_timeout)
+        except (paramiko.SSHException, EOFError, OSError, AttributeError) as e:
+            raise _Stale(f"cannot open a channel: {e or type(e).__name__}") from e
+
+    def open_tunnel(self, host, port, timeout, for_node):
+        """A ``direct-tcpip`` channel from this (jump) node to ``host:port``, to be
+        used as the socket of another connection; errors name ``for_node``."""
+        with self._lock:
+            try:
+                self._with_connection(lambda: None)
+            except TransportError as e:
+                raise type(e)(for_node, f"jump host failed: {e}") from e
+            try:
+                return self._transport.open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0),
+                                                    timeout=timeout)
+            except paramiko.ChannelException as e:
+                cause = e.text or f"code {e.code}"
+            except (paramiko.SSHException, EOFError, OSError) as e:
+                cause = str(e) or type(e).__name__
+            raise ConnectError(for_node, f"cannot connect to {host}:{port} via jump host "
+                                         f"{self.name} ({self.target.address}:{self.target.port}): "
+                                         f"{cause}")
+
+    def _connect(self):
+        """Open, verify and authenticate a new connection (within connect_timeout)."""
+        t = self.target
+        deadline = time.monotonic() + t.connect_timeout
+        pkey = self._load_key()
+        sock = self._open_socket(deadline)
+        transport = paramiko.Transport(sock)
+        try:
+            self._handshake(transport, deadline)
+            self._authenticate(transport, pkey, deadline)
+        except BaseException:
+            transport.close()
+            raise
+        transport.set_keepalive(KEEPALIVE_S)
+        self._transport = transport
+        self.connect_count += 1
+
+    def _remaining(self, deadline):
+        return max(0.05, deadline - time.monotonic())
+
+    def _timed_out(self, stage):
+        return ConnectError(self.name, f"cannot connect to {self.where}: timed out after "
+                                       f"{self.target.connect_timeout:g} s ({stage})")
+
+    def _load_key(self):
+        path = self.target.key_file
+        if path is None:
+            return None
+        path = os.path.expanduser(path)
+        if not os.path.isfile(path):
+            raise AuthError(self.name, f"key file {path} not found (key_file for {self.where})")
+        try:
+            return paramiko.PKey.from_path(path)
+        except paramiko.PasswordRequiredException:
+            raise AuthError(self.name, f"key file {path} is protected by a passphrase; "
+                                       "laghil needs an unencrypted key") from None
+        except Exception as e:  # noqa: BLE001 - any parse error of a user-supplied file
+            raise AuthError(self.name, f"cannot load key file {path}: {e}") from None
+
+    def _open_socket(self, deadline):
+        t = self.target
+        if t.jump is not None:
+            return self.jump.open_tunnel(t.address, t.port, self._remaining(deadline), t.name)
+        try:
+            sock = socket.create_connection((t.address, t.port), timeout=self._remaining(deadline))
+        except ConnectionRefusedError:
+            raise ConnectError(self.name, f"cannot connect to {self.where}: connection refused "
+                                          "(no sshd listening on that port?)") from None
+        except socket.timeout:
+            raise self._timed_out("TCP connect: host down or port filtered?") from None
+        except socket.gaierror as e:
+            raise ConnectError(self.name, f"cannot resolve {t.address!r}: {e.strerror}") from None
+        except OSError as e:
+            raise ConnectError(self.name, f"cannot connect to {self.where}: "
+                                          f"{e.strerror or e}") from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def _known_hosts(self):
+        path = os.path.expanduser(self.target.known_hosts or "~/.ssh/known_hosts")
+        keys = paramiko.HostKeys()
+        if os.path.isfile(path):
+            try:
+                keys.load(path)
+            except (OSError, paramiko.SSHException) as e:
+                raise HostKeyError(self.name, f"cannot read known_hosts {path}: {e}") from None
+        return keys, path
+
+    def _handshake(self, transport, deadline):
+        t = self.target
+        hostname = t.address if t.port == 22 else f"[{t.address}]:{t.port}"
+        known, path = self._known_hosts()
+        expected = known.lookup(hostname)
+        if expected:  # ask the server for the key type we know, as OpenSSH does
+            want = []
+            for kt in expected.keys():
+                want += ["rsa-sha2-512", "rsa-sha2-256", kt] if kt == "ssh-rsa" else [kt]
+            opts = transport.get_security_options()
+            opts.key_types = ([k for k in want if k in opts.key_types]
+                              + [k for k in opts.key_types if k not in want])
+        remaining = self._remaining(deadline)
+        transport.banner_timeout = transport.handshake_timeout = remaining
+        transport.auth_timeout = remaining
+        try:
+            transport.start_client(timeout=remaining)
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            if time.monotonic() >= deadline - 0.2:
+                raise self._timed_out(self._stage(transport)) from None
+            raise ConnectError(self.name, f"SSH handshake with {self.where} failed: "
+                                          f"{e or type(e).__name__}") from None
+        if getattr(transport, "host_key", None) is None:
+            raise self._timed_out(self._stage(transport))
+        key = transport.get_remote_server_key()
+        self._check_host_key(hostname, key, expected, path)
+
+    @staticmethod
+    def _stage(transport):
+        if not transport.remote_version:
+            return "no SSH banner: is an SSH server listening there?"
+        return "during the SSH key exchange"
+
+    def _check_host_key(self, hostname, key, expected, path):
+        t = self.target
+        offered = f"{key.get_name()} {fingerprint(key)}"
+        if expected is None:
+            if t.accept_unknown_host_keys:
+                return
+            missing = "" if os.path.isfile(path) else " (the file does not exist)"
+            raise HostKeyError(self.name, (
+                f"host key of {self.where} is unknown: {hostname} is not in {path}{missing}; "
+                f"the server offers {offered}. Add it to known_hosts (ssh-keyscan -p {t.port} "
+                f"{t.address} >> {path}), point known_hosts at the right file, or set "
+                f"accept_unknown_host_keys: true for a throwaway lab"))
+        ours = expected.get(key.get_name())
+        if ours != key:
+            known = ", ".join(f"{k.get_name()} {fingerprint(k)}" for k in expected.values())
+            raise HostKeyError(self.name, (
+                f"host key of {self.where} does NOT match {path}: the server offers {offered}, "
+                f"known_hosts has {known} for {hostname}. The node was reinstalled, or someone "
+                f"is intercepting the connection; if the change is expected, remove the old "
+                f"entry (ssh-keygen -R '{hostname}' -f {path})"))
+
+    def _authenticate(self, transport, pkey, deadline):
+        t = self.target
+        attempts = []
+        if pkey is not None:
+            attempts.append((f"key {t.key_file}", lambda: transport.auth_publickey(t.user, pkey)))
+        if t.password is not None:
+            attempts.append(("password", lambda: transport.auth_password(t.user, t.password)))
+        if not attempts:
+            raise AuthError(self.name, f"no key_file and no password configured for {self.where}")
+        failures = []
+        for label, attempt in attempts:
+            try:
+                attempt()
+            except paramiko.BadAuthenticationType as e:
+                failures.append(f"{label} not accepted (server allows: {', '.join(e.allowed_types)})")
+                continue
+            except paramiko.AuthenticationException as e:
+                if "timeout" in str(e).lower() or time.monotonic() >= deadline:
+                    raise self._timed_out("authentication") from None
+                failures.append(f"{label} refused")
+                continue
+            except (paramiko.SSHException, EOFError, OSError) as e:
+                if time.monotonic() >= deadline - 0.2:
+                    raise self._timed_out("authentication") from None
+                raise ConnectError(self.name, f"connection to {self.where} failed during "
+                                              f"authentication: {e or type(e).__name__}") from None
+            if transport.is_authenticated():
+                return
+            failures.append(f"{label}: more authentication required (unsupported)")
+        raise AuthError(self.name, f"authentication as {t.user!r} to {self.where} failed: "
+                                   + "; ".join(failures))
+
+    # ------------------------------------------------------------------ helpers
+
+    def _record(self, cmd, rc, started, t0, stdout="", stderr="", error=None):
+        self.log.add(self.name, self.redactor.redact(cmd), rc, time.monotonic() - t0,
+                     self.redactor.redact(stdout), self.redactor.redact(stderr), started,
+                     error=self.redactor.redact(error))
+
+    def _redacted(self, exc):
+        exc.args = (self.redactor.redact(str(exc)),)
+        return exc
+
+    def _timeout(self, cmd, timeout, started, t0, out, err, how):
+        msg = f"timed out after {timeout:g} s ({how}) on {self.where}: {cmd!r}"
+        self._record(cmd, None, started, t0, _decode(out), _decode(err), error=msg)
+        exc = CommandTimeout(self.name, msg)
+        exc.result = Result(self.name, cmd, -1, _decode(out), _decode(err),
+                            time.monotonic() - t0)
+        raise self._redacted(exc) from None
+
+
+class Sessions:
+    """One SshSession per node, created on first ``get(name)`` and cached.
+
+    ``targets`` maps node names to SshTargets (a dict, or a callable raising
+    KeyError for unknown names). Jump hosts are sessions of the pool too, so
+    nodes behind one jump host share its connection.
+    """
+
+    def __init__(self, targets, log=None, redactor=None, mode="shell"):
+        self._targets = targets
+        if redactor is None:
+            redactor = log.redactor if log is not None else SECRETS
+        self.redactor = redactor
+        self.log = log if log is not None else CommandLog(redactor)
+        self.mode = mode
+        self._sessions = {}
+        self._lock = threading.Lock()
+
+    def get(self, name):
+        """The session of node ``name``; UnknownNode if there is no such target."""
+        try:
+            target = self._targets(name) if callable(self._targets) else self._targets[name]
+        except KeyError:
+            known = "" if callable(self._targets) else f"; known: {', '.join(sorted(self._targets))}"
+            raise UnknownNode(f"unknown node {name!r}{known}") from None
+        return self.session_for(target)
+
+    def session_for(self, target):
+        """The cached session for ``target`` (made, with its jump chain, if new)."""
+        key = (target.name, target.address, target.port, target.user)
+        with self._lock:
+            session = self._sessions.get(key)
+        if session is not None:
+            return session
+        jump = self.session_for(target.jump) if target.jump is not None else None
+        with self._lock:
+            session = self._sessions.get(key)
+            if session is None:
+                session = SshSession(target, self.log, self.redactor, self.mode,
+                                     jump_session=jump)
+                self._sessions[key] = session
+        return session
+
+    def __iter__(self):
+        with self._lock:
+            return iter(list(self._sessions.values()))
+
+    def close_all(self):
+        """Close every session (nodes first, then jump hosts)."""
+        with self._lock:
+            sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sorted(sessions, key=lambda s: s.target.jump is None):
+            session.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close_all()

@@ -1,0 +1,416 @@
+"""Build, start, drive and stop the virtual rack of a virtual lab.
+
+One QEMU (TCG) guest per host and switch of the lab; one pair of UDP socket
+netdevs on 127.0.0.1 per cable; SSH on 127.0.0.1:<management port> by hostfwd;
+one QMP socket per guest. State lives in ``<state>/vlab/<lab>/``: the per-run SSH
+key, known_hosts, one share folder per guest and ``rack.json`` with the pids.
+Every guest is ended by its pid; a stale rack left by a killed run is found by
+its pids (and by its unique ``-name laghil:<lab>:<node>`` marker) and ended on
+the next start.
+"""
+
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from ..errors import RackError
+from .initramfs import build_initramfs
+from .kernel import ensure_kernel
+from .paths import cache_root, lab_state_dir
+from .qmp import Qmp
+
+QEMU = "qemu-system-x86_64"
+UDP_BASE = 41000
+MGMT_NIC = "mgmt0"
+KERNEL_ARGS = ("console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init "
+               "mitigations=off tsc=reliable no_timer_check random.trust_cpu=on "
+               "net.ifnames=0 8250.nr_uarts=1")
+
+
+def nic_id(port):
+    """QEMU device id of the NIC that backs a lab port."""
+    return f"nic-{port}".replace("/", "_")
+
+
+@dataclass
+class Nic:
+    port: str
+    mac: str
+    speed: int | None = None
+    local_udp: int | None = None   # None: an uncabled port (no peer, link down)
+    peer_udp: int | None = None
+
+
+@dataclass
+class GuestPlan:
+    name: str
+    ssh_port: int
+    mgmt_mac: str
+    nics: list = field(default_factory=list)
+
+
+def _split_end(end):
+    node, port = end.split(":", 1)
+    return node, port
+
+
+class Rack:
+    """The virtual rack of one virtual lab."""
+
+    def __init__(self, lab, log=print):
+        if getattr(lab, "kind", None) != "virtual":
+            raise RackError(f"lab {lab.name!r} is not virtual (kind: {lab.kind})")
+        self.lab = lab
+        self.log = log
+        self.dir = lab_state_dir(lab.name)
+        self._qmp = {}
+        self.plans = self._plan()
+
+    # ---- planning --------------------------------------------------------
+    def _plan(self):
+        plans = {}
+        nodes = {**dict(self.lab.hosts), **dict(self.lab.switches)}
+        for i, (name, node) in enumerate(sorted(nodes.items())):
+            plans[name] = GuestPlan(name, node.management.port, f"02:4c:47:00:{i // 256:02x}:{i % 256:02x}")
+            for pname, port in node.ports.items():
+                plans[name].nics.append(Nic(pname, port.mac, port.speed))
+        for ci, cable in enumerate(self.lab.cables):
+            (na, pa), (nb, pb) = (_split_end(e) for e in cable.ends)
+            ua, ub = UDP_BASE + 2 * ci, UDP_BASE + 2 * ci + 1
+            for node, port, local, peer in ((na, pa, ua, ub), (nb, pb, ub, ua)):
+                nic = next(n for n in plans[node].nics if n.port == port)
+                nic.local_udp, nic.peer_udp = local, peer
+        return plans
+
+    def marker(self, node):
+        return f"laghil:{self.lab.name}:{node}"
+
+    def guest_dir(self, node):
+        return self.dir / "guests" / node
+
+    @property
+    def key_file(self):
+        return self.dir / "id_ed25519"
+
+    @property
+    def known_hosts(self):
+        return self.dir / "known_hosts"
+
+    @property
+    def state_file(self):
+        return self.dir / "rack.json"
+
+    # ---- state -------------------------------------------------------------
+    def _read_state(self):
+        try:
+            return json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _alive_pids(self):
+        """Pids of this lab's guests that are running, found by marker in /proc."""
+        found = {}
+        prefix = f"laghil:{self.lab.name}:".encode()
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if args and args[0].endswith(QEMU.encode()) and b"-name" in args:
+                name = args[args.index(b"-name") + 1]
+                if name.startswith(prefix):
+                    found[name[len(prefix):].decode()] = int(pid)
+        return found
+
+    def status(self):
+        """{node: {"pid": int|None, "ssh": bool}} for every guest of the lab."""
+        alive = self._alive_pids()
+        out = {}
+        for name, plan in self.plans.items():
+            out[name] = {"pid": alive.get(name), "ssh_port": plan.ssh_port,
+                         "ssh": bool(alive.get(name)) and _ssh_banner(plan.ssh_port, 1.0)}
+        return out
+
+    def is_up(self):
+        st = self.status()
+        return all(s["pid"] and s["ssh"] for s in st.values())
+
+    # ---- start / stop --------------------------------------------------------
+    def up(self, detach=False, reuse=True, timeout=240.0):
+        """Boot every guest and wait until each answers SSH. Returns the boot wall time (s).
+
+        ``reuse``: a rack that is already fully up is kept (returns 0.0).
+        ``detach``: guests outlive this process (``laghil vlab up``); otherwise
+        they get SIGKILL if this process dies, whatever the way.
+        """
+        if reuse and self._read_state() and self.is_up():
+            self.log(f"vlab {self.lab.name}: already up, reusing it")
+            return 0.0
+        self.down(quiet=True)
+        t0 = time.monotonic()
+        kernel = ensure_kernel(log=self.log)
+        initrd = build_initramfs(kernel, cache_root() / "initramfs")
+        self._prepare_files()
+        procs = {}
+        try:
+            for name, plan in self.plans.items():
+                procs[name] = self._start_guest(plan, kernel, initrd, detach)
+            self._write_state({n: p.pid for n, p in procs.items()}, detach)
+            self._wait_ssh(procs, t0 + timeout)
+        except BaseException:
+            self._kill({n: p.pid for n, p in procs.items()})
+            raise
+        return time.monotonic() - t0
+
+    def down(self, quiet=False):
+        """End every guest of this lab by pid (stale ones included)."""
+        for q in self._qmp.values():
+            q.close()
+        self._qmp.clear()
+        pids = self._alive_pids()
+        state = self._read_state() or {}
+        for node, pid in (state.get("pids") or {}).items():
+            if _pid_is_guest(pid, self.marker(node)):
+                pids[node] = pid
+        if pids and not quiet:
+            self.log(f"vlab {self.lab.name}: stopping {', '.join(sorted(pids))}")
+        elif pids:
+            self.log(f"vlab {self.lab.name}: ending stale guests {pids}")
+        self._kill(pids)
+        try:
+            self.state_file.unlink()
+        except FileNotFoundError:
+            pass
+        return pids
+
+    def _kill(self, pids):
+        for pid in pids.values():
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 5
+        for pid in pids.values():
+            while _pid_alive(pid) and time.monotonic() < deadline:
+                _reap(pid)
+                time.sleep(0.05)
+            if _pid_alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            _reap(pid)
+
+    def _write_state(self, pids, detach):
+        self.state_file.write_text(json.dumps({
+            "lab": self.lab.name, "started": time.time(), "owner_pid": os.getpid(),
+            "detached": detach, "pids": pids,
+            "ssh_ports": {n: p.ssh_port for n, p in self.plans.items()},
+        }, indent=2))
+
+    def _prepare_files(self):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for f in (self.key_file, Path(str(self.key_file) + ".pub")):
+            f.unlink(missing_ok=True)
+        _keygen(self.key_file, f"laghil-vlab-{self.lab.name}")
+        pub = Path(str(self.key_file) + ".pub").read_text()
+        stage2 = resources.files("laghil.vlab").joinpath("stage2.sh").read_bytes()
+        known = []
+        for name, plan in self.plans.items():
+            g = self.guest_dir(name)
+            if g.exists():
+                shutil.rmtree(g)
+            g.mkdir(parents=True)
+            _keygen(g / "ssh_host_ed25519_key", f"laghil-{name}")
+            hostpub = (g / "ssh_host_ed25519_key.pub").read_text().split()
+            known.append(f"[127.0.0.1]:{plan.ssh_port} {hostpub[0]} {hostpub[1]}")
+            (g / "authorized_keys").write_text(pub)
+            (g / "stage2.sh").write_bytes(stage2)
+            data_ports = " ".join(n.port for n in plan.nics)
+            (g / "node.env").write_text(f"NODE={name}\nDATA_PORTS='{data_ports}'\n")
+            lines = [f"{plan.mgmt_mac} {MGMT_NIC}"] + [f"{n.mac} {n.port}" for n in plan.nics]
+            (g / "ifmap").write_text("\n".join(lines) + "\n")
+            (g / "sshd_config").write_text(SSHD_CONFIG)
+        self.known_hosts.write_text("\n".join(known) + "\n")
+
+    def _qemu_cmd(self, plan, kernel, initrd):
+        g = self.guest_dir(plan.name)
+        mem = getattr(getattr(self.lab, "virtual", None), "memory_mb", 1024)
+        cpus = getattr(getattr(self.lab, "virtual", None), "cpus", 1)
+        ro = "security_model=none,readonly=on,multidevs=remap"
+        cmd = [
+            QEMU, "-name", self.marker(plan.name),
+            "-machine", "pc,accel=tcg", "-cpu", "max", "-smp", str(cpus), "-m", str(mem),
+            "-nodefaults", "-no-user-config", "-display", "none", "-vga", "none", "-no-reboot",
+            "-kernel", str(kernel.vmlinuz), "-initrd", str(initrd), "-append", KERNEL_ARGS,
+            "-serial", f"file:{g / 'console.log'}",
+            "-qmp", f"unix:{g / 'qmp.sock'},server=on,wait=off",
+            "-device", "virtio-rng-pci",
+            "-virtfs", f"local,path=/,mount_tag=hostroot,{ro}",
+            "-virtfs", f"local,path={kernel.modules_dir},mount_tag=modules,{ro}",
+            "-virtfs", f"local,path={g},mount_tag=laghil,{ro}",
+            "-netdev", f"user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:{plan.ssh_port}-:22",
+            "-device", f"virtio-net-pci,netdev=mgmt,id={nic_id(MGMT_NIC)},mac={plan.mgmt_mac}",
+        ]
+        for i, nic in enumerate(plan.nics):
+            dev = f"virtio-net-pci,id={nic_id(nic.port)},mac={nic.mac}"
+            if nic.speed:
+                dev += f",speed={nic.speed},duplex=full"
+            if nic.local_udp is not None:
+                nd = f"n{i}"
+                cmd += ["-netdev", f"socket,id={nd},udp=127.0.0.1:{nic.peer_udp},"
+                                   f"localaddr=127.0.0.1:{nic.local_udp}"]
+                dev += f",netdev={nd}"
+            cmd += ["-device", dev]
+        return cmd
+
+    def _start_guest(self, plan, kernel, initrd, detach):
+        if shutil.which(QEMU) is None:
+            raise RackError(f"{QEMU} not found: run scripts/setup (apt qemu-system-x86)")
+        g = self.guest_dir(plan.name)
+        _check_port_free(plan.name, plan.ssh_port)
+        cmd = self._qemu_cmd(plan, kernel, initrd)
+        (g / "qemu.cmd").write_text(" ".join(cmd) + "\n")
+        errlog = open(g / "qemu.log", "wb")
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=errlog, stderr=errlog,
+                                start_new_session=True,
+                                preexec_fn=None if detach else _die_with_parent)
+        errlog.close()
+        return proc
+
+    def _wait_ssh(self, procs, deadline):
+        pending = dict(procs)
+        while pending:
+            for name, proc in list(pending.items()):
+                if proc.poll() is not None:
+                    raise RackError(self._guest_failure(name, f"QEMU exited with {proc.returncode}"))
+                if _ssh_banner(self.plans[name].ssh_port, 1.0):
+                    del pending[name]
+            if pending and time.monotonic() > deadline:
+                raise RackError(self._guest_failure(sorted(pending)[0], "no SSH before the boot timeout"))
+            if pending:
+                time.sleep(0.25)
+        for name in procs:
+            for nic in self.plans[name].nics:
+                if nic.local_udp is None:  # an uncabled port has no carrier
+                    self.qmp(name).set_link(nic_id(nic.port), False)
+
+    def _guest_failure(self, name, why):
+        g = self.guest_dir(name)
+        tail = ""
+        for f in ("qemu.log", "console.log"):
+            try:
+                t = (g / f).read_text(errors="replace").strip().splitlines()[-15:]
+                tail += f"\n--- {g / f} (last lines) ---\n" + "\n".join(t)
+            except OSError:
+                pass
+        return f"vlab {self.lab.name}: guest {name}: {why}{tail}"
+
+    # ---- cables --------------------------------------------------------------
+    def qmp(self, node):
+        if node not in self._qmp:
+            self._qmp[node] = Qmp(self.guest_dir(node) / "qmp.sock", node)
+        return self._qmp[node]
+
+    def set_cable(self, cable, up):
+        """Drop (up=False) or restore carrier on BOTH ends of a cable.
+
+        Returns (t_first, t_last): wall-clock instants the two ends were applied.
+        """
+        times = []
+        for end in cable.ends:
+            node, port = _split_end(end)
+            times.append(self.qmp(node).set_link(nic_id(port), up))
+        return times[0], times[-1]
+
+    def set_port(self, node, port, up):
+        """One end only (a one-sided fault: the peer keeps carrier)."""
+        return self.qmp(node).set_link(nic_id(port), up)
+
+
+SSHD_CONFIG = """\
+Port 22
+HostKey /run/laghil/ssh_host_ed25519_key
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+UseDNS no
+PrintMotd no
+PrintLastLog no
+AuthorizedKeysFile .ssh/authorized_keys
+Subsystem sftp internal-sftp
+MaxSessions 64
+MaxStartups 64:30:128
+PidFile /run/sshd.pid
+LogLevel ERROR
+"""
+
+
+def _keygen(path, comment):
+    r = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment,
+                        "-f", str(path)], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RackError(f"ssh-keygen {path}: {r.stderr.strip()}")
+
+
+def _die_with_parent():
+    """In the child before exec: SIGKILL when the parent (pytest) dies."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _ssh_banner(port, timeout):
+    """True when an SSH server (not just QEMU's hostfwd listener) answers on the port."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.settimeout(timeout)
+            return s.recv(64).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def _check_port_free(node, port):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as e:
+            raise RackError(f"guest {node}: management port 127.0.0.1:{port} is in use ({e}); "
+                            "another rack or service holds it") from e
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child counts as gone
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _reap(pid):
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _pid_is_guest(pid, marker):
+    try:
+        return marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
