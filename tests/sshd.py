@@ -172,7 +172,7 @@ class LoopbackSshd:
             todo += kids
         for pid in pids:
             try:
-                os.kill(pid, signal.SIGTERM)
+                os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
 

@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -71,7 +72,8 @@ def test_output_without_trailing_newline(session):
 
 
 def test_large_output(session):
-    r = session.run("head -c 1048576 /dev/zero | tr '\\0' x; head -c 70000 /dev/zero | tr '\\0' y >&2")
+    r = session.run("head -c 1048576 /dev/zero | tr '\\0' x; "
+                    "head -c 70000 /dev/zero | tr '\\0' y >&2")
     assert r.stdout == "x" * 1048576
     assert r.stderr == "y" * 70000
 
@@ -136,15 +138,21 @@ def test_timeout_kills_process_tree_and_session_survives(session):
 
 
 def test_controller_timeout_discards_shell(sshd):
-    # TERM is ignored, so the node only kills at T+2 s; the controller gives up at T+0.5 s.
+    # TERM is ignored: in shell mode the controller SIGKILLs the shell's process
+    # group at T and starts a new shell for the next command.
     with SshSession(sshd.target(), mode="shell", timeout_grace=0.5) as s:
         s.run("true")
         shell = s._shell
         t0 = time.monotonic()
         with pytest.raises(CommandTimeout, match="controller"):
-            s.run("trap '' TERM; sleep 30", timeout=1)
-        assert 1.4 < time.monotonic() - t0 < 2.5
+            s.run("trap '' TERM; sleep 30.75", timeout=1)
+        assert 1.0 <= time.monotonic() - t0 < 2.5
         assert s._shell is None
+
+        def gone():
+            ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+            return "sleep 30.75" not in ps
+        _wait(gone, 5)
         assert s.run("echo fresh").stdout == "fresh\n"
         assert s._shell is not shell and s.connect_count == 1
 
@@ -160,10 +168,15 @@ def test_reconnect_after_transport_closed(session):
 
 
 def test_reconnect_after_server_kills_connection(session):
-    os.kill(int(session.run(SSHD_OF_CONNECTION).stdout), 15)
+    os.kill(int(session.run(SSHD_OF_CONNECTION).stdout), signal.SIGKILL)
     _wait(lambda: not session.connected)
     assert session.run("echo back").stdout == "back\n"
     assert session.connect_count == 2
+    # Killed right before the next command, before the client noticed: the
+    # command never started, so it is retried on a new connection.
+    os.kill(int(session.run(SSHD_OF_CONNECTION).stdout), signal.SIGKILL)
+    assert session.run("echo again").stdout == "again\n"
+    assert session.connect_count == 3
 
 
 def test_reconnect_failure_raises_connect_error():
@@ -191,7 +204,8 @@ def test_wrong_key_is_auth_error(sshd):
 
 def test_missing_key_file_is_named(sshd, tmp_path):
     missing = tmp_path / "no_such_key"
-    with pytest.raises(AuthError, match=str(missing)), SshSession(sshd.target(key_file=str(missing))) as s:
+    target = sshd.target(key_file=str(missing))
+    with pytest.raises(AuthError, match=str(missing)), SshSession(target) as s:
         s.run("true")
 
 

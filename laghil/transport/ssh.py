@@ -15,11 +15,15 @@ Commands run in one of two modes:
     One SSH exec channel per command: simpler, costs a channel set-up and a
     login-shell start per command, and passes start-up file output through.
 
-In both modes the command itself runs under ``/bin/sh -c`` wrapped in coreutils
-``timeout -k 2 <T>`` when the node has it, which kills the command's whole
-process group at its timeout; the controller gives up ``timeout_grace`` seconds
-later, discarding the shell channel, so a hung command never wedges a session.
-With ``sudo`` the wrapper is ``sudo -n timeout ... sh -c``.
+Timeouts. In shell mode the command runs directly in the subshell (no extra
+processes: under emulation each exec costs about 0.1 s); the persistent shell is
+the leader of its own process group (sshd makes it a session leader), so at the
+timeout the controller kills that whole group (``kill -KILL -- -<pid>`` over a
+second channel), discards the shell and opens a new one for the next command.
+In exec mode the command runs under ``/bin/sh -c`` wrapped in coreutils
+``timeout -k 2 <T>``, which kills its process group on the node; the controller
+gives up ``timeout_grace`` seconds later. With ``sudo`` the command runs under
+``sudo -n [timeout ...] sh -c``.
 
 Every command (and upload) is recorded, redacted, in a
 :class:`~laghil.transport.cmdlog.CommandLog`. Errors are
@@ -107,6 +111,38 @@ class _Deadline(Exception):
         self.out, self.err = bytes(out), bytes(err)
 
 
+class _Marks:
+    """Finds one command's start and end markers in a growing stream buffer."""
+
+    def __init__(self, start, end, status=False):
+        self.start, self.end, self.status = start, end, status
+        self.begin = None    # index just after the start marker
+        self.stop = None     # index of the end marker (its leading newline)
+        self.rc = None       # exit status following the end marker (status=True)
+        self._scan = 0       # searches resume here, minus a marker's length
+
+    def update(self, buf):
+        """Look at new data in ``buf``; return True once every marker was found."""
+        if self.begin is None:
+            i = buf.find(self.start, max(0, self._scan - len(self.start)))
+            self._scan = len(buf)
+            if i < 0:
+                return False
+            self.begin = self._scan = i + len(self.start)
+        if self.stop is None:
+            i = buf.find(self.end, max(self.begin, self._scan - len(self.end)))
+            self._scan = len(buf)
+            if i < 0:
+                return False
+            self.stop = i
+        if self.status and self.rc is None:
+            j = buf.find(b"\n", self.stop + len(self.end))
+            if j < 0:
+                return False
+            self.rc = int(buf[self.stop + len(self.end):j])
+        return True
+
+
 def _decode(data):
     return bytes(data).decode("utf-8", errors="replace")
 
@@ -148,8 +184,10 @@ class SshSession:
         self._lock = threading.RLock()
         self._transport = None
         self._shell = None
+        self._shell_pid = None
         self._token = secrets.token_hex(16)
         self._seq = 0
+        self._tag = None
 
     def __repr__(self):
         return f"<SshSession {self.name} {self.where} mode={self.mode}>"
@@ -187,15 +225,25 @@ class SshSession:
         timeout = self.target.command_timeout if timeout is None else float(timeout)
         if timeout <= 0:
             raise ValueError(f"{self.name}: timeout must be positive, not {timeout}")
-        remote = remote_command(cmd, timeout, self._sudo(sudo))
+        if self.mode == "shell":
+            # eval keeps a syntax error inside the subshell (it would end the shell)
+            remote = (f"sudo -n sh -c {shlex.quote(cmd)}" if self._sudo(sudo)
+                      else f"eval {shlex.quote(cmd)}")
+            grace = 0.0
+        else:
+            remote = remote_command(cmd, timeout, self._sudo(sudo))
+            grace = self.timeout_grace
         with self._lock:
             started, t0 = time.time(), time.monotonic()
-            deadline = t0 + timeout + self.timeout_grace
+            deadline = t0 + timeout + grace
             try:
                 rc, out, err = self._with_connection(lambda: self._execute(remote, deadline))
             except _Deadline as d:
-                where = "the controller gave up; shell discarded"
-                self._timeout(cmd, timeout, started, t0, d.out, d.err, where)
+                how = ("process group killed by the controller, shell discarded"
+                       if self.mode == "shell" else
+                       f"controller gave up: no exit status {self.timeout_grace:g} s later, "
+                       "channel closed")
+                self._timeout(cmd, timeout, started, t0, d.out, d.err, how)
             except TransportError as e:
                 self._record(cmd, None, started, t0, error=str(e))
                 raise
@@ -293,20 +341,49 @@ class SshSession:
             chan.recv(_BUF)
         while chan.recv_stderr_ready():
             chan.recv_stderr(_BUF)
-        self._seq += 1
-        tag = f"{self._token}:{self._seq}"
-        script = (f"( {remote} ) </dev/null; __laghil_rc=$?; "
-                  f"printf '\\n%s:%d\\n' '{tag}' \"$__laghil_rc\"; printf '\\n%s\\n' '{tag}' >&2\n")
+        script = self._framed(remote)
         try:
             chan.sendall(script.encode())
         except (paramiko.SSHException, EOFError, OSError) as e:
             self._discard_shell()
             raise _Stale(f"cannot write to the shell: {e}") from e
         try:
-            return self._read_framed(chan, tag, deadline)
-        except (_Deadline, _Lost):
+            return self._read_framed(chan, deadline)
+        except _Deadline:
+            self._kill_shell_group()
             self._discard_shell()
             raise
+        except (_Lost, _Stale):
+            self._discard_shell()
+            raise
+
+    def _kill_shell_group(self):
+        """SIGKILL the persistent shell's process group (the timed-out command and
+        everything it started), over a second channel; best effort, bounded."""
+        pid = self._shell_pid
+        if not pid:
+            return
+        try:
+            self._exec_run(f"kill -KILL -- -{int(pid)} 2>/dev/null; exit 0",
+                           time.monotonic() + max(5.0, self.timeout_grace))
+        except (_Deadline, _Lost, _Stale, TransportError, paramiko.SSHException,
+                EOFError, OSError):
+            pass
+
+    def _framed(self, remote):
+        """Shell text running ``remote`` in a subshell between start and end markers.
+
+        Start markers on both streams come first (output before them is stray
+        and ignored; their absence when the channel dies means the command never
+        started, so it is safe to retry); the end markers follow, preceded by a
+        newline that :meth:`_read_framed` strips, and on stdout carry the status.
+        """
+        self._seq += 1
+        tag = self._tag = f"{self._token}:{self._seq}"
+        return (f"printf '%s:s\\n' '{tag}'; printf '%s:s\\n' '{tag}' >&2; "
+                f"( {remote} ) </dev/null; __laghil_rc=$?; "
+                f"printf '\\n%s:e:%d\\n' '{tag}' \"$__laghil_rc\"; "
+                f"printf '\\n%s:e\\n' '{tag}' >&2\n")
 
     def _shell_channel(self):
         """The live persistent shell channel, opened (and synchronised) if needed."""
@@ -322,54 +399,45 @@ class SshSession:
             raise _Stale(f"cannot start /bin/sh: {e}") from e
         self._shell = chan
         # Synchronise: whatever the login shell's start-up files print comes
-        # before this first marker and is thrown away.
-        self._seq += 1
-        tag = f"{self._token}:{self._seq}"
+        # before the first start marker and is thrown away.
         limit = max(self.target.connect_timeout, 10.0)
         try:
-            chan.sendall(f"printf '\\n%s:0\\n' '{tag}'; printf '\\n%s\\n' '{tag}' >&2\n".encode())
-            self._read_framed(chan, tag, time.monotonic() + limit)
+            chan.sendall(self._framed("echo $$").encode())
+            _, pid, _ = self._read_framed(chan, time.monotonic() + limit)
+            self._shell_pid = int(pid.strip() or 0)
         except _Deadline:
             self._discard_shell()
             raise ConnectError(self.name, f"the shell on {self.where} did not start "
                                           f"within {limit:g} s") from None
-        except (_Lost, paramiko.SSHException, EOFError, OSError) as e:
+        except (_Lost, _Stale, paramiko.SSHException, EOFError, OSError) as e:
             self._discard_shell()
             raise _Stale(f"the shell exited at start: {e}") from e
         return chan
 
-    def _read_framed(self, chan, tag, deadline):
-        """Read until both end markers of ``tag`` arrived; return (rc, stdout, stderr)."""
-        out_mark = f"\n{tag}:".encode()
-        err_mark = f"\n{tag}\n".encode()
+    def _read_framed(self, chan, deadline):
+        """Read the output of the last :meth:`_framed` command until both end
+        markers arrived; return (rc, stdout, stderr). Raises _Stale if the channel
+        ended before any start marker, _Lost if it ended later."""
+        tag = self._tag.encode()
+        out_marks = _Marks(tag + b":s\n", b"\n" + tag + b":e:", status=True)
+        err_marks = _Marks(tag + b":s\n", b"\n" + tag + b":e\n")
         out, err = bytearray(), bytearray()
-        found = {"out": -1, "err": -1, "rc": None}
-        scanned = {"out": 0, "err": 0}
 
         def done():
-            if found["rc"] is None:
-                i = found["out"]
-                if i < 0:
-                    i = out.find(out_mark, max(0, scanned["out"] - len(out_mark)))
-                    scanned["out"] = len(out)
-                    found["out"] = i
-                if i >= 0:
-                    j = out.find(b"\n", i + len(out_mark))
-                    if j >= 0:
-                        found["rc"] = int(out[i + len(out_mark):j])
-            if found["err"] < 0:
-                found["err"] = err.find(err_mark, max(0, scanned["err"] - len(err_mark)))
-                scanned["err"] = len(err)
-            return found["rc"] is not None and found["err"] >= 0
-
+            found_out = out_marks.update(out)
+            return err_marks.update(err) and found_out
         if not self._pump(chan, out, err, deadline, done):
-            raise _Lost(_decode(err[-500:]).strip() or "the shell channel closed")
-        return found["rc"], out[:found["out"]], err[:found["err"]]
+            tail = _decode(err[-500:]).strip() or "the shell channel closed"
+            if out_marks.begin is None and err_marks.begin is None:
+                raise _Stale(f"the shell ended before the command started: {tail}")
+            raise _Lost(tail)
+        return (out_marks.rc, out[out_marks.begin:out_marks.stop],
+                err[err_marks.begin:err_marks.stop])
 
     def _pump(self, chan, out, err, deadline, done):
         """Move stdout/stderr of ``chan`` into ``out``/``err`` until ``done()``
         (return True), the channel ends first (return False) or ``deadline``
-        passes (raise _Deadline). Blocks in select() or on events, never spins."""
+        passes (raise _Deadline). Blocks in poll() or on events, never spins."""
         while True:
             while chan.recv_ready():
                 out += chan.recv(_BUF)
@@ -388,7 +456,9 @@ class SshSession:
                 if not self.connected:
                     return done()
             else:
-                select.select([chan], [], [], min(remaining, 1.0))
+                poller = select.poll()   # not select(): fds may exceed FD_SETSIZE in big labs
+                poller.register(chan.fileno(), select.POLLIN)
+                poller.poll(min(remaining, 1.0) * 1000)
 
     def _send(self, chan, data, deadline):
         """Send all of ``data`` on ``chan`` before ``deadline``."""
@@ -414,7 +484,8 @@ class SshSession:
         except (paramiko.SSHException, EOFError, OSError) as e:
             if not self.connected:
                 raise _Stale(f"cannot open SFTP: {e}") from e
-            return self._upload_stdin(data, remote_path, mode, False, deadline)  # no SFTP subsystem
+            # no SFTP subsystem on this node
+            return self._upload_stdin(data, remote_path, mode, False, deadline)
         if sftp is None:
             return self._upload_stdin(data, remote_path, mode, False, deadline)
         try:
@@ -477,7 +548,7 @@ class SshSession:
         try:
             self._connect()
         except TransportError as e:
-            msg = str(e).split(": ", 1)[-1] if str(e).startswith(f"{self.name}: ") else str(e)
+            msg = str(e).removeprefix(f"{e.node}: ")
             raise type(e)(self.name, f"{cause}; reconnect failed: {msg}") from e
 
     def _drop(self):
@@ -493,29 +564,35 @@ class SshSession:
             chan.close()
 
     def _open_channel(self):
+        transport = self._transport
+        if transport is None:
+            raise _Stale("not connected")
         try:
-            return self._transport.open_session(timeout=self.target.connect_timeout)
-        except (paramiko.SSHException, EOFError, OSError, AttributeError) as e:
+            return transport.open_session(timeout=self.target.connect_timeout)
+        except (paramiko.SSHException, EOFError, OSError) as e:
             raise _Stale(f"cannot open a channel: {e or type(e).__name__}") from e
 
     def open_tunnel(self, host, port, timeout, for_node):
         """A ``direct-tcpip`` channel from this (jump) node to ``host:port``, to be
         used as the socket of another connection; errors name ``for_node``."""
-        with self._lock:
-            try:
-                self._with_connection(lambda: None)
-            except TransportError as e:
-                raise type(e)(for_node, f"jump host failed: {e}") from e
-            try:
-                return self._transport.open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0),
-                                                    timeout=timeout)
-            except paramiko.ChannelException as e:
-                cause = e.text or f"code {e.code}"
-            except (paramiko.SSHException, EOFError, OSError) as e:
-                cause = str(e) or type(e).__name__
-            raise ConnectError(for_node, f"cannot connect to {host}:{port} via jump host "
-                                         f"{self.name} ({self.target.address}:{self.target.port}): "
-                                         f"{cause}")
+        transport = self._transport
+        if transport is None or not transport.is_active():
+            with self._lock:  # only to (re)connect: a long command here does not block tunnels
+                try:
+                    self._with_connection(lambda: None)
+                except TransportError as e:
+                    raise type(e)(for_node, f"jump host failed: {e}") from e
+                transport = self._transport
+        try:
+            return transport.open_channel("direct-tcpip", (host, port), ("127.0.0.1", 0),
+                                          timeout=timeout)
+        except paramiko.ChannelException as e:
+            cause = e.text or f"code {e.code}"
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            cause = str(e) or type(e).__name__
+        raise ConnectError(for_node, f"cannot connect to {host}:{port} via jump host "
+                                     f"{self.name} ({self.target.address}:{self.target.port}): "
+                                     f"{cause}")
 
     def _connect(self):
         """Open, verify and authenticate a new connection (within connect_timeout)."""
@@ -653,7 +730,8 @@ class SshSession:
             try:
                 attempt()
             except paramiko.BadAuthenticationType as e:
-                failures.append(f"{label} not accepted (server allows: {', '.join(e.allowed_types)})")
+                allowed = ", ".join(e.allowed_types)
+                failures.append(f"{label} not accepted (server allows: {allowed})")
                 continue
             except paramiko.AuthenticationException as e:
                 if "timeout" in str(e).lower() or time.monotonic() >= deadline:
@@ -714,7 +792,8 @@ class Sessions:
         try:
             target = self._targets(name) if callable(self._targets) else self._targets[name]
         except KeyError:
-            known = "" if callable(self._targets) else f"; known: {', '.join(sorted(self._targets))}"
+            known = ("" if callable(self._targets)
+                     else f"; known: {', '.join(sorted(self._targets))}")
             raise UnknownNode(f"unknown node {name!r}{known}") from None
         return self.session_for(target)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import RackError
 from .kernel import GuestKernel
 
-BOOT_MODULES = ("virtio_pci", "9pnet_virtio", "9p", "overlay")
+BOOT_MODULES = ("virtio_pci", "virtio_net", "virtio_rng", "9pnet_virtio", "9p", "overlay")
 BUSYBOX = "/bin/busybox"
 
 

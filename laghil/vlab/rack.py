@@ -13,6 +13,7 @@ import ctypes
 import json
 import os
 import shutil
+import shlex
 import signal
 import socket
 import subprocess
@@ -252,7 +253,7 @@ class Rack:
             QEMU, "-name", self.marker(plan.name),
             "-machine", "pc,accel=tcg", "-cpu", "max", "-smp", str(cpus), "-m", str(mem),
             "-nodefaults", "-no-user-config", "-display", "none", "-vga", "none", "-no-reboot",
-            "-kernel", str(kernel.vmlinuz), "-initrd", str(initrd), "-append", KERNEL_ARGS,
+            "-kernel", str(kernel.boot_image()), "-initrd", str(initrd), "-append", KERNEL_ARGS,
             "-serial", f"file:{g / 'console.log'}",
             "-qmp", f"unix:{g / 'qmp.sock'},server=on,wait=off",
             "-device", "virtio-rng-pci",
@@ -280,7 +281,7 @@ class Rack:
         g = self.guest_dir(plan.name)
         _check_port_free(plan.name, plan.ssh_port)
         cmd = self._qemu_cmd(plan, kernel, initrd)
-        (g / "qemu.cmd").write_text(" ".join(cmd) + "\n")
+        (g / "qemu.cmd").write_text(shlex.join(cmd) + "\n")
         errlog = open(g / "qemu.log", "wb")
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=errlog, stderr=errlog,
                                 start_new_session=True,
@@ -382,6 +383,7 @@ def _ssh_banner(port, timeout):
 
 def _check_port_free(node, port):
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as QEMU's hostfwd does
         try:
             s.bind(("127.0.0.1", port))
         except OSError as e:
