@@ -1,0 +1,119 @@
+"""The pytest plugin: capability gating, --strict, disruptive gating, the undo stack.
+
+Each test runs an inner pytest session (pytester) with laghil's plugin loaded and
+a lab file of its own; none of them needs a rack or SSH.
+"""
+
+import textwrap
+
+import pytest
+
+PLUGINS = ["-p", "fixtures.plugin", "-p", "fixtures.fixtures", "-p", "fixtures.reporter"]
+
+PHYSICAL_LAB = textwrap.dedent("""\
+    name: tiny
+    kind: physical
+    hosts:
+      a:
+        management: {address: 192.0.2.10, user: lab, key_file: /nonexistent}
+        capabilities: [bonding]
+        ports: {eth1: {speed: 10000}}
+      b:
+        management: {address: 192.0.2.11, user: lab, key_file: /nonexistent}
+        capabilities: [bonding, sriov]
+        ports: {eth1: {speed: 10000}}
+    cables:
+      - {name: a-b, ends: ["a:eth1", "b:eth1"], faults: [link_down]}
+    """)
+
+
+@pytest.fixture
+def inner(pytester, monkeypatch, tmp_path):
+    monkeypatch.setenv("LAGHIL_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("LAGHIL_STATE_DIR", str(tmp_path / "state"))
+    lab = pytester.makefile(".yaml", tiny=PHYSICAL_LAB)
+
+    def run(test_source, *args):
+        pytester.makepyfile(test_inner=textwrap.dedent(test_source))
+        return pytester.runpytest_inprocess(*PLUGINS, "--lab", str(lab), "-rA", *args)
+    return run
+
+
+GATED = """
+    import pytest
+
+    @pytest.mark.requires("sriov", count=2)
+    def test_needs_two_sriov_hosts():
+        pass
+
+    @pytest.mark.requires("sriov")
+    def test_needs_one_sriov_host():
+        pass
+
+    @pytest.mark.disruptive
+    def test_pulls_a_cable():
+        pass
+"""
+
+
+def test_missing_capability_skips_naming_capability_and_lab(inner):
+    r = inner(GATED)
+    r.assert_outcomes(passed=1, skipped=2)
+    out = r.stdout.str()
+    assert "lab 'tiny' lacks capability 'sriov': needs 2 host(s) with it, has 1" in out
+    assert "disruptive test on lab 'tiny': pass --allow-disruptive" in out
+
+
+def test_allow_disruptive_runs_disruptive_tests(inner):
+    inner(GATED, "--allow-disruptive").assert_outcomes(passed=2, skipped=1)
+
+
+def test_strict_turns_capability_skips_into_failures(inner):
+    r = inner(GATED, "--strict", "--allow-disruptive")
+    r.assert_outcomes(passed=2, failed=1)
+    assert "--strict: a skip is a failure in a certification run: lab 'tiny' lacks" in r.stdout.str()
+
+
+def test_defer_runs_lifo_even_on_failure_and_failing_undo_fails(inner):
+    r = inner("""
+        order = []
+
+        def test_undo_order(defer):
+            defer(order.append, "first")
+            defer(order.append, "second")
+            assert False, "the test fails"
+
+        def test_order_seen():
+            assert order == ["second", "first"]
+
+        def test_failing_undo_fails_the_test(defer):
+            def broken():
+                raise RuntimeError("link is gone")
+            defer(order.append, "still runs")
+            defer(broken)
+
+        def test_all_undos_ran():
+            assert order[-1] == "still runs"
+    """)
+    r.assert_outcomes(passed=3, failed=1, errors=1)
+    out = r.stdout.str()
+    assert "undo failed, the lab may not be as it was" in out
+    assert "RuntimeError: link is gone" in out
+
+
+def test_bad_lab_file_is_a_usage_error_naming_file_and_line(pytester, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAGHIL_REPORTS_DIR", str(tmp_path / "reports"))
+    bad = pytester.makefile(".yaml", bad=PHYSICAL_LAB.replace("speed: 10000}}\ncables",
+                                                             "speed: fast}}\ncables"))
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    r = pytester.runpytest_inprocess(*PLUGINS, "--lab", str(bad))
+    assert r.ret == pytest.ExitCode.USAGE_ERROR
+    assert "bad.yaml:11: hosts.b.ports.eth1.speed" in r.stderr.str()
+
+
+def test_unknown_lab_name_lists_available_labs(pytester, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAGHIL_REPORTS_DIR", str(tmp_path / "reports"))
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    r = pytester.runpytest_inprocess(*PLUGINS, "--lab", "rack99")
+    assert r.ret == pytest.ExitCode.USAGE_ERROR
+    assert "unknown lab 'rack99'" in r.stderr.str() and "virtual" in r.stderr.str()

@@ -1,0 +1,74 @@
+"""The virtual rack's plan for the default lab: guests, NICs, cables, QEMU lines.
+
+Pure: nothing is started. What is checked is what the suites rely on: every
+cable is a crossed pair of UDP sockets on 127.0.0.1, management is hostfwd on
+127.0.0.1 only with a restricted user netdev, every data NIC has its lab MAC and
+a speed (802.3ad needs one), each guest has its QMP socket.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from laghil.errors import RackError
+from laghil.lab import load_lab
+from laghil.vlab.kernel import GuestKernel
+from laghil.vlab.rack import Rack, nic_id
+
+
+@pytest.fixture
+def rack(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAGHIL_STATE_DIR", str(tmp_path))
+    return Rack(load_lab("virtual"), log=lambda *_: None)
+
+
+def test_one_guest_per_host_and_switch(rack):
+    assert sorted(rack.plans) == ["h1", "h2", "sw1"]
+    assert {p.ssh_port for p in rack.plans.values()} == {22101, 22102, 22103}
+
+
+def test_every_cable_is_a_crossed_udp_pair(rack):
+    lab = rack.lab
+    for cable in lab.cables:
+        (na, pa), (nb, pb) = (e.split(":") for e in cable.ends)
+        a = next(n for n in rack.plans[na].nics if n.port == pa)
+        b = next(n for n in rack.plans[nb].nics if n.port == pb)
+        assert a.local_udp == b.peer_udp and b.local_udp == a.peer_udp, cable.name
+        assert a.local_udp != b.local_udp
+    ports = [n.local_udp for p in rack.plans.values() for n in p.nics]
+    assert len(ports) == len(set(ports)), "a UDP port used twice"
+
+
+def test_qemu_command_line(rack, tmp_path):
+    k = GuestKernel(tmp_path / "k", "6.1.0-test")
+    (tmp_path / "k" / "boot").mkdir(parents=True)
+    (tmp_path / "k" / "boot" / "vmlinux-6.1.0-test").write_bytes(b"\x7fELF")
+    cmd = rack._qemu_cmd(rack.plans["h1"], k, Path("/x/initrd"))
+    line = " ".join(cmd)
+    assert cmd[cmd.index("-name") + 1] == "laghil:virtual:h1"
+    assert "user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:22101-:22" in line
+    assert "accel=tcg" in line
+    for port, mac in (("eth1", "52:54:00:00:01:01"), ("eth4", "52:54:00:00:01:04")):
+        assert f"virtio-net-pci,id={nic_id(port)},mac={mac},speed=10000,duplex=full" in line
+    socks = [a for a in cmd if a.startswith("socket,")]
+    assert len(socks) == 4 and all("udp=127.0.0.1:" in s and "localaddr=127.0.0.1:" in s
+                                   for s in socks)
+    assert "-qmp" in cmd and cmd[cmd.index("-qmp") + 1].endswith("qmp.sock,server=on,wait=off")
+
+
+def test_a_physical_lab_has_no_rack():
+    with pytest.raises(RackError, match="not virtual"):
+        Rack(load_lab("rack3"))
+
+
+def test_cable_method_follows_the_lab(rack):
+    from laghil.cable import CableControl, CableError
+    lab = rack.lab
+    c = CableControl(lab, lab.cable("h1-h2-a"), nodes=None, rack=rack)
+    assert c.method == "virtual_pull"
+    physical = load_lab("rack3")
+    first = physical.cables[0]
+    assert CableControl(physical, first, nodes=None).method == "link_down"
+    no_way = first.model_copy(update={"faults": []})
+    with pytest.raises(CableError, match="no fault method"):
+        CableControl(physical, no_way, nodes=None)
