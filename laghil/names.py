@@ -18,24 +18,21 @@ _IFNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,14}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$")
 
 
+def _check(value, regex, what, kind, rule):
+    if not isinstance(value, str) or not regex.match(value):
+        raise BadName(f"{what} {value!r} is not a valid {kind}: {rule} "
+                      "(no spaces or shell characters)")
+    return value
+
+
 def check_ifname(value, what="interface name"):
     """Return ``value`` if it is a safe Linux interface name, else raise BadName."""
-    if not isinstance(value, str) or not _IFNAME.match(value):
-        raise BadName(
-            f"{what} {value!r} is not a valid interface name: 1-15 characters of "
-            "letters, digits and _ . : @ - (no spaces or shell characters)"
-        )
-    return value
+    return _check(value, _IFNAME, what, "interface name", "1-15 characters of letters, digits and _ . : @ -")
 
 
 def check_name(value, what="name"):
     """Return ``value`` if it is a safe identifier (netns, RDMA device...), else raise BadName."""
-    if not isinstance(value, str) or not _NAME.match(value):
-        raise BadName(
-            f"{what} {value!r} is not a valid name: 1-64 characters of letters, "
-            "digits and _ . : @ - (no spaces or shell characters)"
-        )
-    return value
+    return _check(value, _NAME, what, "name", "1-64 characters of letters, digits and _ . : @ -")
 
 
 def q(value):

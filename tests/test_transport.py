@@ -20,9 +20,6 @@ from laghil.transport.redact import Redactor
 from laghil.transport.ssh import Result, Sessions, SshSession, remote_command
 from sshd import SSHD, LoopbackSshd, free_port
 
-pytestmark = pytest.mark.skipif(not os.access(SSHD, os.X_OK), reason=f"{SSHD} not installed")
-
-
 @pytest.fixture(scope="module")
 def sshd():
     with LoopbackSshd() as server:

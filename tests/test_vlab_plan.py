@@ -72,3 +72,37 @@ def test_cable_method_follows_the_lab(rack):
     no_way = first.model_copy(update={"faults": []})
     with pytest.raises(CableError, match="no fault method"):
         CableControl(physical, no_way, nodes=None)
+
+
+def _fake_guest(marker):
+    """A process that looks like a rack guest in /proc (argv[0] ends with the QEMU
+    binary's name, ``-name <marker>``) but only sleeps; bounded to 60 s."""
+    import subprocess
+    return subprocess.Popen(
+        ["bash", "-c", 'exec -a /usr/bin/qemu-system-x86_64 /usr/bin/python3 -c '
+                       '"import time; time.sleep(60)" -name "$0"', marker],
+        start_new_session=True)
+
+
+def test_stale_guests_of_a_killed_run_are_found_and_ended(tmp_path, monkeypatch):
+    import time
+    import uuid
+    monkeypatch.setenv("LAGHIL_STATE_DIR", str(tmp_path))
+    name = f"stale-{uuid.uuid4().hex[:8]}"   # never a real rack's name
+    rack = Rack(load_lab("virtual").model_copy(update={"name": name}), log=lambda *_: None)
+    stale = _fake_guest(f"laghil:{name}:h2")
+    other = _fake_guest(f"laghil:{name}x:h2")   # another lab's guest: not ours to end
+    try:
+        deadline = time.monotonic() + 5
+        while "h2" not in rack._alive_pids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert rack._alive_pids() == {"h2": stale.pid}
+        ended = rack.down(quiet=True)
+        assert ended == {"h2": stale.pid}
+        assert stale.wait(timeout=5) is not None
+        assert other.poll() is None, "a guest of another lab was ended"
+    finally:
+        for p in (stale, other):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
