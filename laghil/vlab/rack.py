@@ -159,13 +159,12 @@ class Rack:
             return 0.0
         self.down(quiet=True)
         t0 = time.monotonic()
-        kernel = ensure_kernel(log=self.log)
-        initrd = build_initramfs(kernel, cache_root() / "initramfs")
+        self.detached = detach
         self._prepare_files()
         procs = {}
         try:
             for name, plan in self.plans.items():
-                procs[name] = self._start_guest(plan, kernel, initrd, detach)
+                procs[name] = self._start_guest(plan, detach)
             self._write_state({n: p.pid for n, p in procs.items()}, detach)
             self._wait_ssh(procs, t0 + timeout)
         except BaseException:
@@ -244,6 +243,13 @@ class Rack:
             (g / "sshd_config").write_text(SSHD_CONFIG)
         self.known_hosts.write_text("\n".join(known) + "\n")
 
+    def _boot_files(self):
+        """(kernel, initramfs), fetched/built once per Rack."""
+        if getattr(self, "_boot", None) is None:
+            kernel = ensure_kernel(log=self.log)
+            self._boot = (kernel, build_initramfs(kernel, cache_root() / "initramfs"))
+        return self._boot
+
     def _qemu_cmd(self, plan, kernel, initrd):
         g = self.guest_dir(plan.name)
         mem = getattr(getattr(self.lab, "virtual", None), "memory_mb", 1024)
@@ -275,12 +281,12 @@ class Rack:
             cmd += ["-device", dev]
         return cmd
 
-    def _start_guest(self, plan, kernel, initrd, detach):
+    def _start_guest(self, plan, detach):
         if shutil.which(QEMU) is None:
             raise RackError(f"{QEMU} not found: run scripts/setup (apt qemu-system-x86)")
         g = self.guest_dir(plan.name)
         _check_port_free(plan.name, plan.ssh_port)
-        cmd = self._qemu_cmd(plan, kernel, initrd)
+        cmd = self._qemu_cmd(plan, *self._boot_files())
         (g / "qemu.cmd").write_text(shlex.join(cmd) + "\n")
         errlog = open(g / "qemu.log", "wb")
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=errlog, stderr=errlog,
@@ -337,6 +343,51 @@ class Rack:
     def set_port(self, node, port, up):
         """One end only (a one-sided fault: the peer keeps carrier)."""
         return self.qmp(node).set_link(nic_id(port), up)
+
+    # ---- power (the virtual PDU's outlets) ---------------------------------------
+    def _far_ends(self, node):
+        ends = []
+        for cable in self.lab.cables:
+            (na, pa), (nb, pb) = (_split_end(e) for e in cable.ends)
+            if na == node:
+                ends.append((nb, pb))
+            elif nb == node:
+                ends.append((na, pa))
+        return ends
+
+    def is_powered(self, node):
+        return node in self._alive_pids()
+
+    def power_off(self, node):
+        """Cut a guest's power: its far ends lose carrier, then its QEMU is killed.
+        Returns the wall-clock instant the power went."""
+        for peer, port in self._far_ends(node):
+            if self.is_powered(peer):
+                self.qmp(peer).set_link(nic_id(port), False)
+        q = self._qmp.pop(node, None)
+        if q:
+            q.close()
+        pid = self._alive_pids().get(node)
+        t = time.time()
+        if pid:
+            self._kill({node: pid})
+        return t
+
+    def power_on(self, node, timeout=240.0):
+        """Power a guest on: boot it again, wait for SSH, restore its far ends' carrier.
+        Returns the boot wall time in seconds."""
+        if self.is_powered(node):
+            return 0.0
+        t0 = time.monotonic()
+        proc = self._start_guest(self.plans[node], getattr(self, "detached", False))
+        state = self._read_state() or {"pids": {}}
+        state.setdefault("pids", {})[node] = proc.pid
+        self.state_file.write_text(json.dumps(state, indent=2))
+        self._wait_ssh({node: proc}, t0 + timeout)
+        for peer, port in self._far_ends(node):
+            if self.is_powered(peer):
+                self.qmp(peer).set_link(nic_id(port), True)
+        return time.monotonic() - t0
 
 
 SSHD_CONFIG = """\

@@ -1,0 +1,1 @@
+"""Measurement: probe traffic, analysis, throughput, calibration."""
