@@ -1,0 +1,1 @@
+"""Drivers: they act on lab nodes (bonds, teams, shaping, switch ports)."""
