@@ -8,6 +8,7 @@ Usable from scripts and from the pytest plugin alike:
 """
 
 import os
+import secrets
 
 from .cable import CableControl
 from .errors import UnknownNode
@@ -22,7 +23,8 @@ class LabRuntime:
         self.lab = lab
         self.log = log if log is not None else CommandLog()
         self.redactor = redactor if redactor is not None else Redactor()
-        self.env = os.environ if env is None else env
+        self.env = dict(os.environ if env is None else env)
+        self.pdu_agents = []
         self.say = say
         self.rack = None
         self.started_rack = False
@@ -30,6 +32,9 @@ class LabRuntime:
         if lab.kind == "virtual":
             from .vlab.rack import Rack
             self.rack = Rack(lab, log=say)
+            for pdu in lab.pdus.values():  # the virtual PDU gets a per-run community
+                if pdu.model == "virtual" and pdu.community_env and not self.env.get(pdu.community_env):
+                    self.env[pdu.community_env] = secrets.token_hex(12)
         self._register_secrets()
         self.sessions = Sessions(self._target, log=self.log, redactor=self.redactor, mode=mode)
         self._nodes = {}
@@ -55,9 +60,22 @@ class LabRuntime:
         if self.rack is not None and boot:
             self.boot_seconds = self.rack.up(detach=False, reuse=True)
             self.started_rack = self.boot_seconds > 0
+            self._start_virtual_pdus()
         return self
 
+    def _start_virtual_pdus(self):
+        """The virtual rack's PDU: a real SNMP agent on 127.0.0.1 whose outlets power guests."""
+        from .vlab.snmp_pdu import VirtualPdu
+        for name, pdu in self.lab.pdus.items():
+            if pdu.model == "virtual":
+                agent = VirtualPdu(self.lab, self.rack, pdu_name=name, env=self.env)
+                agent.start()
+                self.pdu_agents.append(agent)
+
     def close(self, stop_rack=None):
+        for agent in self.pdu_agents:
+            agent.stop()
+        self.pdu_agents.clear()
         self.sessions.close_all()
         if self.rack is not None and (self.started_rack if stop_rack is None else stop_rack):
             self.rack.down()

@@ -8,6 +8,7 @@ socket per guest instead of an asyncio client with its own event loop
 
 import json
 import socket
+import threading
 import time
 
 from ..errors import RackError
@@ -20,6 +21,7 @@ class Qmp:
         self.timeout = timeout
         self._sock = None
         self._buf = b""
+        self._lock = threading.Lock()  # the PDU agent's boot thread shares it
 
     def _connect(self):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -59,6 +61,10 @@ class Qmp:
 
     def execute(self, command, **args):
         """Run one QMP command; reconnect once if the socket dropped."""
+        with self._lock:
+            return self._execute(command, **args)
+
+    def _execute(self, command, **args):
         for attempt in (0, 1):
             try:
                 if self._sock is None:

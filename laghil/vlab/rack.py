@@ -17,6 +17,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -289,9 +290,14 @@ class Rack:
         cmd = self._qemu_cmd(plan, *self._boot_files())
         (g / "qemu.cmd").write_text(shlex.join(cmd) + "\n")
         errlog = open(g / "qemu.log", "wb")
+        # PR_SET_PDEATHSIG fires when the parent THREAD ends: only from the main
+        # thread does it mean "the controller died". A guest started from another
+        # thread (the virtual PDU's power-on) is ended by teardown, or as a stale
+        # guest on the next start.
+        tie = not detach and threading.current_thread() is threading.main_thread()
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=errlog, stderr=errlog,
                                 start_new_session=True,
-                                preexec_fn=None if detach else _die_with_parent)
+                                preexec_fn=_die_with_parent if tie else None)
         errlog.close()
         return proc
 

@@ -61,6 +61,44 @@ def test_revert_runs_from_the_undo_stack_when_the_test_fails_midway(lab, lab_rt)
 
 def test_unknown_fault_kind_for_a_cable_is_refused(lab, lab_rt):
     from laghil.faults import injector_for
-    c = lab.cables[0]
+    c = next((c for c in lab.cables if not c.has_fault("switch_shutdown")), None)
+    if c is None:
+        pytest.skip(f"lab {lab.name!r}: every cable allows switch_shutdown")
     with pytest.raises(FaultError, match="not allowed by lab"):
-        injector_for(lab_rt, c.name, "pdu_outlet")
+        injector_for(lab_rt, c.name, "switch_shutdown")
+
+
+@pytest.mark.power
+def test_pdu_outlet_off_cuts_the_node_and_on_brings_it_back(lab, lab_rt, defer):
+    from laghil.faults import PduOutletOff
+    c = _first_cable(lab, "pdu_outlet")
+    fault = next(f for f in c.faults if f.kind == "pdu_outlet")
+    f = PduOutletOff(lab_rt, fault.pdu, fault.outlet)
+    assert f.pdu.state(f.outlet) is True, f"{fault.pdu} outlet {fault.outlet} was off before the test"
+    f.inject(defer)
+    f.verify(timeout=15)
+    assert f.pdu.state(f.outlet) is False
+    f.revert()
+    f.verify_reverted(timeout=120)
+    r = lab_rt.node(f.node).run("cat /proc/uptime")
+    uptime = float(r.stdout.split()[0])
+    assert uptime < 300, f"{f.node} did not reboot: uptime {uptime:.0f} s after power on"
+    print(f"{fault.pdu} outlet {fault.outlet} ({f.node}): off at {f.t_inject:.3f}, on at "
+          f"{f.t_revert:.3f}; far ends {f.far} dark then lit; {f.node} uptime {uptime:.1f} s")
+
+
+def test_protected_outlet_is_refused_before_anything_is_sent(lab, lab_rt):
+    from laghil.faults import PduOutletOff
+    for pdu_name, pdu in lab.pdus.items():
+        for n, outlet in pdu.outlets.items():
+            if outlet.protected:
+                with pytest.raises(FaultError, match="protected"):
+                    PduOutletOff(lab_rt, pdu_name, n, pdu_control=_NoSnmp())
+                return
+    pytest.skip(f"lab {lab.name!r} lacks capability 'protected outlet': none declared")
+
+
+class _NoSnmp:
+    """A PDU control that fails the test if anything is sent."""
+    def __getattr__(self, name):
+        raise AssertionError(f"PDU {name}() called for a protected outlet")
