@@ -1,0 +1,734 @@
+#!/usr/bin/env python3
+"""laghil probe agent: sequence-numbered UDP flows for failover measurement.
+
+One stdlib-only file, uploaded to hosts and guests and run with python3 there
+(it also runs locally, and is imported by laghil.measure.analysis for its
+reduction code). Three commands, each bounded in time and exiting by itself:
+
+``recv``  UDP receivers, one socket per port. Each datagram's arrival time is
+          the kernel's (SO_TIMESTAMPNS) when available, else time.time(). The
+          hot loop only appends the header bytes and the timestamp to byte
+          buffers; chunks are reduced per flow (keyed by destination port and
+          the flow id of the payload) into counts, the top-N inter-arrival
+          gaps, loss bursts, out-of-order/duplicate counts and per-bin receive
+          counts. Prints ONE JSON object, never per-packet data. Stops after
+          --duration, when every port has received an END marker (then a short
+          linger), or on SIGTERM/SIGINT.
+``send``  N flows on distinct 5-tuples (source port Q+i -> destination port
+          P+i), paced on a monotonic schedule at --rate packets/s per flow.
+          When late it sends the missed packets as a batch, but never more
+          than CATCHUP_S worth: beyond that the schedule slips (counted as an
+          overrun). Sequence numbers are never skipped: a packet the kernel
+          refuses (link down: ENETUNREACH) counts as sent and lost. Reports
+          its stalls (schedule lateness above LATE_S, with their instants).
+          Ends with END markers carrying each flow's final count; prints a
+          JSON summary (per flow: sent, achieved rate, send errors).
+``flap``  Sets an interface down and up again with SIOCSIFFLAGS at a given
+          epoch (or after a delay), recording the wall-clock instants just
+          before and after each call (the injector for calibration). Always
+          leaves the link up.
+
+``--nice N`` and ``--rt`` (SCHED_FIFO 1) are best effort: a busy node's time
+slices otherwise stall the sender by milliseconds, which shows as gaps.
+
+Per-flow receive result: flow, dst_port, src (from the END marker), rate_pps
+(declared), tx_count (END marker, else highest seq + 1; tx_source says which),
+rx_count (unique seqs below tx_count), rx_packets (all arrivals), lost,
+first/last (arrival epochs), out_of_order (arrivals below the highest seq
+seen), duplicates, gaps (top-N: gap_s, t_before, t_after, seq_before,
+seq_after; largest first), loss_bursts ([start seq, length], the largest
+TOP_BURSTS, by start), loss_burst_count, bins ({t0, bin_ms, counts}, trimmed
+to the first and last non-empty bin; bins of all flows share one origin).
+
+Payload (network byte order, 32 bytes, padded to --size): magic "LGP1",
+kind (0 data, 1 END), version, flow id (u16), seq (u64; for END: the final
+count), rate (u32, the sender's declared packets/s), send time (f64 epoch),
+source port (u16), destination port (u16).
+"""
+
+import argparse
+import errno
+import fcntl
+import heapq
+import json
+import math
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+
+MAGIC = b"LGP1"
+VERSION = 1
+KIND_DATA, KIND_END = 0, 1
+HDR = struct.Struct("!4sBBHQIdHH")     # magic kind ver flow seq rate t_send sport dport
+HDR_LEN = HDR.size                       # 32
+PER_PACKET = struct.Struct("!QId")       # seq rate t_send, at offset 8
+KEY = struct.Struct("!HQI")              # flow seq rate: bytes 6..20 of a datagram
+KEY_SLICE = slice(6, 20)
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)   # asm-generic value
+RCVBUF = 32 << 20
+SNDBUF = 4 << 20
+CHUNK = 32768              # reduce buffered packets past this many
+LINGER_S = 0.1             # after the last expected END marker
+END_MARKERS = 5            # per flow
+END_SPACING_S = 0.002
+CATCHUP_S = 0.005          # never burst more than this much of the schedule
+LATE_S = 0.001             # sender lateness worth reporting (a stall)
+TOP_LATE = 16
+MAX_DURATION_S = 3600.0
+MAX_WAIT_S = 300.0         # --start-at / --at at most this far ahead
+MAX_BINS = 2_000_000
+TOP_GAPS = 16
+TOP_BURSTS = 32
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+
+
+class Usage(Exception):
+    """Bad arguments: exit status 2 with the message."""
+
+
+# ------------------------------------------------------------------ reduction
+class FlowStats:
+    """Reduces one flow's arrivals (seq, time, in arrival order) to compact figures.
+
+    ``origin``/``bin_s``/``n_bins`` define the receive-count bins (shared by all
+    flows of a receiver so that they align); ``seq_cap`` bounds the memory of
+    the seen-sequence map (larger sequence numbers count as invalid).
+    """
+
+    def __init__(self, flow, dst_port, origin, bin_s, n_bins, top_gaps=TOP_GAPS,
+                 seq_cap=1 << 26):
+        self.flow, self.dst_port = flow, dst_port
+        self.origin, self.bin_s = origin, bin_s
+        self.bins = [0] * n_bins
+        self.top_gaps, self.seq_cap = top_gaps, seq_cap
+        self.seen = bytearray()
+        self.heap = []             # (gap, t_before, t_after, seq_before, seq_after)
+        self.floor = -1.0          # smallest gap worth pushing
+        self.first = self.last = None
+        self.first_seq = self.last_seq = None
+        self.max_seq = -1
+        self.rx_packets = self.unique = self.dups = self.ooo = self.invalid = 0
+        self.rate = 0
+        self.tx_count = None       # from the END marker
+        self.src = None
+
+    def add(self, arrivals):
+        """Feed (seq, t) pairs, in arrival order (the hot reduction loop)."""
+        seen, heap, floor, ntop = self.seen, self.heap, self.floor, self.top_gaps
+        last_t, last_seq, max_seq, cap = self.last, self.last_seq, self.max_seq, self.seq_cap
+        bins, origin, inv, nb = self.bins, self.origin, 1.0 / self.bin_s, len(self.bins)
+        n = unique = dups = ooo = invalid = 0
+        for seq, t in arrivals:
+            if seq >= cap:
+                invalid += 1
+                continue
+            n += 1
+            if seq >= len(seen):
+                seen.extend(bytes(min(cap, max(seq + 1, 2 * len(seen), 4096)) - len(seen)))
+            if seen[seq]:
+                dups += 1
+            else:
+                seen[seq] = 1
+                unique += 1
+                if seq < max_seq:
+                    ooo += 1
+                else:
+                    max_seq = seq
+            if last_t is None:
+                self.first, self.first_seq = t, seq
+            else:
+                g = t - last_t
+                if g > floor:
+                    item = (g, last_t, t, last_seq, seq)
+                    if len(heap) < ntop:
+                        heapq.heappush(heap, item)
+                    else:
+                        heapq.heappushpop(heap, item)
+                    if len(heap) >= ntop:
+                        floor = heap[0][0]
+            last_t, last_seq = t, seq
+            b = int((t - origin) * inv)
+            bins[b if 0 <= b < nb else (0 if b < 0 else nb - 1)] += 1
+        self.floor, self.last, self.last_seq, self.max_seq = floor, last_t, last_seq, max_seq
+        self.rx_packets += n
+        self.unique += unique
+        self.dups += dups
+        self.ooo += ooo
+        self.invalid += invalid
+
+    def result(self, top_bursts=TOP_BURSTS):
+        """The flow's JSON-ready summary (see the module docstring of analysis)."""
+        if self.tx_count is not None:
+            tx, tx_source = min(self.tx_count, self.seq_cap), "end"
+        elif self.max_seq >= 0:
+            tx, tx_source = self.max_seq + 1, "max_seq"
+        else:
+            tx, tx_source = 0, "none"
+        seen = bytes(self.seen[:tx])
+        seen += bytes(tx - len(seen))
+        bursts, count, lost, pos = [], 0, 0, seen.find(0)
+        while pos != -1:
+            end = seen.find(1, pos)
+            if end == -1:
+                end = tx
+            count += 1
+            lost += end - pos
+            item = (end - pos, -pos)
+            if len(bursts) < top_bursts:
+                heapq.heappush(bursts, item)
+            else:
+                heapq.heappushpop(bursts, item)
+            pos = seen.find(0, end) if end < tx else -1
+        nz = [i for i, c in enumerate(self.bins) if c]
+        lo, hi = (nz[0], nz[-1] + 1) if nz else (0, 0)
+        return {
+            "flow": self.flow, "dst_port": self.dst_port, "src": self.src,  # from END
+            "rate_pps": self.rate, "tx_count": tx, "tx_source": tx_source,
+            "rx_count": tx - lost, "rx_packets": self.rx_packets, "lost": lost,
+            "beyond_tx": self.unique - (tx - lost),
+            "first": self.first, "last": self.last,
+            "first_seq": self.first_seq, "last_seq": self.last_seq,
+            "out_of_order": self.ooo, "duplicates": self.dups, "invalid": self.invalid,
+            "gaps": [{"gap_s": g, "t_before": a, "t_after": b, "seq_before": sa, "seq_after": sb}
+                     for g, a, b, sa, sb in sorted(self.heap, reverse=True)],
+            "loss_bursts": sorted([-p, n] for n, p in bursts),
+            "loss_burst_count": count,
+            "bins": {"t0": self.origin + lo * self.bin_s, "bin_ms": self.bin_s * 1e3,
+                     "counts": self.bins[lo:hi]},
+        }
+
+
+def reduce_packets(packets, rate_pps, tx_count=None, bin_ms=1.0, top_gaps=TOP_GAPS,
+                   flow=0, dst_port=0, origin=None):
+    """Summary of synthetic or recorded ``packets`` [(seq, t)] in arrival order,
+    exactly as ``recv`` reports a flow (for tests and offline analysis)."""
+    packets = list(packets)
+    ts = [t for _, t in packets]
+    if origin is None:
+        origin = min(ts) if ts else 0.0
+    span = (max(ts) - origin) if ts else 0.0
+    bin_s = bin_ms / 1e3
+    st = FlowStats(flow, dst_port, origin, bin_s, int(span / bin_s) + 2, top_gaps)
+    st.rate, st.tx_count = rate_pps, tx_count
+    st.add(packets)
+    return st.result()
+
+
+# ---------------------------------------------------------------------- recv
+class _Port:
+    """One receiving socket and the raw buffers of its unreduced packets."""
+
+    def __init__(self, sock, port):
+        self.sock, self.port = sock, port
+        self.keys = bytearray()     # KEY records
+        self.tss = bytearray()      # timespec records (ts_len bytes each)
+        self.pending = 0
+        self.ended = False
+        self.stray = 0              # datagrams that are not probe packets
+        self.user_ts = 0            # packets without a kernel timestamp (time.time())
+
+
+def _ts_decoder(ts_len):
+    if ts_len == 16:
+        return struct.Struct("@qq")
+    if ts_len == 8:
+        return struct.Struct("@ii")
+    raise RuntimeError(f"unexpected timestamp size {ts_len}")
+
+
+def _now_ts():
+    ns = time.time_ns()
+    return struct.pack("@qq", ns // 1_000_000_000, ns % 1_000_000_000)
+
+
+def _renice(nice):
+    """Run at nice value ``nice`` (best effort: a lower value needs privileges)."""
+    if nice:
+        try:
+            os.nice(nice - os.nice(0))
+        except OSError:
+            pass
+
+
+def _realtime(enable):
+    """With ``enable``, switch to SCHED_FIFO priority 1 (best effort, needs
+    privileges): CPU-bound neighbours then cannot delay the pacing by a time
+    slice. The process sleeps between batches and is bounded in time; the
+    kernel's RT throttling still leaves others 5%. Returns the policy name."""
+    if enable:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        except (OSError, AttributeError):
+            pass
+    try:
+        return "fifo" if os.sched_getscheduler(0) == os.SCHED_FIFO else "other"
+    except (OSError, AttributeError):
+        return "unknown"
+
+
+def _family(addr):
+    return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
+def _bufsize(sock, opt_force, opt, size):
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, opt_force, size)
+    except OSError:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, opt, size)
+        except OSError:
+            pass
+
+
+def cmd_recv(a):
+    """Receive until --duration, all END markers, or a signal; print the JSON result."""
+    ports = _ports(a.ports)
+    bin_s = a.bin_ms / 1e3
+    n_bins = int(math.ceil((a.duration + 1.0) / bin_s)) + 1
+    if n_bins > MAX_BINS:
+        raise Usage(f"--duration {a.duration:g} s at --bin-ms {a.bin_ms:g} needs {n_bins} bins "
+                    f"(max {MAX_BINS}): use a wider bin")
+    stop = {"why": None}
+
+    def on_signal(signum, _frame):
+        stop["why"] = signal.Signals(signum).name
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    _renice(a.nice)
+    sched = _realtime(a.rt)
+
+    socks, kernel_ts = [], True
+    ep = select.epoll()
+    try:
+        for p in ports:
+            s = socket.socket(_family(a.bind), socket.SOCK_DGRAM)
+            socks.append(s)
+            _bufsize(s, getattr(socket, "SO_RCVBUFFORCE", 33), socket.SO_RCVBUF, RCVBUF)
+            try:
+                s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            except OSError:
+                kernel_ts = False
+            try:
+                s.bind((a.bind, p))
+            except OSError as e:
+                raise Usage(f"cannot bind UDP {a.bind}:{p}: {e.strerror}") from None
+            s.setblocking(False)
+        states = {s.fileno(): _Port(s, p) for s, p in zip(socks, ports)}
+        for fd in states:
+            ep.register(fd, select.EPOLLIN)
+        wall0, mono0 = time.time(), time.monotonic()
+        flows = {}
+        if a.ready_file:
+            with open(a.ready_file + ".tmp", "w") as f:
+                f.write(f"{os.getpid()} {wall0:.6f}\n")
+            os.replace(a.ready_file + ".tmp", a.ready_file)
+        why = _recv_loop(a, ep, states, flows, wall0, bin_s, n_bins, mono0, stop)
+        wall1 = time.time()
+    finally:
+        ep.close()
+        for s in socks:
+            s.close()
+    user_ts = sum(st.user_ts for st in states.values())
+    clock = "SO_TIMESTAMPNS" if kernel_ts and not user_ts else (
+        "SO_TIMESTAMPNS+time.time" if kernel_ts else "time.time")
+    out = {"agent": "laghil-probe", "version": VERSION, "mode": "recv", "bind": a.bind,
+           "ports": ports, "clock": clock, "user_timestamps": user_ts,
+           "start": wall0, "end": wall1, "stopped": why, "bin_ms": a.bin_ms, "nice": os.nice(0),
+           "sched": sched,
+           "stray": sum(st.stray for st in states.values()),
+           "flows": [fs.result() for _, fs in sorted(flows.items())]}
+    json.dump(out, sys.stdout, separators=(",", ":"))
+    sys.stdout.write("\n")
+    return 0
+
+
+def _recv_loop(a, ep, states, flows, origin, bin_s, n_bins, mono0, stop):
+    """The receive loop; returns why it stopped."""
+    t_stop = mono0 + a.duration
+    done_at = None
+    pending = 0
+    magic, hdr_len, ks = MAGIC, HDR_LEN, KEY_SLICE
+    while True:
+        now = time.monotonic()
+        if stop["why"]:
+            why = "signal " + stop["why"]
+            break
+        if now >= t_stop:
+            why = "duration"
+            break
+        if done_at is not None and now >= done_at:
+            why = "end markers"
+            break
+        wait = min(0.05, t_stop - now, (done_at - now) if done_at else 1.0)
+        try:
+            events = ep.poll(max(wait, 0.001))
+        except InterruptedError:
+            continue
+        for fd, _ in events:
+            st = states[fd]
+            recvmsg, keys, tss = st.sock.recvmsg, st.keys, st.tss
+            n = 0
+            for _ in range(4096):        # bounded drain, then check the clock again
+                try:
+                    data, anc, _flags, addr = recvmsg(64, 64)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError:
+                    st.stray += 1
+                    break
+                if len(data) < hdr_len or data[:4] != magic:
+                    st.stray += 1
+                    continue
+                if data[4]:
+                    _on_end(st, data, addr, flows, origin, bin_s, n_bins, a)
+                    continue
+                n += 1
+                keys += data[ks]
+                if anc:
+                    tss += anc[0][2]
+                else:
+                    tss += _now_ts()
+                    st.user_ts += 1
+            st.pending += n
+            pending += n
+        if pending >= CHUNK:
+            _reduce(states, flows, origin, bin_s, n_bins, a)
+            pending = 0
+        if done_at is None and all(st.ended for st in states.values()):
+            done_at = time.monotonic() + LINGER_S
+    _reduce(states, flows, origin, bin_s, n_bins, a)
+    return why
+
+
+def _flow(flows, port, flow, rate, origin, bin_s, n_bins, a):
+    fs = flows.get((port, flow))
+    if fs is None:
+        cap = int(max(rate, 1) * (a.duration + 5.0) * 1.2) + 1000
+        fs = flows[(port, flow)] = FlowStats(flow, port, origin, bin_s, n_bins, a.top_gaps,
+                                             min(cap, 1 << 28))
+        fs.rate = rate
+    return fs
+
+
+def _on_end(st, data, addr, flows, origin, bin_s, n_bins, a):
+    _m, kind, _v, flow, count, rate, _t, sport, _dport = HDR.unpack_from(data)
+    if kind != KIND_END:
+        return
+    fs = _flow(flows, st.port, flow, rate, origin, bin_s, n_bins, a)
+    fs.tx_count = count
+    fs.src = f"{addr[0]}:{sport}"
+    st.ended = True
+
+
+def _reduce(states, flows, origin, bin_s, n_bins, a):
+    """Move every port's buffered packets into its flows' statistics."""
+    for st in states.values():
+        if not st.pending:
+            continue
+        keys, tss = bytes(st.keys), bytes(st.tss)
+        st.keys.clear()
+        st.tss.clear()
+        n, st.pending = st.pending, 0
+        dec = _ts_decoder(len(tss) // n)
+        times = [s + ns * 1e-9 for s, ns in dec.iter_unpack(tss)]
+        per_flow = {}
+        for (flow, seq, rate), t in zip(KEY.iter_unpack(keys), times):
+            lst = per_flow.get(flow)
+            if lst is None:
+                lst = per_flow[flow] = ([], rate)
+            lst[0].append((seq, t))
+        for flow, (arrivals, rate) in per_flow.items():
+            _flow(flows, st.port, flow, rate, origin, bin_s, n_bins, a).add(arrivals)
+
+
+# ---------------------------------------------------------------------- send
+def cmd_send(a):
+    """Send --flows paced flows for --duration; print the JSON summary."""
+    if a.start_at is not None:
+        ahead = a.start_at - time.time()
+        if ahead > MAX_WAIT_S:
+            raise Usage(f"--start-at is {ahead:.0f} s ahead (max {MAX_WAIT_S:g} s)")
+        while ahead > 0:
+            time.sleep(min(ahead, 0.5))
+            ahead = a.start_at - time.time()
+    stop = {"why": None}
+
+    def on_signal(signum, _frame):
+        stop["why"] = signal.Signals(signum).name
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    _renice(a.nice)
+    a.sched = _realtime(a.rt)
+    fam = _family(a.dst)
+    socks, bufs = [], []
+    try:
+        for i in range(a.flows):
+            s = socket.socket(fam, socket.SOCK_DGRAM)
+            socks.append(s)
+            _bufsize(s, getattr(socket, "SO_SNDBUFFORCE", 32), socket.SO_SNDBUF, SNDBUF)
+            sport, dport = a.src_base_port + i, a.base_port + i
+            try:
+                s.bind((a.src or ("::" if fam == socket.AF_INET6 else "0.0.0.0"), sport))
+                s.connect((a.dst, dport))
+            except OSError as e:
+                raise Usage(f"cannot bind source port {sport} / reach {a.dst}:{dport}: "
+                            f"{e.strerror}") from None
+            buf = bytearray(a.size)
+            HDR.pack_into(buf, 0, MAGIC, KIND_DATA, VERSION, i, 0, int(a.rate), 0.0, sport, dport)
+            bufs.append(buf)
+        return _send_loop(a, socks, bufs, stop)
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _send_loop(a, socks, bufs, stop):
+    rate, nflows = float(a.rate), a.flows
+    total = int(rate * a.duration)
+    interval = 1.0 / rate
+    max_batch = max(1, int(math.ceil(rate * CATCHUP_S)))
+    sends = [s.send for s in socks]
+    pairs = list(zip(sends, bufs))
+    errors = [{} for _ in socks]
+    pack_into, now_wall, mono, sleep = PER_PACKET.pack_into, time.time, time.monotonic, time.sleep
+    irate = int(rate)
+    wall0 = now_wall()
+    t0 = start = mono()
+    t_end = start + a.duration
+    sent = overruns = 0
+    slipped = 0.0
+    lates = []                 # (lateness s, wall time the late packet was due)
+    why = "count"
+    while sent < total:
+        now = mono()
+        if now >= t_end:
+            why = "duration"
+            break
+        if stop["why"]:
+            why = "signal " + stop["why"]
+            break
+        due = min(total, int((now - t0) * rate) + 1)
+        n = due - sent
+        if n <= 0:
+            sleep(t0 + sent * interval - now)
+            continue
+        late = now - (t0 + sent * interval)
+        if late > LATE_S:             # a stall: keep the worst ones with their instant
+            item = (late, wall0 + (now - start) - late)
+            if len(lates) < TOP_LATE:
+                heapq.heappush(lates, item)
+            else:
+                heapq.heappushpop(lates, item)
+        if n > max_batch:            # late: catch up at most CATCHUP_S, slip the rest
+            overruns += 1
+            slipped += (n - max_batch) * interval
+            t0 += (n - max_batch) * interval
+            n = max_batch
+        for seq in range(sent, sent + n):
+            t = now_wall()
+            for j, (send, buf) in enumerate(pairs):
+                pack_into(buf, 8, seq, irate, t)
+                try:
+                    send(buf)
+                except OSError as e:
+                    name = errno.errorcode.get(e.errno, str(e.errno))
+                    errors[j][name] = errors[j].get(name, 0) + 1
+        sent += n
+    elapsed = mono() - start
+    wall1 = now_wall()
+    for _ in range(END_MARKERS):
+        for j, (send, buf) in enumerate(pairs):
+            end = bytearray(buf[:HDR_LEN])
+            end[4] = KIND_END
+            pack_into(end, 8, sent, irate, now_wall())
+            try:
+                send(end)
+            except OSError:
+                pass
+        sleep(END_SPACING_S)
+    flows = []
+    for j, buf in enumerate(bufs):
+        _m, _k, _v, flow, _s, _r, _t, sport, dport = HDR.unpack_from(buf)
+        flows.append({"flow": flow, "src_port": sport, "dst_port": dport, "sent": sent,
+                      "achieved_pps": sent / elapsed if elapsed > 0 else 0.0,
+                      "send_errors": errors[j]})
+    out = {"agent": "laghil-probe", "version": VERSION, "mode": "send", "dst": a.dst,
+           "rate_pps": rate, "duration_s": a.duration, "size": a.size, "start": wall0,
+           "end": wall1, "elapsed_s": elapsed, "stopped": why, "sent": sent,
+           "planned": total, "overruns": overruns, "slipped_ms": slipped * 1e3,
+           "late_events": [{"t": t, "late_ms": late * 1e3} for late, t in
+                           sorted(lates, key=lambda x: x[1])],
+           "max_late_ms": max((late for late, _ in lates), default=0.0) * 1e3,
+           "nice": os.nice(0), "sched": a.sched, "flows": flows}
+    json.dump(out, sys.stdout, separators=(",", ":"))
+    sys.stdout.write("\n")
+    return 0
+
+
+# ---------------------------------------------------------------------- flap
+def _set_up(sock, ifname, up):
+    """Set IFF_UP of ``ifname``; return (t_before, t_after) epoch seconds."""
+    req = struct.pack("16sH22x", ifname.encode(), 0)
+    flags = struct.unpack_from("16sH", fcntl.ioctl(sock.fileno(), SIOCGIFFLAGS, req))[1]
+    flags = (flags | IFF_UP) if up else (flags & ~IFF_UP)
+    req = struct.pack("16sH22x", ifname.encode(), flags)
+    t0 = time.time()
+    fcntl.ioctl(sock.fileno(), SIOCSIFFLAGS, req)
+    return t0, time.time()
+
+
+def _sleep_until(epoch):
+    while True:
+        left = epoch - time.time()
+        if left <= 0:
+            return
+        time.sleep(min(left, 0.2) if left > 0.002 else left)
+
+
+def _interrupt(_signum, _frame):
+    raise KeyboardInterrupt
+
+
+def cmd_flap(a):
+    """Down/up --ifname --count times; print the instants as JSON."""
+    if len(a.ifname.encode()) > 15:
+        raise Usage(f"--ifname {a.ifname!r} is longer than 15 bytes")
+    if a.at is not None and a.after is not None:
+        raise Usage("give --at or --after, not both")
+    at = a.at if a.at is not None else time.time() + (a.after or 0.0)
+    if at - time.time() > MAX_WAIT_S:
+        raise Usage(f"the first down is more than {MAX_WAIT_S:g} s ahead")
+    down_s, period_s = a.down_ms / 1e3, a.period_ms / 1e3
+    if a.count > 1 and period_s <= down_s:
+        raise Usage("--period-ms must exceed --down-ms")
+    signal.signal(signal.SIGTERM, _interrupt)
+    sched = _realtime(a.rt)
+    events = []
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    is_down = False
+    try:
+        for k in range(a.count):
+            _sleep_until(at + k * period_s)
+            d0, d1 = _set_up(s, a.ifname, False)
+            is_down = True
+            _sleep_until(d0 + down_s)
+            u0, u1 = _set_up(s, a.ifname, True)
+            is_down = False
+            events.append({"down": (d0 + d1) / 2, "down_call_ms": (d1 - d0) * 1e3,
+                           "up": (u0 + u1) / 2, "up_call_ms": (u1 - u0) * 1e3,
+                           "down_before": d0, "down_after": d1, "up_before": u0, "up_after": u1,
+                           "down_ms": ((u0 + u1) - (d0 + d1)) / 2 * 1e3,
+                           "uncertainty_ms": ((d1 - d0) + (u1 - u0)) / 2 * 1e3})
+    except OSError as e:
+        print(f"probe_agent flap: {a.ifname}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("probe_agent flap: interrupted; link restored", file=sys.stderr)
+        return 130
+    finally:
+        if is_down:
+            try:
+                _set_up(s, a.ifname, True)
+            except OSError:
+                pass
+        s.close()
+    json.dump({"agent": "laghil-probe", "version": VERSION, "mode": "flap",
+               "ifname": a.ifname, "clock": "time.time", "sched": sched, "events": events},
+              sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+# ----------------------------------------------------------------------- CLI
+def _ports(text):
+    try:
+        ports = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise Usage(f"--ports {text!r}: expected comma-separated port numbers") from None
+    if not ports or len(ports) > 256 or any(not 0 < p < 65536 for p in ports):
+        raise Usage(f"--ports {text!r}: 1-256 ports in 1..65535")
+    if len(set(ports)) != len(ports):
+        raise Usage(f"--ports {text!r}: duplicate port")
+    return ports
+
+
+def _parser():
+    ap = argparse.ArgumentParser(prog="probe_agent", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("recv", help="receive flows and print one JSON result")
+    r.add_argument("--bind", default="0.0.0.0")
+    r.add_argument("--ports", required=True)
+    r.add_argument("--duration", type=float, required=True)
+    r.add_argument("--bin-ms", type=float, default=10.0)
+    r.add_argument("--ready-file")
+    r.add_argument("--top-gaps", type=int, default=TOP_GAPS)
+    r.add_argument("--nice", type=int, default=0, help="nice value to run at (best effort)")
+    r.add_argument("--rt", action="store_true", help="run SCHED_FIFO 1 (best effort)")
+    s = sub.add_parser("send", help="send paced flows and print a JSON summary")
+    s.add_argument("--dst", required=True)
+    s.add_argument("--src", help="source address (default: any)")
+    s.add_argument("--flows", type=int, default=1)
+    s.add_argument("--base-port", type=int, required=True)
+    s.add_argument("--src-base-port", type=int, required=True)
+    s.add_argument("--rate", type=float, required=True, help="packets/s per flow")
+    s.add_argument("--duration", type=float, required=True)
+    s.add_argument("--start-at", type=float)
+    s.add_argument("--size", type=int, default=64)
+    s.add_argument("--nice", type=int, default=0, help="nice value to run at (best effort)")
+    s.add_argument("--rt", action="store_true", help="run SCHED_FIFO 1 (best effort)")
+    f = sub.add_parser("flap", help="set an interface down then up, print the instants")
+    f.add_argument("--ifname", required=True)
+    f.add_argument("--at", type=float, help="epoch of the first down (default: now)")
+    f.add_argument("--after", type=float, help="seconds from now to the first down")
+    f.add_argument("--down-ms", type=float, required=True)
+    f.add_argument("--count", type=int, default=1)
+    f.add_argument("--period-ms", type=float, default=0.0)
+    f.add_argument("--rt", action="store_true", help="run SCHED_FIFO 1 (best effort)")
+    return ap
+
+
+def _validate(a):
+    if getattr(a, "duration", None) is not None and not 0 < a.duration <= MAX_DURATION_S:
+        raise Usage(f"--duration must be in (0, {MAX_DURATION_S:g}] s")
+    if getattr(a, "nice", 0) and not -20 <= a.nice <= 19:
+        raise Usage("--nice must be in -20..19")
+    if a.cmd == "recv":
+        if a.bin_ms not in (1.0, 10.0) and not 0.1 <= a.bin_ms <= 10000:
+            raise Usage("--bin-ms must be 1 or 10 (or within 0.1..10000)")
+        if not 1 <= a.top_gaps <= 1000:
+            raise Usage("--top-gaps must be in 1..1000")
+    elif a.cmd == "send":
+        if not 1 <= a.flows <= 256:
+            raise Usage("--flows must be in 1..256")
+        if not 0 < a.rate <= 10_000_000:
+            raise Usage("--rate must be in (0, 1e7] packets/s")
+        if not HDR_LEN <= a.size <= 65507:
+            raise Usage(f"--size must be in {HDR_LEN}..65507 bytes")
+        for name, base in (("--base-port", a.base_port), ("--src-base-port", a.src_base_port)):
+            if not 0 < base or base + a.flows - 1 > 65535:
+                raise Usage(f"{name} {base}: ports {base}..{base + a.flows - 1} out of range")
+    elif a.cmd == "flap":
+        if not 0 < a.down_ms <= 600_000:
+            raise Usage("--down-ms must be in (0, 600000]")
+        if not 1 <= a.count <= 1000:
+            raise Usage("--count must be in 1..1000")
+
+
+def main(argv=None):
+    a = _parser().parse_args(argv)
+    try:
+        _validate(a)
+        return {"recv": cmd_recv, "send": cmd_send, "flap": cmd_flap}[a.cmd](a)
+    except Usage as e:
+        print(f"probe_agent {a.cmd}: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

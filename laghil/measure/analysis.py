@@ -1,0 +1,271 @@
+"""Failover figures from probe results: pure functions (measurement.md).
+
+Input is what the probe agent's ``recv`` reports per flow (see
+:mod:`laghil.measure.agent.probe_agent`): ``tx_count``, ``rx_count`` (unique
+sequence numbers received), ``rate_pps``, ``out_of_order``, ``duplicates``,
+``loss_burst_count``, ``gaps`` (the top-N inter-arrival gaps, each with
+``gap_s``, ``t_before``, ``t_after``, ``seq_before``, ``seq_after``) and
+``bins``. :func:`flow_from_packets` builds the same summary from synthetic
+(seq, time) sequences.
+
+Figures (ms unless named otherwise), R = the flow's offered rate:
+
+* T_gap (item 1): the largest inter-arrival gap minus 1/R, optionally only
+  among the gaps overlapping a window around the fault instant (receiver
+  clock). Resolution 1/R. An outage still running at the end of the trial
+  has no "packet after" and shows only in T_loss.
+* T_loss (item 2): (Tx - Rx) / R. Equal to T_gap for one contiguous burst at
+  a constant rate; smaller when T_gap spans reordering, larger when there
+  were several bursts (item 3). For a LAG: per flow, then max and median over
+  the flows, never the aggregate.
+"""
+
+import math
+from typing import NamedTuple
+
+from .agent.probe_agent import reduce_packets
+from .model import Series, percentile, summarize
+
+GAP_METHOD = "gap outage per flow (max inter-arrival gap - 1/R)"
+LOSS_METHOD = "loss-derived outage per flow ((Tx - Rx)/R)"
+DEFAULT_FAULT_WINDOW = (1.0, math.inf)   # s before / after the fault instant
+
+
+def flow_from_packets(packets, rate_pps, tx_count=None, bin_ms=1.0, top_gaps=16, flow=0,
+                      dst_port=0, origin=None):
+    """The agent's per-flow summary of ``packets`` [(seq, arrival epoch s)] in
+    arrival order (the very reduction code the agent runs)."""
+    return reduce_packets(packets, rate_pps, tx_count, bin_ms, top_gaps, flow, dst_port, origin)
+
+
+def _rate(flow, rate_pps):
+    r = float(rate_pps if rate_pps is not None else flow.get("rate_pps") or 0)
+    if r <= 0:
+        raise ValueError(f"flow {flow.get('flow')}: no positive rate (declared "
+                         f"{flow.get('rate_pps')!r}, given {rate_pps!r})")
+    return r
+
+
+def _window(fault_t, window):
+    """(lo, hi) epoch bounds for gaps, or None for the whole trial."""
+    if fault_t is None:
+        return None
+    if window is None:
+        window = DEFAULT_FAULT_WINDOW
+    before, after = (window, window) if isinstance(window, (int, float)) else window
+    return fault_t - before, fault_t + after
+
+
+def _largest_gap(gaps, bounds, top_n_full):
+    """(gap dict or None, bounded) among ``gaps`` overlapping ``bounds``.
+
+    When no recorded gap overlaps the window but the top-N list was full, the
+    window's largest gap is at most the smallest recorded one: that one is
+    returned with bounded=True (a conservative upper bound)."""
+    inside = [g for g in gaps if bounds is None
+              or (g["t_after"] >= bounds[0] and g["t_before"] <= bounds[1])]
+    if inside:
+        return max(inside, key=lambda g: g["gap_s"]), False
+    if gaps and top_n_full:
+        return min(gaps, key=lambda g: g["gap_s"]), True
+    return None, False
+
+
+def flow_outage(flow_result, rate_pps=None, fault_t=None, window=None, top_gaps=16):
+    """T_gap and T_loss of one flow (ms), with resolution and the item-3 counts.
+
+    ``rate_pps`` defaults to the sender's declared rate in the result.
+    ``fault_t`` (epoch s, receiver clock) with ``window`` (s, or (before,
+    after); default 1 s before to the end) restricts T_gap to the gaps
+    overlapping that window. ``top_gaps`` is the number of gaps the agent
+    kept (to tell a full list, where an absent gap is bounded).
+    """
+    r = _rate(flow_result, rate_pps)
+    res_ms = 1e3 / r
+    tx, rx = int(flow_result.get("tx_count") or 0), int(flow_result.get("rx_count") or 0)
+    gaps = flow_result.get("gaps") or []
+    gap, bounded = (None, False)
+    if rx > 0:
+        gap, bounded = _largest_gap(gaps, _window(fault_t, window), len(gaps) >= top_gaps)
+    t_gap = None
+    if gap is not None:
+        t_gap = max(0.0, gap["gap_s"] * 1e3 - res_ms)
+    elif rx > 0:
+        t_gap = 0.0 if len(gaps) < top_gaps else None
+    t_loss = max(0, tx - rx) * 1e3 / r
+    bursts = flow_result.get("loss_bursts") or []
+    return {
+        "flow": flow_result.get("flow"), "dst_port": flow_result.get("dst_port"),
+        "rate_pps": r, "resolution_ms": res_ms,
+        "t_gap_ms": t_gap, "t_gap_bounded": bounded, "gap": gap,
+        "t_loss_ms": t_loss, "tx": tx, "rx": rx, "lost": max(0, tx - rx),
+        "loss_bursts": int(flow_result.get("loss_burst_count") or 0),
+        "largest_burst": max((n for _, n in bursts), default=0),
+        "out_of_order": int(flow_result.get("out_of_order") or 0),
+        "duplicates": int(flow_result.get("duplicates") or 0),
+        "no_arrivals": rx == 0,
+        "method": {"t_gap": GAP_METHOD, "t_loss": LOSS_METHOD},
+    }
+
+
+def _med_max(values):
+    vs = [v for v in values if v is not None]
+    return (percentile(vs, 50), max(vs)) if vs else (None, None)
+
+
+def lag_outage(flows, rate_pps=None, fault_t=None, window=None, top_gaps=16):
+    """Per-flow outage figures plus max and median over the flows (item 2).
+
+    Never the aggregate of all flows: flows hashed to the surviving member lose
+    nothing. ``lossless_flows`` names the flows that lost no packet (the
+    surviving member's flows); ``no_arrival_flows`` those
+    that received nothing at all (T_gap undefined, T_loss = the whole trial).
+    """
+    per = [flow_outage(f, rate_pps, fault_t, window, top_gaps) for f in flows]
+    if not per:
+        raise ValueError("lag_outage of no flows")
+    gap_med, gap_max = _med_max(p["t_gap_ms"] for p in per)
+    loss_med, loss_max = _med_max(p["t_loss_ms"] for p in per)
+    lossless = [p["flow"] for p in per if p["lost"] == 0 and p["rx"] > 0]
+    return {
+        "n_flows": len(per),
+        "resolution_ms": max(p["resolution_ms"] for p in per),
+        "t_gap_max_ms": gap_max, "t_gap_median_ms": gap_med,
+        "t_loss_max_ms": loss_max, "t_loss_median_ms": loss_med,
+        "lossless_flows": lossless,
+        "lossy_flows": [p["flow"] for p in per if p["flow"] not in lossless],
+        "no_arrival_flows": [p["flow"] for p in per if p["no_arrivals"]],
+        "out_of_order": sum(p["out_of_order"] for p in per),
+        "duplicates": sum(p["duplicates"] for p in per),
+        "loss_bursts": sum(p["loss_bursts"] for p in per),
+        "flows": per,
+        "method": {"t_gap": GAP_METHOD + f", max/median over {len(per)} flows",
+                   "t_loss": LOSS_METHOD + f", max/median over {len(per)} flows"},
+    }
+
+
+class ClockOffset(NamedTuple):
+    """Remote clock minus controller clock, from SSH round trips."""
+    offset_s: float
+    uncertainty_s: float    # half the minimum round trip
+    rtt_min_s: float
+    n_used: int
+    n: int
+
+
+def estimate_clock_offset(samples, tolerance=0.1):
+    """ClockOffset from (t_send_ctrl, t_remote, t_recv_ctrl) triples.
+
+    Each sample's offset is t_remote minus the midpoint of its round trip; only
+    the minimum-RTT samples are used (RTT within ``tolerance`` x min RTT of the
+    minimum), and their median offset is returned. The remote reading happened
+    somewhere within the round trip, so the uncertainty is half the min RTT.
+    """
+    rows = []
+    for ts, tr, tv in samples:
+        if tv < ts:
+            raise ValueError(f"clock sample with negative round trip: {ts!r} -> {tv!r}")
+        rows.append((tv - ts, tr - (ts + tv) / 2))
+    if not rows:
+        raise ValueError("estimate_clock_offset needs at least one sample")
+    rtt_min = min(r for r, _ in rows)
+    used = [o for r, o in rows if r <= rtt_min * (1 + tolerance) + 1e-12]
+    return ClockOffset(percentile(used, 50), rtt_min / 2, rtt_min, len(used), len(rows))
+
+
+class Latency(NamedTuple):
+    latency_ms: float
+    uncertainty_ms: float
+
+
+def detection_latency(event_t_host, fault_t_controller, offset=0.0, offset_uncertainty=0.0):
+    """Kernel event (host clock) minus fault instant (controller clock), in ms
+    (item 4). ``offset`` = host clock - controller clock (s), e.g. from
+    :func:`estimate_clock_offset`; the uncertainty is the offset's (0 when both
+    instants come from one clock)."""
+    return Latency((event_t_host - offset - fault_t_controller) * 1e3, offset_uncertainty * 1e3)
+
+
+def reversion_time(flow_result, restore_t, rate_pps=None, window_s=5.0, top_gaps=16):
+    """Fail-back figures of one flow when the link returns at ``restore_t``
+    (epoch s, receiver clock), in ms (item 5):
+
+    * ``resume_ms``: if the flow was not receiving at ``restore_t`` (a gap
+      spans it: the flow never failed over, or had not yet), the first arrival
+      after the restore minus ``restore_t``; else 0.
+    * ``failback_gap_ms``: the largest gap that starts within ``window_s``
+      after the restore, minus 1/R: the disruption caused by moving traffic
+      back (active-backup primary reselection, LACP re-aggregation: expect at
+      least updelay, or the 2 s aggregate wait); 0 when there is none.
+    * ``reversion_ms``: the larger of the two. Resolution 1/R.
+    """
+    r = _rate(flow_result, rate_pps)
+    res_ms = 1e3 / r
+    gaps = flow_result.get("gaps") or []
+    spanning = [g for g in gaps if g["t_before"] < restore_t < g["t_after"]]
+    resume = max(((g["t_after"] - restore_t) * 1e3 for g in spanning), default=0.0)
+    after = [g for g in gaps if restore_t <= g["t_before"] <= restore_t + window_s]
+    fb = max(after, key=lambda g: g["gap_s"]) if after else None
+    failback = max(0.0, fb["gap_s"] * 1e3 - res_ms) if fb else 0.0
+    bound = None
+    if fb is None and len(gaps) >= top_gaps:
+        bound = max(0.0, min(g["gap_s"] for g in gaps) * 1e3 - res_ms)
+    return {"flow": flow_result.get("flow"), "resume_ms": resume, "failback_gap_ms": failback,
+            "failback_bound_ms": bound, "reversion_ms": max(resume, failback),
+            "resolution_ms": res_ms, "gap": fb,
+            "method": "restore: first arrival after restore_t (if down), largest gap "
+                      f"starting within {window_s:g} s after it - 1/R"}
+
+
+def jain_index(xs):
+    """Jain's fairness index (sum x)^2 / (N sum x^2): 1.0 for equal shares,
+    1/N when one of N gets everything. None when every share is zero."""
+    xs = [float(x) for x in xs]
+    if not xs:
+        raise ValueError("jain_index of no values")
+    sq = sum(x * x for x in xs)
+    if sq == 0:
+        return None
+    return sum(xs) ** 2 / (len(xs) * sq)
+
+
+def repetitions(values):
+    """min / median / p95 / max of repeated trials (item 8)."""
+    return summarize(values)
+
+
+def rate_series(flow_results, per_flow=True, aggregate=True, label="flow"):
+    """Receive rate (pkt/s per bin) Series for timeline charts: one per flow
+    (labelled ``"<label> <id>"``) and/or their sum (``"all flows"``)."""
+    flows = [f for f in flow_results if f.get("bins") and f["bins"].get("counts")]
+    out = []
+    if not flows:
+        return out
+    bin_s = flows[0]["bins"]["bin_ms"] / 1e3
+    for f in flows:
+        if abs(f["bins"]["bin_ms"] / 1e3 - bin_s) > 1e-12:
+            raise ValueError("rate_series: flows have different bin widths")
+    if per_flow:
+        for f in flows:
+            b = f["bins"]
+            out.append(Series(f"{label} {f.get('flow')}", b["t0"], bin_s,
+                              [c / bin_s for c in b["counts"]]))
+    if aggregate:
+        t0 = min(f["bins"]["t0"] for f in flows)
+        idx = [round((f["bins"]["t0"] - t0) / bin_s) for f in flows]
+        total = [0.0] * max(i + len(f["bins"]["counts"]) for i, f in zip(idx, flows))
+        for i, f in zip(idx, flows):
+            for k, c in enumerate(f["bins"]["counts"]):
+                total[i + k] += c / bin_s
+        out.append(Series("all flows", t0, bin_s, total))
+    return out
+
+
+def theoretical_rc_survival_s(retry_cnt, timeout):
+    """Longest outage an RDMA RC QP survives (item 6): (retry_cnt + 1) x
+    4.096 us x 2^timeout, in s. timeout 0 means no local ACK timeout (inf)."""
+    if not 0 <= timeout <= 31 or not 0 <= retry_cnt <= 7:
+        raise ValueError(f"timeout must be 0..31 and retry_cnt 0..7, not {timeout}, {retry_cnt}")
+    if timeout == 0:
+        return math.inf
+    return (retry_cnt + 1) * 4.096e-6 * 2 ** timeout

@@ -1,0 +1,198 @@
+"""Aggregate throughput: iperf3 (-J) and perftest, plus per-member counter deltas.
+
+measurement.md item 7: the aggregate is the sum of member bit rates over the
+steady state (ramp-up excluded), from interface counters AND from the traffic
+tool; efficiency is that aggregate against the sum of member link speeds (lab
+file, or a tbf shaping rate in the virtual rack). Parsers are pure functions.
+"""
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+
+from ..errors import LaghilError
+from ..names import q, qif
+from .analysis import jain_index
+from .model import Measurement
+
+
+class ThroughputError(LaghilError):
+    pass
+
+
+# ---------------------------------------------------------------- parsers
+def parse_iperf3(text):
+    """`iperf3 -J` (client side) -> {"sent_bps", "received_bps", "retransmits",
+    "streams", "seconds", "omit", "intervals_bps": [...], "error"}."""
+    try:
+        d = json.loads(text)
+    except ValueError as e:
+        raise ThroughputError(f"iperf3 -J output is not JSON: {e}: {text[:200]!r}") from None
+    if "error" in d and "end" not in d:
+        return {"error": d["error"], "sent_bps": 0.0, "received_bps": 0.0}
+    end = d.get("end", {})
+    test = d.get("start", {}).get("test_start", {})
+    sent, recv = end.get("sum_sent", {}), end.get("sum_received", {})
+    return {
+        "error": d.get("error"),
+        "sent_bps": float(sent.get("bits_per_second", 0.0)),
+        "received_bps": float(recv.get("bits_per_second", 0.0)),
+        "retransmits": sent.get("retransmits"),
+        "streams": test.get("num_streams"),
+        "seconds": float(recv.get("seconds") or sent.get("seconds") or 0.0),
+        "omit": test.get("omit", 0),
+        "intervals_bps": [float(i["sum"]["bits_per_second"]) for i in d.get("intervals", [])
+                          if not i["sum"].get("omitted")],
+    }
+
+
+_PERF_ROW = re.compile(r"^\s*(\d+)\s+(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s*$")
+
+
+def parse_perftest(text):
+    """ib_write_bw / ib_send_bw output (with --report_gbits) -> {"bytes", "iterations",
+    "peak_gbps", "average_gbps", "msg_rate_mpps", "qps"}."""
+    if "BW average[Gb/sec]" not in text:
+        raise ThroughputError("perftest output has no Gb/sec result table "
+                              f"(was --report_gbits given? did it connect?): {text[-300:]!r}")
+    rows = [m.groups() for m in map(_PERF_ROW.match, text.splitlines()) if m]
+    if not rows:
+        raise ThroughputError(f"perftest result row missing: {text[-300:]!r}")
+    b, it, peak, avg, rate = rows[-1]
+    return {"bytes": int(b), "iterations": int(it), "peak_gbps": float(peak),
+            "average_gbps": float(avg), "msg_rate_mpps": float(rate),
+            "qps": text.count("local address:")}
+
+
+COUNTERS = ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets")
+
+
+def counters_command(ports):
+    parts = ["date +%s.%N"]
+    for p in ports:
+        parts += [f"echo {qif(p)} $(cat /sys/class/net/{qif(p)}/statistics/{c})" for c in COUNTERS]
+    return "; ".join(parts)
+
+
+def parse_counters(text, ports):
+    """Output of counters_command -> (t_node, {port: {counter: int}})."""
+    lines = text.strip().splitlines()
+    t = float(lines[0])
+    out = {p: {} for p in ports}
+    per_port = iter(lines[1:])
+    for p in ports:
+        for c in COUNTERS:
+            name, value = next(per_port).split()
+            if name != p:
+                raise ThroughputError(f"counter output out of order: {name} for {p}")
+            out[p][c] = int(value)
+    return t, out
+
+
+def counter_rates(before, after):
+    """Two parse_counters results -> {port: {"rx_bps", "tx_bps", "rx_pps", "tx_pps"}}."""
+    (t0, a), (t1, b) = before, after
+    dt = t1 - t0
+    if dt <= 0:
+        raise ThroughputError(f"counter interval {dt} s is not positive")
+    return {p: {"rx_bps": 8 * (b[p]["rx_bytes"] - a[p]["rx_bytes"]) / dt,
+                "tx_bps": 8 * (b[p]["tx_bytes"] - a[p]["tx_bytes"]) / dt,
+                "rx_pps": (b[p]["rx_packets"] - a[p]["rx_packets"]) / dt,
+                "tx_pps": (b[p]["tx_packets"] - a[p]["tx_packets"]) / dt,
+                "seconds": dt} for p in a}
+
+
+# ---------------------------------------------------------------- runs
+@dataclass
+class ThroughputResult:
+    tool_bps: float                     # sum over iperf3 clients, receiver side
+    members: dict                       # port -> counter rates on the sender
+    member_speeds_bps: dict             # port -> nominal speed (lab or shaping)
+    flows: int
+    streams: int
+    steady_s: float
+    per_flow_bps: list = field(default_factory=list)
+    direction: str = "tx"
+
+    @property
+    def counters_bps(self):
+        return sum(m[f"{self.direction}_bps"] for m in self.members.values())
+
+    @property
+    def capacity_bps(self):
+        return sum(self.member_speeds_bps.values())
+
+    @property
+    def efficiency(self):
+        return self.counters_bps / self.capacity_bps if self.capacity_bps else None
+
+    @property
+    def jain(self):
+        return jain_index([m[f"{self.direction}_bps"] for m in self.members.values()])
+
+    def measurements(self, threshold_efficiency=None, profile=None):
+        res = 8.0 * 1500 / self.steady_s / 1e6  # one MTU per window, Mbit/s
+        ms = [
+            Measurement("aggregate (counters)", self.counters_bps / 1e6, "Mbit/s",
+                        f"sum of member {self.direction}_bytes deltas over {self.steady_s:.1f} s "
+                        "steady state", res),
+            Measurement("aggregate (iperf3)", self.tool_bps / 1e6, "Mbit/s",
+                        f"iperf3 -J receiver sum, {self.flows} flows x {self.streams} streams, "
+                        "ramp-up omitted", None),
+            Measurement("distribution (Jain)", self.jain, "",
+                        f"Jain's index of member {self.direction} rates", None),
+        ]
+        if self.efficiency is not None:
+            ms.append(Measurement("efficiency", self.efficiency, "",
+                                  "counter aggregate / sum of member speeds", None,
+                                  threshold=threshold_efficiency, comparison=">=",
+                                  profile=profile))
+        return ms
+
+
+def run_iperf3(client, server, dst, members, member_speeds_bps, flows=4, streams=2,
+               duration_s=8, omit_s=2, base_port=5301, direction="tx"):
+    """iperf3 from ``client`` to ``server`` (``dst`` address): ``flows`` servers on
+    consecutive ports (distinct 5-tuples for the hash), ``streams`` parallel streams
+    each; counters of ``members`` (ports of ``client``) read over the steady state
+    (after ``omit_s`` of ramp-up, until 1 s before the end)."""
+    if duration_s - omit_s < 3:
+        raise ThroughputError(f"duration {duration_s} s leaves under 3 s of steady state after "
+                              f"{omit_s} s ramp-up")
+    ports = [base_port + i for i in range(flows)]
+    bound = int(duration_s + 30)
+    for p in ports:
+        server.run(f"timeout {bound} iperf3 -s -1 -D -p {p} --logfile /tmp/laghil-iperf3-{p}.log")
+    out_files = [f"/tmp/laghil-iperf3-c{p}.json" for p in ports]
+    t_start = time.monotonic()
+    client.run("; ".join(
+        f"(timeout {bound} iperf3 -c {q(dst)} -p {p} -J -P {int(streams)} -t {int(duration_s)} "
+        f"-O {int(omit_s)} --cport {p + 1000} > {f} 2>&1 &)" for p, f in zip(ports, out_files)))
+    try:
+        time.sleep(max(0.0, omit_s + 0.5 - (time.monotonic() - t_start)))
+        before = parse_counters(client.run(counters_command(members)).stdout, members)
+        time.sleep(max(0.0, duration_s - 1.0 - (time.monotonic() - t_start)))
+        after = parse_counters(client.run(counters_command(members)).stdout, members)
+        rates = counter_rates(before, after)
+        time.sleep(max(0.0, duration_s + 0.5 - (time.monotonic() - t_start)))
+        deadline = time.monotonic() + 20
+        per_flow = []
+        for f in out_files:
+            while True:  # each client writes its JSON when it ends (bounded by `timeout`)
+                text = client.run(f"cat {f} 2>/dev/null", check=False).stdout.strip()
+                try:
+                    parsed = parse_iperf3(text)
+                    break
+                except ThroughputError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
+            if parsed.get("error"):
+                raise ThroughputError(f"{client.name}: iperf3 to {dst}: {parsed['error']}")
+            per_flow.append(parsed["received_bps"])
+    finally:
+        client.run("rm -f " + " ".join(out_files), check=False)
+        server.run("rm -f " + " ".join(f"/tmp/laghil-iperf3-{p}.log" for p in ports), check=False)
+    return ThroughputResult(sum(per_flow), rates, dict(member_speeds_bps), flows, streams,
+                            rates[members[0]]["seconds"], per_flow, direction)

@@ -1,0 +1,193 @@
+"""Analysis of probe results on synthetic sequences with known answers."""
+
+import math
+
+import pytest
+
+from laghil.measure import analysis as an
+from laghil.measure.model import Series
+
+T0 = 1_700_000_000.0
+
+
+def stream(n, rate=1000.0, missing=(), order=None, extra=()):
+    """Arrivals of seqs 0..n-1 sent at ``rate`` (arrival = send time), minus the
+    ``missing`` ones; ``order`` overrides the arrival order of seqs; ``extra``
+    adds (seq, t) arrivals (duplicates)."""
+    miss = set(missing)
+    pk = [(s, T0 + s / rate) for s in range(n) if s not in miss]
+    if order:
+        seqs = {s: t for s, t in pk}
+        pk = [(s, t) for s, t in zip(order, sorted(seqs.values()))]
+    return sorted(pk + list(extra), key=lambda p: p[1])
+
+
+def flow(n=2000, rate=1000.0, missing=(), flow_id=0, **kw):
+    return an.flow_from_packets(stream(n, rate, missing, **kw), rate, tx_count=n, flow=flow_id)
+
+
+def test_single_outage_gap_equals_loss():
+    f = flow(missing=range(1000, 1050))
+    assert f["tx_count"] == 2000 and f["rx_count"] == 1950 and f["lost"] == 50
+    assert f["loss_bursts"] == [[1000, 50]] and f["loss_burst_count"] == 1
+    top = f["gaps"][0]
+    assert (top["seq_before"], top["seq_after"]) == (999, 1050)
+    o = an.flow_outage(f)
+    assert o["t_gap_ms"] == pytest.approx(50.0, abs=1e-3)
+    assert o["t_loss_ms"] == pytest.approx(50.0)
+    assert o["resolution_ms"] == pytest.approx(1.0)
+    assert o["loss_bursts"] == 1 and o["out_of_order"] == 0 and o["duplicates"] == 0
+
+
+def test_two_bursts_gap_below_loss():
+    f = flow(missing=list(range(500, 520)) + list(range(1500, 1530)))
+    o = an.flow_outage(f)
+    assert o["t_gap_ms"] == pytest.approx(30.0, abs=1e-3)
+    assert o["t_loss_ms"] == pytest.approx(50.0)
+    assert o["t_gap_ms"] < o["t_loss_ms"]
+    assert o["loss_bursts"] == 2 and o["largest_burst"] == 30
+    assert f["loss_bursts"] == [[500, 20], [1500, 30]]
+
+
+def test_loss_at_the_tail_shows_only_in_t_loss():
+    f = flow(missing=range(1900, 2000))
+    o = an.flow_outage(f)
+    assert o["t_loss_ms"] == pytest.approx(100.0)
+    assert o["t_gap_ms"] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_reordering_and_duplicates_counted():
+    order = list(range(2000))
+    order[100], order[101] = 101, 100          # 101 overtakes 100
+    order[300], order[303] = 303, 300          # 303 overtakes 301, 302, 300
+    dups = [(200, T0 + 0.2005), (700, T0 + 0.7005), (700, T0 + 0.7006)]
+    f = an.flow_from_packets(stream(2000, order=order, extra=dups), 1000.0, tx_count=2000)
+    o = an.flow_outage(f)
+    assert o["out_of_order"] == 4 and o["duplicates"] == 3
+    assert o["lost"] == 0 and o["t_loss_ms"] == 0.0
+    assert f["rx_packets"] == 2003 and f["rx_count"] == 2000
+
+
+def test_window_restricts_gap_to_the_fault():
+    f = flow(missing=list(range(500, 520)) + list(range(1500, 1550)))
+    assert an.flow_outage(f)["t_gap_ms"] == pytest.approx(50.0, abs=1e-3)
+    o = an.flow_outage(f, fault_t=T0 + 0.5, window=0.1)
+    assert o["t_gap_ms"] == pytest.approx(20.0, abs=1e-3) and not o["t_gap_bounded"]
+    o = an.flow_outage(f, fault_t=T0 + 1.5)     # default window: 1 s before to the end
+    assert o["t_gap_ms"] == pytest.approx(50.0, abs=1e-3)
+
+
+def test_window_without_recorded_gap_is_a_bound():
+    # 20 equal 1 ms outages, top-16 list full: a window holding none of the
+    # recorded ones gets the smallest recorded gap as an upper bound.
+    f = flow(missing=[100 * k + 50 for k in range(20)])
+    assert len(f["gaps"]) == 16
+    o = an.flow_outage(f, fault_t=T0 + 1.0, window=0.01)
+    assert o["t_gap_bounded"] and o["t_gap_ms"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_no_arrivals():
+    f = an.flow_from_packets([], 1000.0, tx_count=500)
+    o = an.flow_outage(f)
+    assert o["no_arrivals"] and o["t_gap_ms"] is None
+    assert o["t_loss_ms"] == pytest.approx(500.0)
+
+
+def test_lag_median_vs_max_and_surviving_flows():
+    flows = [flow(missing=range(1000, 1050), flow_id=0),
+             flow(missing=range(1000, 1100), flow_id=1),
+             flow(flow_id=2), flow(flow_id=3)]
+    lag = an.lag_outage(flows)
+    assert lag["n_flows"] == 4
+    assert lag["t_loss_max_ms"] == pytest.approx(100.0)
+    assert lag["t_loss_median_ms"] == pytest.approx(25.0)
+    assert lag["t_gap_max_ms"] == pytest.approx(100.0, abs=1e-3)
+    assert lag["t_gap_median_ms"] == pytest.approx(25.0, abs=1e-3)
+    assert lag["lossless_flows"] == [2, 3] and lag["lossy_flows"] == [0, 1]
+    assert "max/median over 4 flows" in lag["method"]["t_gap"]
+    # the aggregate would have said (150 lost / 4000 pkt/s) = 37.5 ms: not reported
+    assert lag["resolution_ms"] == pytest.approx(1.0)
+
+
+def test_rate_from_result_or_argument():
+    f = flow(missing=range(1000, 1050))
+    assert an.flow_outage(f, rate_pps=500.0)["t_loss_ms"] == pytest.approx(100.0)
+    f["rate_pps"] = 0
+    with pytest.raises(ValueError):
+        an.flow_outage(f)
+
+
+def test_jain_index():
+    assert an.jain_index([3, 3, 3, 3]) == pytest.approx(1.0)
+    assert an.jain_index([7, 0, 0, 0]) == pytest.approx(0.25)
+    assert an.jain_index([1, 0]) == pytest.approx(0.5)
+    assert an.jain_index([0, 0]) is None
+
+
+def test_repetitions():
+    s = an.repetitions([10, 20, 30, None, 40, 50])
+    assert s["n"] == 5 and s["min"] == 10 and s["median"] == 30 and s["max"] == 50
+    assert s["p95"] == pytest.approx(48.0)
+
+
+def test_clock_offset_from_min_rtt_samples():
+    offset = 3.25
+    samples = []
+    # (one-way forward, one-way back) delays; the symmetric 1 ms one has the min RTT
+    for i, (fwd, back) in enumerate([(0.004, 0.001), (0.001, 0.001), (0.002, 0.009),
+                                     (0.0005, 0.003)]):
+        t = 100.0 + i
+        samples.append((t, t + fwd + offset, t + fwd + back))
+    est = an.estimate_clock_offset(samples)
+    assert est.offset_s == pytest.approx(offset, abs=1e-9)
+    assert est.uncertainty_s == pytest.approx(0.001)
+    assert est.rtt_min_s == pytest.approx(0.002) and est.n_used == 1 and est.n == 4
+    # the true offset lies within the stated uncertainty for every sample set
+    est2 = an.estimate_clock_offset(samples[:1])
+    assert abs(est2.offset_s - offset) <= est2.uncertainty_s + 1e-12
+    with pytest.raises(ValueError):
+        an.estimate_clock_offset([(2.0, 0.0, 1.0)])
+
+
+def test_detection_latency():
+    lat = an.detection_latency(50.0 + 3.25 + 0.012, 50.0, 3.25, 0.001)
+    assert lat.latency_ms == pytest.approx(12.0)
+    assert lat.uncertainty_ms == pytest.approx(1.0)
+
+
+def test_reversion_time():
+    # down 1000..1199 (restore at +1.15 s, first packet back at 1.2 s), then a
+    # fail-back blip 2000..2009
+    f = flow(n=3000, missing=list(range(1000, 1200)) + list(range(2000, 2010)))
+    rv = an.reversion_time(f, T0 + 1.15)
+    assert rv["resume_ms"] == pytest.approx(50.0, abs=1e-3)
+    assert rv["failback_gap_ms"] == pytest.approx(10.0, abs=1e-3)
+    assert rv["reversion_ms"] == pytest.approx(50.0, abs=1e-3)
+    # a flow that failed over and keeps flowing at the restore: only the blip
+    g = flow(n=3000, missing=range(2000, 2010))
+    rv = an.reversion_time(g, T0 + 1.15)
+    assert rv["resume_ms"] == 0.0 and rv["failback_gap_ms"] == pytest.approx(10.0, abs=1e-3)
+
+
+def test_rate_series_per_flow_and_aggregate():
+    # bins start half a packet before the first arrival: no arrival on a bin edge
+    f0 = an.flow_from_packets(stream(100, rate=1000.0), 1000.0, tx_count=100, bin_ms=10.0,
+                              origin=T0 - 0.0005)
+    f1 = an.flow_from_packets(stream(100, rate=1000.0, missing=range(50, 100)), 1000.0,
+                              tx_count=100, bin_ms=10.0, flow=1, origin=T0 - 0.0005)
+    ss = an.rate_series([f0, f1])
+    assert [s.label for s in ss] == ["flow 0", "flow 1", "all flows"]
+    assert all(isinstance(s, Series) and s.bin_s == pytest.approx(0.01) for s in ss)
+    assert ss[0].values == [pytest.approx(1000.0)] * 10
+    assert ss[1].values == [pytest.approx(1000.0)] * 5
+    assert ss[2].values == [pytest.approx(2000.0)] * 5 + [pytest.approx(1000.0)] * 5
+    assert an.rate_series([f0, f1], per_flow=False)[0].label == "all flows"
+
+
+def test_theoretical_rc_survival():
+    assert an.theoretical_rc_survival_s(7, 14) == pytest.approx(0.536870912)
+    assert an.theoretical_rc_survival_s(0, 1) == pytest.approx(8.192e-6)
+    assert an.theoretical_rc_survival_s(6, 18) == pytest.approx(7 * 4.096e-6 * 2 ** 18)
+    assert math.isinf(an.theoretical_rc_survival_s(7, 0))
+    with pytest.raises(ValueError):
+        an.theoretical_rc_survival_s(8, 14)

@@ -1,0 +1,58 @@
+"""Throughput parsers on output captured in the virtual rack (iperf3 3.12,
+perftest 4.5 ib_write_bw over Soft-RoCE)."""
+
+from pathlib import Path
+
+import pytest
+
+from laghil.measure.throughput import (ThroughputError, ThroughputResult, counter_rates,
+                                       parse_counters, parse_iperf3, parse_perftest)
+
+CAP = Path(__file__).parent / "data" / "captures"
+
+
+def test_iperf3_json():
+    r = parse_iperf3((CAP / "iperf3-P2-t4-O1.json").read_text())
+    assert r["error"] is None
+    assert r["streams"] == 2 and r["omit"] == 1
+    assert 80e6 < r["received_bps"] < 90e6          # 86.3 Mbit/s in the capture
+    assert r["sent_bps"] >= r["received_bps"]
+    assert r["retransmits"] == 227
+    assert len(r["intervals_bps"]) == 4, "the omitted ramp-up interval must be left out"
+
+
+def test_iperf3_error_and_garbage():
+    assert parse_iperf3('{"start": {}, "intervals": [], "error": "unable to connect to server"}'
+                        )["error"] == "unable to connect to server"
+    with pytest.raises(ThroughputError, match="not JSON"):
+        parse_iperf3("iperf3: error - unable to connect")
+
+
+def test_perftest_report_gbits():
+    r = parse_perftest((CAP / "ib_write_bw-R-q2-D4-client.txt").read_text())
+    assert r == {"bytes": 65536, "iterations": 260, "peak_gbps": 0.0, "average_gbps": 0.066813,
+                 "msg_rate_mpps": 0.000127, "qps": 2}
+
+
+def test_perftest_without_result_table():
+    with pytest.raises(ThroughputError, match="report_gbits"):
+        parse_perftest(" Couldn't connect to 192.168.101.2:18515\n Unable to open file descriptor\n")
+
+
+def test_counters_and_rates():
+    before = parse_counters("100.0\neth1 1000\neth1 0\neth1 10\neth1 0\n"
+                            "eth2 0\neth2 0\neth2 0\neth2 0\n", ["eth1", "eth2"])
+    after = parse_counters("102.0\neth1 1000\neth1 2500000\neth1 10\neth1 2000\n"
+                           "eth2 0\neth2 7500000\neth2 0\neth2 6000\n", ["eth1", "eth2"])
+    rates = counter_rates(before, after)
+    assert rates["eth1"]["tx_bps"] == pytest.approx(10e6)
+    assert rates["eth2"]["tx_bps"] == pytest.approx(30e6)
+    assert rates["eth2"]["tx_pps"] == pytest.approx(3000)
+    res = ThroughputResult(tool_bps=38e6, members=rates,
+                           member_speeds_bps={"eth1": 20e6, "eth2": 20e6},
+                           flows=4, streams=1, steady_s=2.0)
+    assert res.counters_bps == pytest.approx(40e6)
+    assert res.efficiency == pytest.approx(1.0)
+    assert res.jain == pytest.approx((40 ** 2) / (2 * (10 ** 2 + 30 ** 2)))
+    eff = next(m for m in res.measurements(threshold_efficiency=0.8) if m.name == "efficiency")
+    assert eff.verdict == "pass"
