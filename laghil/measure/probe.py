@@ -30,7 +30,7 @@ from .model import Measurement, Timeline
 AGENT_FILE = Path(__file__).parent / "agent" / "probe_agent.py"
 PYTHON = "/usr/bin/python3"
 RECV_SLACK_S = 3.0       # receiver runs this much longer than the sender
-HARD_KILL_S = 5.0        # `timeout` bound above the agent's own duration
+HARD_KILL_S = 30.0       # `timeout` bound above the agent's own duration (result reduction is slow under emulation)
 POLL_S = 0.05
 
 _uploaded = set()
