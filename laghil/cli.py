@@ -5,6 +5,7 @@
     laghil lab show --lab NAME|PATH      the lab as validated
     laghil vlab up|down|status [--lab]   the embedded virtual rack
     laghil vlab kernel                   fetch the guest kernel into the cache
+    laghil measure calibrate [--lab L]   known outages measured by the probe
 """
 
 import argparse
@@ -85,6 +86,11 @@ def cmd_vlab(args):
     return 0
 
 
+def cmd_measure(args):
+    from .measure.calibrate import main_calibrate
+    return main_calibrate(args.args)
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="laghil", description="HA/LAG hardware-in-the-loop validation")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -98,6 +104,12 @@ def build_parser():
         c = lab.add_parser(name, help=helptext)
         c.add_argument("--lab", default="virtual", help="lab name (labs/NAME.yaml) or path")
         c.set_defaults(func=func)
+
+    m = sub.add_parser("measure", help="measurement tools")
+    m.add_argument("action", choices=["calibrate"])
+    m.add_argument("args", nargs=argparse.REMAINDER,
+                   help="options of the action (see laghil measure calibrate --help)")
+    m.set_defaults(func=cmd_measure)
 
     v = sub.add_parser("vlab", help="the embedded virtual rack")
     v.add_argument("action", choices=["up", "down", "status", "kernel"])

@@ -50,11 +50,14 @@ class CalRow:
 @dataclass
 class RackPath:
     """A plain (non-bonded) path of the rack: ``ifname`` on ``sender`` is flapped;
-    ``dst_addr`` is the receiver's address on that path."""
+    ``dst_addr`` is the receiver's address on that path. With ``rack`` and
+    ``cable`` (a virtual rack), the outage is a QMP cable pull instead."""
     sender: object
     receiver: object
     dst_addr: str
     ifname: str
+    rack: object = None
+    cable: object = None
 
 
 def allowed_error_ms(rate_pps, native=True):
@@ -104,6 +107,48 @@ def trial(sender, receiver, dst_addr, ifname, outage_ms, rate_pps=10000, flows=1
                   ev["uncertainty_ms"], "; ".join(notes))
 
 
+def rack_trial(rack, cable, sender, receiver, dst_addr, outage_ms, rate_pps=2000, flows=1,
+               lead_s=1.0, tail_s=1.0, rep=0, base_port=47100):
+    """One outage of ``outage_ms`` on a virtual rack cable: QMP ``set_link`` down
+    then up on the RECEIVER's NIC, timed on the controller's clock (the guests'
+    clocks drift under emulation and starting a process in a guest takes ~0.1 s).
+    QEMU drops every frame sent to a NIC whose link is down, while the sender
+    keeps carrier and keeps sending: a clean drop of known length, as a drop rule
+    would give (taking the sender's carrier instead makes its kernel queue the
+    packets and release them as a burst). The receiver's clock offset (from SSH
+    round trips) places the fault on the receiver's timeline."""
+    import time
+    from .probe import sample_clock
+    clock = sample_clock(receiver)
+    probe = Probe(sender, receiver, dst_addr, flows=flows, rate_pps=rate_pps,
+                  duration_s=lead_s + outage_ms / 1e3 + tail_s, bin_ms=1, base_port=base_port,
+                  realtime=True)
+    with probe:
+        t0 = probe.start()
+        time.sleep(max(0.0, t0 + lead_s - time.time()))
+        end = cable.b if cable.b.node == receiver.name else cable.a
+        t_pre = time.time()
+        down_first = rack.set_port(end.node, end.port, False)
+        time.sleep(max(0.0, down_first + outage_ms / 1e3 - time.time()))
+        t_pre_up = time.time()
+        up_last = rack.set_port(end.node, end.port, True)
+        res = probe.wait()
+    injected = (up_last - down_first) * 1e3
+    uncertainty = max(down_first - t_pre, up_last - t_pre_up) * 1e3   # QMP round trips
+    lag = analysis.lag_outage(res.flows, rate_pps, down_first + clock.offset_s, (0.2, 10.0))
+    allowed = allowed_error_ms(rate_pps, native=False)
+    gap, loss = lag["t_gap_max_ms"], lag["t_loss_max_ms"]
+    err = None if gap is None else gap - injected
+    lerr = loss - injected
+    ok = err is not None and abs(err) <= allowed and abs(lerr) <= allowed
+    notes = [_stalls_near(res, (down_first + clock.offset_s, up_last + clock.offset_s))]
+    if res.sender.get("send_errors"):
+        notes.append(f"send errors {res.sender['send_errors']}")
+    notes += [n for n in res.notes if not n.startswith("sender stalled")]
+    return CalRow(injected, gap, loss, err, lerr, allowed, ok, rep, float(rate_pps),
+                  uncertainty, "; ".join(n for n in notes if n))
+
+
 def calibrate(outages_ms=(50, 200, 1000), where="native", rate_pps=10000, reps=3, flows=1,
               progress=None):
     """Rows for each outage length x ``reps``. ``where``: "native" (two local
@@ -123,6 +168,14 @@ def calibrate(outages_ms=(50, 200, 1000), where="native", rate_pps=10000, reps=3
         from .localns import NsPair
         with NsPair(noarp=True) as ns:
             run_all(ns.nodes["a"], ns.nodes["b"], ns.addr["b"], ns.ifname["a"], True)
+    elif isinstance(where, RackPath) and where.rack is not None:
+        for rep in range(reps):
+            for ms in outages_ms:
+                row = rack_trial(where.rack, where.cable, where.sender, where.receiver,
+                                 where.dst_addr, ms, rate_pps, flows, rep=rep)
+                rows.append(row)
+                if progress:
+                    progress(row)
     elif isinstance(where, RackPath):
         run_all(where.sender, where.receiver, where.dst_addr, where.ifname, False)
     else:
@@ -163,6 +216,9 @@ def main_calibrate(argv=None):
     ap.add_argument("--flows", type=int, default=1)
     ap.add_argument("--outages", default="50,200,1000", help="outage lengths, ms")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON too")
+    ap.add_argument("--lab", default=None,
+                    help="calibrate on a lab instead: the first cable joining two hosts, "
+                         "addressed for the run (e.g. --lab virtual; rate default 2000)")
     a = ap.parse_args(argv)
     try:
         outages = tuple(float(x) for x in a.outages.split(",") if x.strip())
@@ -171,6 +227,8 @@ def main_calibrate(argv=None):
     if not 1 <= a.reps <= 100 or not 10 <= a.rate <= 200000 or not outages \
             or any(not 1 <= o <= 60000 for o in outages):
         ap.error("--reps 1..100, --rate 10..200000, --outages 1..60000 ms")
+    if a.lab:
+        return _calibrate_lab(a, outages)
     from .localns import available
     ok, why = available()
     if not ok:
@@ -185,3 +243,54 @@ def main_calibrate(argv=None):
 
 if __name__ == "__main__":
     sys.exit(main_calibrate())
+
+
+def _calibrate_lab(a, outages):
+    """Calibrate on the first host-to-host cable of a lab (non-bonded path)."""
+    from ..lab import load_lab
+    from ..lock import LabLock
+    from ..names import qif
+    from ..runtime import LabRuntime
+    lab = load_lab(a.lab)
+    rate = a.rate if a.rate != 10000 else 2000
+    cable = next((c for c in lab.cables if c.a.node in lab.hosts and c.b.node in lab.hosts), None)
+    if cable is None:
+        print(f"laghil measure calibrate: lab {lab.name} has no host-to-host cable", file=sys.stderr)
+        return 2
+    with LabLock(lab.name):
+        rt = LabRuntime(lab).start()
+        snd, rcv = rt.node(cable.a.node), rt.node(cable.b.node)
+        added = []
+        try:
+            for n, port, addr in ((snd, cable.a.port, "192.168.211.1/30"),
+                                  (rcv, cable.b.port, "192.168.211.2/30")):
+                added.append((n, port, addr))
+                n.run(f"ip addr add {addr} dev {qif(port)}")
+            # Permanent neighbours: a carrier loss flushes learned ARP entries and the
+            # first ARP after the restore costs up to 1 s: that is ARP, not the probe.
+            for n, port, peer, peer_port in ((snd, cable.a.port, "192.168.211.2", cable.b.port),
+                                             (rcv, cable.b.port, "192.168.211.1", cable.a.port)):
+                mac = lab.node(peer_port and (cable.b.node if n is snd else cable.a.node)
+                               ).ports[peer_port].mac
+                added.append((n, port, None))
+                n.run(f"ip neigh replace {peer} lladdr {mac} dev {qif(port)} nud permanent")
+                added[-1] = (n, port, ("neigh", peer))
+            snd.run("ping -c 3 -i 0.2 -W 2 192.168.211.2")
+            path = RackPath(snd, rcv, "192.168.211.2", cable.a.port, rt.rack,
+                            cable if rt.rack is not None else None)
+            rows = calibrate(outages, path, rate, a.reps, a.flows)
+        finally:
+            for n, port, what in reversed(added):
+                if isinstance(what, tuple):
+                    n.run(f"ip neigh del {what[1]} dev {qif(port)}", check=False)
+                elif what:
+                    n.run(f"ip addr del {what} dev {qif(port)}", check=False)
+            rt.close()
+    how = (f"QMP link down/up on {cable.b.node}:{cable.b.port}, timed on the controller's clock"
+           if rt.rack is not None else f"link flapped on {cable.a.node}, timed on its clock")
+    print(f"lab {lab.name}: {cable.name} ({cable.a.node}:{cable.a.port} -> "
+          f"{cable.b.node}:{cable.b.port}), {how}")
+    print(format_table(rows))
+    if a.json:
+        print(json.dumps([r.to_dict() for r in rows], indent=1))
+    return 0 if all(r.ok for r in rows) else 1

@@ -30,6 +30,7 @@ from .model import Measurement, Timeline
 AGENT_FILE = Path(__file__).parent / "agent" / "probe_agent.py"
 PYTHON = "/usr/bin/python3"
 RECV_SLACK_S = 3.0       # receiver runs this much longer than the sender
+SENDER_START_S = 20.0    # allowance for the sender's start after the receiver's
 HARD_KILL_S = 30.0       # `timeout` bound above the agent's own duration (result reduction is slow under emulation)
 POLL_S = 0.05
 
@@ -226,18 +227,22 @@ class Probe:
     # ------------------------------------------------------------- lifecycle
     def start(self):
         """Start the receiver (waiting until it is ready), then the sender; both
-        in the background. Returns the controller time the sender was launched."""
+        in the background. Returns when the sender is about to send its first
+        packet (controller clock, within one command round trip): time faults
+        from this instant."""
         if self.run_id is not None:
             raise ProbeError(f"probe {self.run_id} already started")
         self.run_id = rid = secrets.token_hex(4)
         base = f"/tmp/laghil-probe-run-{rid}"
         self._files = {k: f"{base}.{k}" for k in
                        ("recv.json", "recv.err", "recv.rc", "recv.pid", "ready", "send.json",
-                        "send.err", "send.rc", "send.pid")}
+                        "send.err", "send.rc", "send.pid", "sending")}
         fl = self._files
         ragent, sagent = ensure_agent(self.receiver), ensure_agent(self.sender)
         wait_s = max(0.0, (self.start_at or 0) - time.time()) if self.start_at else 0.0
-        recv_s = self.duration_s + wait_s + RECV_SLACK_S
+        # The receiver ends at the senders' END markers; its own bound must also
+        # cover the sender's start, which takes seconds in an emulated guest.
+        recv_s = self.duration_s + wait_s + RECV_SLACK_S + SENDER_START_S
         ports = ",".join(str(self.base_port + i) for i in range(self.flows))
         recv = (f"{q(self.python)} {q(ragent)} recv --bind {q(self.bind_addr)} --ports {ports} "
                 f"--duration {recv_s:.3f} --bin-ms {self.bin_ms:g} --top-gaps {self.top_gaps} "
@@ -253,12 +258,20 @@ class Probe:
             send = (f"{q(self.python)} {q(sagent)} send --dst {q(self.dst_addr)} "
                     f"--flows {self.flows} --base-port {self.base_port} "
                     f"--src-base-port {self.src_base_port} --rate {self.rate_pps:g} "
-                    f"--duration {self.duration_s:g} --size {self.size} --nice {self.nice}"
-                    + (" --rt" if self.realtime else ""))
+                    f"--duration {self.duration_s:g} --size {self.size} --nice {self.nice} "
+                    f"--ready-file {q(fl['sending'])}" + (" --rt" if self.realtime else ""))
             if self.start_at:
                 send += f" --start-at {self.start_at:.6f}"
-            self.t_start = time.time()
             self._launch(self.sender, send, self.duration_s + wait_s + HARD_KILL_S + 5, "send")
+            # Starting Python in an emulated guest takes seconds: wait until the
+            # sender is about to send, so faults can be timed from real traffic.
+            r = self.sender.run(_wait_file(fl["sending"], wait_s + self.ready_timeout_s + 20)
+                                + f" || {{ cat {q(fl['send.err'])}; exit 1; }}",
+                                timeout=wait_s + self.ready_timeout_s + 30, check=False)
+            if r.rc != 0:
+                raise ProbeError(f"{self.sender.name}: probe sender did not start sending: "
+                                 f"{r.stdout.strip()[-500:]}")
+            self.t_start = time.time()
         except BaseException:
             self.stop()
             raise
@@ -370,3 +383,4 @@ def sample_clock(node, n=5):
         except ValueError:
             raise ProbeError(f"{node.name}: cannot read its clock: {r.stdout!r}") from None
     return analysis.estimate_clock_offset(samples)
+

@@ -38,10 +38,10 @@ def test_active_backup_miimon10_cable_pull_outage_within_profile(
     sender.run("ping -c 3 -i 0.2 -W 2 192.168.201.2")   # neighbours resolved before traffic
     clock = sample_clock(receiver)
     probe = Probe(sender, receiver, "192.168.201.2", flows=FLOWS, rate_pps=RATE_PPS,
-                  duration_s=7, realtime=True)
+                  duration_s=6, realtime=True)
     defer(probe.stop)
-    t_launch = probe.start()
-    time.sleep(max(0.0, t_launch + 2.5 - time.time()))
+    t_traffic = probe.start()
+    time.sleep(max(0.0, t_traffic + 2.0 - time.time()))
     t_fault = fault.inject(defer)
     fault.verify(timeout=5)
     time.sleep(max(0.0, t_fault + 2.0 - time.time()))

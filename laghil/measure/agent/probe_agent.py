@@ -482,6 +482,10 @@ def cmd_send(a):
             buf = bytearray(a.size)
             HDR.pack_into(buf, 0, MAGIC, KIND_DATA, VERSION, i, 0, int(a.rate), 0.0, sport, dport)
             bufs.append(buf)
+        if a.ready_file:  # the controller times faults from the first packet, not the launch
+            with open(a.ready_file + ".tmp", "w") as f:
+                f.write(f"{time.time():.6f}\n")
+            os.replace(a.ready_file + ".tmp", a.ready_file)
         return _send_loop(a, socks, bufs, stop)
     finally:
         for s in socks:
@@ -679,6 +683,7 @@ def _parser():
     s.add_argument("--rate", type=float, required=True, help="packets/s per flow")
     s.add_argument("--duration", type=float, required=True)
     s.add_argument("--start-at", type=float)
+    s.add_argument("--ready-file", help="written (with the time) just before the first packet")
     s.add_argument("--size", type=int, default=64)
     s.add_argument("--nice", type=int, default=0, help="nice value to run at (best effort)")
     s.add_argument("--rt", action="store_true", help="run SCHED_FIFO 1 (best effort)")
