@@ -11,7 +11,7 @@ from laghil.measure.model import Event
 from laghil.measure.probe import Probe, sample_clock
 
 pytestmark = [pytest.mark.failover, pytest.mark.bonding, pytest.mark.disruptive,
-              pytest.mark.smoke, pytest.mark.requires("bonding", count=2)]
+              pytest.mark.ci, pytest.mark.requires("bonding", count=2)]
 
 RATE_PPS = 2000
 FLOWS = 2

@@ -8,7 +8,8 @@ from laghil.drivers.shaping import shape
 from laghil.measure.model import Measurement
 from laghil.measure.throughput import run_iperf3
 
-pytestmark = [pytest.mark.throughput, pytest.mark.bonding, pytest.mark.requires("bonding", count=2)]
+pytestmark = [pytest.mark.throughput, pytest.mark.bonding, pytest.mark.ci,
+              pytest.mark.requires("bonding", count=2)]
 
 SHAPED_MBIT = 10.0
 
