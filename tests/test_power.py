@@ -291,8 +291,9 @@ class FakeSnmp:
 def test_model_module_sets_and_reads_the_right_oids(monkeypatch, module, control, status,
                                                    on, off, state_on, state_off, version):
     fake = FakeSnmp()
-    monkeypatch.setattr(module, "snmp_set_int", fake.set_int)
-    monkeypatch.setattr(module, "snmp_get", fake.get)
+    import laghil.power.snmp as snmp_layer   # where the per-model MIB tables send from
+    monkeypatch.setattr(snmp_layer, "snmp_set_int", fake.set_int)
+    monkeypatch.setattr(snmp_layer, "snmp_get", fake.get)
     module.power_set("pdu.example", 161, COMMUNITY, 5, True)
     module.power_set("pdu.example", 161, COMMUNITY, 5, False)
     assert fake.sets == [(f"{control}.5", on, version), (f"{control}.5", off, version)]

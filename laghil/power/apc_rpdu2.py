@@ -12,7 +12,7 @@ The virtual rack's SNMP PDU (:mod:`laghil.vlab.snmp_pdu`) emulates exactly these
 Same shape as labgrid's ``driver/power/*.py``: ``power_set`` / ``power_get``.
 """
 
-from .snmp import DEFAULT_RETRIES, DEFAULT_TIMEOUT, PowerError, describe_target, snmp_get, snmp_set_int
+from .snmp import OutletMib
 
 CONTROL_OID = "1.3.6.1.4.1.318.1.1.26.9.2.4.1.5"  # rPDU2OutletSwitchedControlCommand
 STATUS_OID = "1.3.6.1.4.1.318.1.1.26.9.2.3.1.5"   # rPDU2OutletSwitchedStatusState
@@ -21,23 +21,7 @@ STATE_OFF, STATE_ON = 1, 2
 SNMP_VERSION = "2c"
 
 
-def power_set(host, port, community, index, value: bool, *, timeout=DEFAULT_TIMEOUT,
-              retries=DEFAULT_RETRIES, name=None) -> None:
-    """Switch outlet ``index`` on (``value`` true) or off, immediately."""
-    snmp_set_int(host, port, community, f"{CONTROL_OID}.{int(index)}",
-                 CMD_ON if value else CMD_OFF, timeout, retries=retries,
-                 version=SNMP_VERSION, name=name)
-
-
-def power_get(host, port, community, index, *, timeout=DEFAULT_TIMEOUT,
-              retries=DEFAULT_RETRIES, name=None) -> bool:
-    """Whether outlet ``index`` is on."""
-    oid = f"{STATUS_OID}.{int(index)}"
-    state = snmp_get(host, port, community, oid, timeout, retries=retries,
-                     version=SNMP_VERSION, name=name)
-    if state == STATE_ON:
-        return True
-    if state == STATE_OFF:
-        return False
-    raise PowerError(f"{describe_target(host, port, name)}: SNMP GET {oid}: "
-                     f"unexpected rPDU2OutletSwitchedStatusState {state!r} (expected 1 off or 2 on)")
+MIB = OutletMib(CONTROL_OID, STATUS_OID, CMD_ON, CMD_OFF, STATE_ON, STATE_OFF,
+                "rPDU2OutletSwitchedStatusState", SNMP_VERSION)
+power_set = MIB.power_set
+power_get = MIB.power_get

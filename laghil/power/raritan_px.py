@@ -11,7 +11,7 @@ stand-alone PDU, so ``<n>`` below is ``1.<outlet>``):
 Same OIDs and values as labgrid's ``driver/power/raritan.py``.
 """
 
-from .snmp import DEFAULT_RETRIES, DEFAULT_TIMEOUT, PowerError, describe_target, snmp_get, snmp_set_int
+from .snmp import OutletMib
 
 CONTROL_OID = "1.3.6.1.4.1.13742.6.4.1.2.1.2.1"  # switchingOperation, pduId 1
 STATUS_OID = "1.3.6.1.4.1.13742.6.4.1.2.1.3.1"   # outletSwitchingState, pduId 1
@@ -20,23 +20,7 @@ STATE_ON, STATE_OFF = 7, 8
 SNMP_VERSION = "2c"
 
 
-def power_set(host, port, community, index, value: bool, *, timeout=DEFAULT_TIMEOUT,
-              retries=DEFAULT_RETRIES, name=None) -> None:
-    """Switch outlet ``index`` on (``value`` true) or off."""
-    snmp_set_int(host, port, community, f"{CONTROL_OID}.{int(index)}",
-                 CMD_ON if value else CMD_OFF, timeout, retries=retries,
-                 version=SNMP_VERSION, name=name)
-
-
-def power_get(host, port, community, index, *, timeout=DEFAULT_TIMEOUT,
-              retries=DEFAULT_RETRIES, name=None) -> bool:
-    """Whether outlet ``index`` is on."""
-    oid = f"{STATUS_OID}.{int(index)}"
-    state = snmp_get(host, port, community, oid, timeout, retries=retries,
-                     version=SNMP_VERSION, name=name)
-    if state == STATE_ON:
-        return True
-    if state == STATE_OFF:
-        return False
-    raise PowerError(f"{describe_target(host, port, name)}: SNMP GET {oid}: "
-                     f"unexpected outletSwitchingState {state!r} (expected 7 on or 8 off)")
+MIB = OutletMib(CONTROL_OID, STATUS_OID, CMD_ON, CMD_OFF, STATE_ON, STATE_OFF,
+                "outletSwitchingState", SNMP_VERSION)
+power_set = MIB.power_set
+power_get = MIB.power_get

@@ -211,3 +211,36 @@ _CLIENT = _Client()
 def _run_sync(make_coro, guard: float):
     """Run ``make_coro(engine)`` to completion from synchronous code, bounded by ``guard`` s."""
     return _CLIENT.submit(make_coro, guard)
+
+
+class OutletMib:
+    """The outlet control/status objects of one PDU MIB: what each per-model
+    module (labgrid shape) declares, and the power_set/power_get they expose."""
+
+    def __init__(self, control_oid, status_oid, cmd_on, cmd_off, state_on, state_off,
+                 status_name, version="2c"):
+        self.control_oid, self.status_oid = control_oid, status_oid
+        self.cmd_on, self.cmd_off = cmd_on, cmd_off
+        self.state_on, self.state_off = state_on, state_off
+        self.status_name, self.version = status_name, version
+
+    def power_set(self, host, port, community, index, value, *, timeout=DEFAULT_TIMEOUT,
+                  retries=DEFAULT_RETRIES, name=None):
+        """Switch outlet ``index`` on (``value`` true) or off, immediately."""
+        snmp_set_int(host, port, community, f"{self.control_oid}.{int(index)}",
+                     self.cmd_on if value else self.cmd_off, timeout, retries=retries,
+                     version=self.version, name=name)
+
+    def power_get(self, host, port, community, index, *, timeout=DEFAULT_TIMEOUT,
+                  retries=DEFAULT_RETRIES, name=None):
+        """Whether outlet ``index`` is on."""
+        oid = f"{self.status_oid}.{int(index)}"
+        state = snmp_get(host, port, community, oid, timeout, retries=retries,
+                         version=self.version, name=name)
+        if state == self.state_on:
+            return True
+        if state == self.state_off:
+            return False
+        raise PowerError(f"{describe_target(host, port, name)}: SNMP GET {oid}: unexpected "
+                         f"{self.status_name} {state!r} (expected {self.state_on} on or "
+                         f"{self.state_off} off)")
