@@ -24,7 +24,7 @@ from laghil.measure.probe import Probe, ProbeResult, merge
 from laghil.transport.ssh import SshSession
 
 AGENT = probe_agent.__file__
-MAX_GAP_MS = 5.0          # lossless runs: largest inter-arrival gap
+MAX_GAP_MS = 5.0          # lossless runs: largest inter-arrival gap the path may add
 
 
 def agent(*args, timeout=20):
@@ -79,7 +79,14 @@ def _lossless(res, rate):
         assert f["tx_count"] >= 0.95 * rate * 2
         assert f["rx_count"] == f["tx_count"] and f["lost"] == 0
         assert f["out_of_order"] == 0 and f["duplicates"] == 0
-        assert f["gaps"][0]["gap_s"] * 1e3 <= MAX_GAP_MS, f["gaps"][0]
+        # A gap the sender caused (it was late: a time slice lost on this shared
+        # 2-core machine) is not the path's; the probe reports that lateness, and
+        # the path may add at most MAX_GAP_MS on top of it.
+        late = res.sender["max_late_ms"]
+        gap_ms = f["gaps"][0]["gap_s"] * 1e3
+        assert gap_ms <= MAX_GAP_MS + late, (
+            f"flow {f['flow']}: largest gap {gap_ms:.2f} ms > {MAX_GAP_MS} ms + sender's "
+            f"own lateness {late:.2f} ms: {f['gaps'][0]}")
         assert sum(f["bins"]["counts"]) == f["rx_packets"]
 
 
