@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from laghil.kevents import place_events
 from laghil.measure import analysis as an
 from laghil.measure.model import Series
 
@@ -153,6 +154,19 @@ def test_detection_latency():
     lat = an.detection_latency(50.0 + 3.25 + 0.012, 50.0, 3.25, 0.001)
     assert lat.latency_ms == pytest.approx(12.0)
     assert lat.uncertainty_ms == pytest.approx(1.0)
+
+
+def test_detection_latency_uncertainty_includes_the_event_marker_bracket():
+    # kernel event placed via a marker written between wall readings 100.000 and 100.004
+    # (+-2 ms), clock offset known to +-1 ms: the latency is known to +-3 ms
+    marker = "laghil-mark-0badc0de"
+    ev = place_events([(10.0, marker), (10.5, "bond0: link status definitely down")],
+                      marker, 100.000, 100.004)[0]
+    assert ev.uncertainty_s == pytest.approx(0.002)
+    lat = an.detection_latency(ev.t, 100.002 + 0.5 - 3.25 - 0.012, 3.25, 0.001, ev.uncertainty_s)
+    assert lat.latency_ms == pytest.approx(12.0)
+    assert lat.uncertainty_ms == pytest.approx(3.0), (
+        f"stated uncertainty +-{lat.uncertainty_ms:.2f} ms leaves out the event's own +-2 ms")
 
 
 def test_reversion_time():

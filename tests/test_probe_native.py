@@ -18,7 +18,9 @@ from laghil.errors import CommandTimeout
 from laghil.node import Node
 from laghil.measure import analysis
 from laghil.measure.agent import probe_agent
-from laghil.measure.calibrate import CalRow, allowed_error_ms, format_table, main_calibrate, trial
+from laghil.measure import calibrate
+from laghil.measure.calibrate import (CalRow, allowed_error_ms, format_table, main_calibrate,
+                                      outside_traffic, trial)
 from laghil.measure.localns import LocalNsNode, NsPair, available
 from laghil.measure.probe import Probe, ProbeResult, merge
 from laghil.transport.ssh import SshSession
@@ -116,10 +118,142 @@ def test_four_flows_10kpps_lossless(ns):
 def test_link_down_outage_is_measured_within_allowed_error(ns):
     row = trial(ns.nodes["a"], ns.nodes["b"], ns.addr["b"], ns.ifname["a"], 200,
                 rate_pps=10000, flows=2)
+    assert row.valid, f"the outage missed the probe traffic twice: {row.note}"
     print(f"\ninjected {row.injected_ms:.2f} ms: T_gap {row.t_gap_ms:.2f} ms, T_loss "
           f"{row.t_loss_ms:.2f} ms, allowed +-{row.allowed_ms:.2f} ms {row.note}")
     assert row.allowed_ms == allowed_error_ms(10000) == 2.0
     assert row.ok, row
+
+
+@native
+def test_outage_after_the_traffic_is_an_invalid_trial_not_a_measurement(ns):
+    """A flap planned after the traffic's end (tail_s < 0: the traffic stops
+    0.1 s into a 0.2 s lead) measured nothing: invalid, retried, no figures."""
+    row = trial(ns.nodes["a"], ns.nodes["b"], ns.addr["b"], ns.ifname["a"], 50,
+                rate_pps=2000, lead_s=0.2, tail_s=-0.15, base_port=47150)
+    assert not row.valid and not row.ok, row
+    assert (row.t_gap_ms, row.t_loss_ms, row.error_ms) == (None, None, None), row
+    assert row.note.startswith("retried: first trial invalid") and "after the sender's last" \
+        in row.note, row.note
+
+
+FLAP = {"down": 1000.300, "up": 1000.500}          # flap event, sender clock
+
+
+def test_outage_must_fall_inside_the_sender_traffic_window():
+    assert outside_traffic(FLAP, {"start": 1000.0, "end": 1001.5}, 10000) == ""
+    # the injector started late: down after the traffic ended (a -1000 ms "error")
+    why = outside_traffic(FLAP, {"start": 999.0, "end": 1000.2}, 10000)
+    assert "after the sender's last packet" in why and "+100.0 ms" in why, why
+    # up after the end: no packet after the outage
+    assert "came up" in outside_traffic(FLAP, {"start": 1000.0, "end": 1000.45}, 10000)
+    # down before the first packet, or within 10 packets of it
+    assert "before the sender's first" in outside_traffic(FLAP, {"start": 1000.4, "end": 1002},
+                                                          10000)
+    assert outside_traffic(FLAP, {"start": 1000.2995, "end": 1002}, 10000) != ""
+    assert outside_traffic(FLAP, {}, 10000) == "the sender reported no traffic window"
+
+
+def _row(valid, note=""):
+    if valid:
+        return CalRow(200.0, 200.5, 200.2, 0.5, 0.2, 2.0, True, 0, 10000.0, note=note)
+    return CalRow(200.0, None, None, None, None, 2.0, False, 0, 10000.0,
+                  note=f"invalid trial: {note}", valid=False)
+
+
+def test_invalid_trial_is_retried_once_then_reported_invalid(monkeypatch):
+    outcomes = [(_row(False, "late"), "late"), (_row(True), "")]
+    calls = []
+
+    def once(*args):
+        calls.append(args)
+        return outcomes.pop(0)
+
+    monkeypatch.setattr(calibrate, "_trial_once", once)
+    row = trial("a", "b", "10.0.0.2", "veth0", 200)
+    assert len(calls) == 2 and row.valid and row.ok
+    assert row.note == "retried: first trial invalid (late)"
+    outcomes[:] = [(_row(False, "late"), "late"), (_row(False, "late again"), "late again")]
+    calls.clear()
+    row = trial("a", "b", "10.0.0.2", "veth0", 200)
+    assert len(calls) == 2, "retried once, not more"
+    assert not row.valid and not row.ok and row.t_gap_ms is None
+    assert row.note == "retried: first trial invalid (late); invalid trial: late again"
+    outcomes[:] = [(_row(True), "")]
+    calls.clear()
+    assert trial("a", "b", "10.0.0.2", "veth0", 200).note == "" and len(calls) == 1
+
+
+class _FakeProbe:
+    """Stands in for Probe in trial(): starts 'sending' at T_SEND; its traffic
+    (1000 pkt/s, sender clock) runs for duration_s and misses what the link's
+    down interval of the flap covered."""
+    T_SEND, started, flap = 5000.0, 0, None
+
+    def __init__(self, sender, receiver, dst, flows, rate_pps, duration_s, **kw):
+        self.rate, self.duration_s, self.python = rate_pps, duration_s, "/usr/bin/python3"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def start(self):
+        type(self).started += 1
+        return self.T_SEND
+
+    def wait(self):
+        t0, ev = self.T_SEND, type(self).flap
+        n = int(self.rate * self.duration_s)
+        pk = [(i, t0 + i / self.rate) for i in range(n)
+              if not ev["down"] <= t0 + i / self.rate < ev["up"]]
+        f = analysis.flow_from_packets(pk, self.rate, tx_count=n)
+        f["achieved_pps"] = self.rate
+        return ProbeResult(self.rate, [f], {"start": t0, "end": t0 + self.duration_s}, {}, 1.0)
+
+
+class _FakeSender:
+    name = "ns-a"
+
+    def __init__(self, delays):
+        self.delays, self.cmds = list(delays), []
+
+    def run(self, cmd, timeout=None, check=True):
+        """The flap: down at --at plus this trial's injector delay, for --down-ms."""
+        self.cmds.append(cmd)
+        words = cmd.split()
+        at = float(words[words.index("--at") + 1]) + self.delays.pop(0)
+        ms = float(words[words.index("--down-ms") + 1])
+        _FakeProbe.flap = {"down": at, "up": at + ms / 1e3, "down_ms": ms, "uncertainty_ms": 0.01}
+        return type("R", (), {"rc": 0, "stderr": "",
+                              "stdout": json.dumps({"events": [_FakeProbe.flap]})})()
+
+
+def test_flap_is_timed_from_the_probe_start_and_checked_against_the_traffic(monkeypatch):
+    monkeypatch.setattr(calibrate, "Probe", _FakeProbe)
+    monkeypatch.setattr(calibrate, "ensure_agent", lambda node: "/tmp/agent.py")
+    _FakeProbe.started = 0
+    snd = _FakeSender([0.0])
+    row = trial(snd, None, "10.0.0.2", "veth0", 200, rate_pps=1000)
+    assert "--at 5000.300000 " in snd.cmds[0] and "--after" not in snd.cmds[0], snd.cmds
+    assert row.valid and row.ok and row.note == "", row
+    assert row.t_gap_ms == pytest.approx(200.0, abs=1.0) and _FakeProbe.started == 1
+    # an injector 1.5 s late twice (loaded host): down past the traffic's end
+    _FakeProbe.started = 0
+    row = trial(_FakeSender([1.5, 1.5]), None, "10.0.0.2", "veth0", 200, rate_pps=1000)
+    assert _FakeProbe.started == 2 and not row.valid and not row.ok, row
+    assert row.error_ms is None and "after the sender's last packet" in row.note, row.note
+    # late once, then on time: the retry is the measurement
+    row = trial(_FakeSender([1.5, 0.0]), None, "10.0.0.2", "veth0", 200, rate_pps=1000)
+    assert row.valid and row.ok and row.note.startswith("retried: first trial invalid"), row
+
+
+def test_invalid_rows_count_in_no_error_statistic():
+    text = format_table([_row(True), _row(False, "link went down after the traffic")])
+    assert "invalid" in text and "-1000" not in text
+    assert "1/2 within the allowed error; |T_gap error| max 0.50 ms" in text
+    assert "1 invalid trial(s), not measured" in text
 
 
 def test_calibration_table_and_arguments():
@@ -203,6 +337,31 @@ def test_merge_takes_tx_from_the_sender_and_fills_unseen_flows():
     assert lag["t_loss_max_ms"] == pytest.approx(100.0)
     assert lag["no_arrival_flows"] == [1] and lag["lossless_flows"] == []
     names = [m.name for m in res.measurements()]
-    assert names == ["T_gap max", "T_gap median", "T_loss max", "T_loss median",
-                     "out-of-order", "duplicates"]
-    assert all(m.resolution for m in res.measurements())
+    assert names == ["achieved rate", "T_gap max", "T_gap median", "T_loss max",
+                     "T_loss median", "out-of-order", "duplicates"]
+    assert all(m.resolution for m in res.measurements()[1:])
+
+
+def test_measurements_state_the_achieved_rate_and_resolve_to_it():
+    flows = [analysis.flow_from_packets([(s, 100.0 + s / 800) for s in range(800) if s != 400],
+                                        1000.0, tx_count=800, flow=i) for i in range(2)]
+    for f, achieved in zip(flows, (900.0, 800.0)):
+        f["achieved_pps"] = achieved
+    res = ProbeResult(1000.0, flows, {"elapsed_s": 1.0}, {}, 1.0)
+    ms = {m.name: m for m in res.measurements()}
+    assert ms["achieved rate"].value == 800.0 and ms["achieved rate"].unit == "pkt/s"
+    assert "min over 2 flows" in ms["achieved rate"].method
+    for name in ("T_gap max", "T_gap median", "T_loss max", "T_loss median"):
+        assert ms[name].resolution == pytest.approx(1.25), (
+            f"{name}: resolution {ms[name].resolution} ms, not 1/800 pkt/s = 1.25 ms")
+        assert "achieved only 800 of 1000 pkt/s" in ms[name].note
+    assert "achieved only 800" in ms["achieved rate"].note
+    # at 95% of the target or more: no note; achieved rate still the resolution
+    for f in flows:
+        f["achieved_pps"] = 960.0
+    ms = {m.name: m for m in ProbeResult(1000.0, flows, {}, {}, 1.0).measurements()}
+    assert ms["T_gap max"].resolution == pytest.approx(1e3 / 960) and ms["T_gap max"].note == ""
+    # unknown achieved rate (sender did not report it): 1/target, value None
+    flows[1]["achieved_pps"] = None
+    ms = {m.name: m for m in ProbeResult(1000.0, flows, {}, {}, 1.0).measurements()}
+    assert ms["achieved rate"].value is None and ms["T_gap max"].resolution == pytest.approx(1.0)

@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from laghil.errors import BadName
 from laghil.measure.throughput import (ThroughputError, ThroughputResult, counter_rates,
-                                       parse_counters, parse_iperf3, parse_perftest)
+                                       member_speeds_bps, parse_counters, parse_iperf3,
+                                       parse_perftest, parse_speeds, speeds_command)
 
 CAP = Path(__file__).parent / "data" / "captures"
 
@@ -56,3 +58,44 @@ def test_counters_and_rates():
     assert res.jain == pytest.approx((40 ** 2) / (2 * (10 ** 2 + 30 ** 2)))
     eff = next(m for m in res.measurements(threshold_efficiency=0.8) if m.name == "efficiency")
     assert eff.verdict == "pass"
+
+
+# speeds_command output captured on this machine: a veth (up, then down), lo
+# (no speed: EINVAL), a NIC reporting -1, an interface that does not exist
+SPEEDS_UP = "lgp8836dda 10000\nlo unknown\n"
+SPEEDS_DOWN = "lgp8836dda unknown\nlo unknown\n"
+SPEEDS_HOST = "lo unknown\neth0 -1\nnosuch0 missing\n"
+
+
+def test_link_speeds_from_sysfs_mbit_and_unknown_as_none():
+    assert parse_speeds(SPEEDS_UP, ["lgp8836dda", "lo"]) == {"lgp8836dda": 10e9, "lo": None}
+    assert parse_speeds(SPEEDS_DOWN, ["lgp8836dda"]) == {"lgp8836dda": None}
+    assert parse_speeds(SPEEDS_HOST, ["eth0"]) == {"eth0": None}
+    with pytest.raises(ThroughputError, match="no interface nosuch0"):
+        parse_speeds(SPEEDS_HOST, ["eth0", "nosuch0"])
+    with pytest.raises(ThroughputError, match="no line for eth1"):
+        parse_speeds(SPEEDS_UP, ["eth1"])
+
+
+def test_member_speeds_in_one_round_trip_give_the_efficiency():
+    class FakeNode:
+        name, calls = "h1", []
+
+        def run(self, cmd, timeout=None, check=True):
+            self.calls.append(cmd)
+            return type("R", (), {"stdout": "eth1 1000\neth2 1000\n"})()
+
+    node = FakeNode()
+    speeds = member_speeds_bps(node, ["eth1", "eth2"])
+    assert speeds == {"eth1": 1e9, "eth2": 1e9}
+    assert node.calls == [speeds_command(["eth1", "eth2"])], "one command for all members"
+    rates = {p: {"tx_bps": 0.9e9} for p in speeds}
+    res = ThroughputResult(tool_bps=1.7e9, members=rates, member_speeds_bps=speeds, flows=4,
+                           streams=1, steady_s=5.0)
+    assert res.efficiency == pytest.approx(0.9)
+    res.member_speeds_bps = {"eth1": 1e9, "eth2": None}
+    assert res.capacity_bps is None and res.efficiency is None, (
+        "a member of unknown speed leaves the capacity unknown, not half of it")
+    assert "efficiency" not in [m.name for m in res.measurements()]
+    with pytest.raises(BadName):
+        speeds_command(["eth1; reboot"])

@@ -178,12 +178,17 @@ class Latency(NamedTuple):
     uncertainty_ms: float
 
 
-def detection_latency(event_t_host, fault_t_controller, offset=0.0, offset_uncertainty=0.0):
+def detection_latency(event_t_host, fault_t_controller, offset=0.0, offset_uncertainty=0.0,
+                      event_uncertainty=0.0):
     """Kernel event (host clock) minus fault instant (controller clock), in ms
     (item 4). ``offset`` = host clock - controller clock (s), e.g. from
-    :func:`estimate_clock_offset`; the uncertainty is the offset's (0 when both
-    instants come from one clock)."""
-    return Latency((event_t_host - offset - fault_t_controller) * 1e3, offset_uncertainty * 1e3)
+    :func:`estimate_clock_offset`, known to +-``offset_uncertainty`` (0 when
+    both instants come from one clock); ``event_uncertainty`` (s) is the
+    event's own, e.g. :attr:`laghil.kevents.KernelEvent.uncertainty_s` (the
+    half-width of the kernel-log marker's wall-clock bracket). The stated
+    uncertainty is their sum (both are worst-case bounds)."""
+    return Latency((event_t_host - offset - fault_t_controller) * 1e3,
+                   (offset_uncertainty + event_uncertainty) * 1e3)
 
 
 def reversion_time(flow_result, restore_t, rate_pps=None, window_s=5.0, top_gaps=16):

@@ -13,6 +13,13 @@ neighbour set-up are part of what is measured). A row passes when both the
 T_gap and the T_loss errors are within it; ``note`` names sender stalls
 (schedule lateness above 1 ms) within 50 ms of the down or up instant, which
 widen the gap on either side.
+
+The flap is timed with ``--at`` from the instant the probe's sender is about to
+send (:meth:`Probe.start`), not from the flap process's own start (Python
+start-up on a loaded host takes ~0.3 s). A trial whose down or up instant falls
+outside the sender's traffic window measured nothing: it is reported as
+invalid (``valid`` False, no figures), retried once, and never counted as a
+measurement.
 """
 
 import argparse
@@ -22,10 +29,11 @@ from dataclasses import asdict, dataclass
 
 from ..names import q, qif
 from . import analysis
-from .probe import Probe, ProbeError, ensure_agent
+from .probe import Probe, ProbeError, ensure_agent, sample_clock
 
 NATIVE_ALLOWED_MS, RACK_ALLOWED_MS = 2.0, 10.0
 STALL_NEAR_S = 0.05
+EDGE_PACKETS = 10          # packets the sender must send before the down and after the up
 
 
 @dataclass
@@ -42,6 +50,7 @@ class CalRow:
     rate_pps: float = 0.0
     inject_uncertainty_ms: float = 0.0
     note: str = ""
+    valid: bool = True         # False: the outage missed the traffic (no figures)
 
     def to_dict(self):
         return asdict(self)
@@ -72,30 +81,53 @@ def _stalls_near(res, instants):
     return f"{len(near)} sender stall(s) near the flap, max {max(near):.1f} ms"
 
 
-def trial(sender, receiver, dst_addr, ifname, outage_ms, rate_pps=10000, flows=1,
-          native=True, lead_s=0.3, tail_s=0.3, rep=0, base_port=47100, realtime=True):
-    """Inject one outage of ``outage_ms`` on ``ifname`` of ``sender`` while the
-    probe runs; return a :class:`CalRow`. ``realtime``: sender and injector run
-    SCHED_FIFO (best effort) so that other load does not stall them."""
+def outside_traffic(ev, sender, rate_pps):
+    """Why the flap event ``ev`` (down/up instants, sender clock) did not fall
+    inside the probe sender's traffic window (its ``start``/``end``, same
+    clock) with at least EDGE_PACKETS packets before the down and after the
+    up; "" when it did."""
+    start, end = sender.get("start"), sender.get("end")
+    if start is None or end is None:
+        return "the sender reported no traffic window"
+    edge = EDGE_PACKETS / rate_pps
+    if ev["down"] < start + edge:
+        return (f"link went down {(start - ev['down']) * 1e3:+.1f} ms before the sender's "
+                f"first packet (traffic {start:.3f}..{end:.3f})")
+    if ev["up"] > end - edge:
+        return (f"link came up {(ev['up'] - end) * 1e3:+.1f} ms after the sender's last "
+                f"packet (down {(ev['down'] - end) * 1e3:+.1f} ms; traffic {end - start:.3f} s)")
+    return ""
+
+
+def _trial_once(sender, receiver, dst_addr, ifname, outage_ms, rate_pps, flows, native, lead_s,
+                tail_s, rep, base_port, realtime):
+    """One flap under probe traffic: (CalRow, why invalid or "")."""
+    # --at is on the sender's clock: the controller's natively, else offset by SSH round trips
+    offset = 0.0 if native else sample_clock(sender).offset_s
     probe = Probe(sender, receiver, dst_addr, flows=flows, rate_pps=rate_pps,
                   duration_s=lead_s + outage_ms / 1e3 + tail_s, bin_ms=1, base_port=base_port,
                   realtime=realtime)
     agent = ensure_agent(sender)
     with probe:
-        probe.start()
+        at = probe.start() + offset + lead_s
         flap = (f"{q(probe.python)} {q(agent)} flap --ifname {qif(ifname)} "
-                f"--after {lead_s:g} --down-ms {outage_ms:g}" + (" --rt" if realtime else ""))
+                f"--at {at:.6f} --down-ms {outage_ms:g}" + (" --rt" if realtime else ""))
         r = sender.run(flap, timeout=lead_s + outage_ms / 1e3 + 30, check=False)
         if r.rc != 0:
             probe.stop()
             raise ProbeError(f"{sender.name}: flap of {ifname} failed: {r.stderr.strip()}")
         ev = json.loads(r.stdout)["events"][0]
         res = probe.wait()
+    allowed = allowed_error_ms(rate_pps, native)
+    why = outside_traffic(ev, res.sender, rate_pps)
+    if why:
+        return CalRow(ev["down_ms"], None, None, None, None, allowed, False, rep,
+                      float(rate_pps), ev["uncertainty_ms"], f"invalid trial: {why}",
+                      valid=False), why
     # Natively the receiver shares the injector's clock: look around the down
     # instant only. On a rack, clocks differ: the trial holds a single fault.
     fault_t = ev["down"] if native else None
     lag = analysis.lag_outage(res.flows, rate_pps, fault_t, (0.2, 10.0) if native else None)
-    allowed = allowed_error_ms(rate_pps, native)
     gap, loss = lag["t_gap_max_ms"], lag["t_loss_max_ms"]
     err = None if gap is None else gap - ev["down_ms"]
     lerr = loss - ev["down_ms"]
@@ -104,7 +136,26 @@ def trial(sender, receiver, dst_addr, ifname, outage_ms, rate_pps=10000, flows=1
     notes += [n for n in res.notes if not n.startswith("sender stalled")]   # stalls: near only
     notes = [n for n in notes if n]
     return CalRow(ev["down_ms"], gap, loss, err, lerr, allowed, ok, rep, float(rate_pps),
-                  ev["uncertainty_ms"], "; ".join(notes))
+                  ev["uncertainty_ms"], "; ".join(notes)), ""
+
+
+def trial(sender, receiver, dst_addr, ifname, outage_ms, rate_pps=10000, flows=1,
+          native=True, lead_s=0.3, tail_s=1.0, rep=0, base_port=47100, realtime=True):
+    """Inject one outage of ``outage_ms`` on ``ifname`` of ``sender`` while the
+    probe runs; return a :class:`CalRow`. The down is at ``lead_s`` after the
+    sender's first packet (``flap --at``); ``tail_s`` of traffic follows the
+    planned up, room for a late injector. A trial whose outage missed the
+    traffic window is retried once; if the retry misses too, the row is
+    invalid (``valid`` False, ``ok`` False, no figures, the reason in
+    ``note``). ``realtime``: sender and injector run SCHED_FIFO (best effort)
+    so that other load does not stall them."""
+    args = (sender, receiver, dst_addr, ifname, outage_ms, rate_pps, flows, native, lead_s,
+            tail_s, rep, base_port, realtime)
+    row, why = _trial_once(*args)
+    if why:
+        row, why2 = _trial_once(*args)
+        row.note = "; ".join(n for n in (f"retried: first trial invalid ({why})", row.note) if n)
+    return row
 
 
 def rack_trial(rack, cable, sender, receiver, dst_addr, outage_ms, rate_pps=2000, flows=1,
@@ -118,7 +169,6 @@ def rack_trial(rack, cable, sender, receiver, dst_addr, outage_ms, rate_pps=2000
     packets and release them as a burst). The receiver's clock offset (from SSH
     round trips) places the fault on the receiver's timeline."""
     import time
-    from .probe import sample_clock
     clock = sample_clock(receiver)
     probe = Probe(sender, receiver, dst_addr, flows=flows, rate_pps=rate_pps,
                   duration_s=lead_s + outage_ms / 1e3 + tail_s, bin_ms=1, base_port=base_port,
@@ -188,19 +238,24 @@ def _f(v, w=8, p=2):
 
 
 def format_table(rows):
-    """A fixed-width text table of calibration rows, with a summary line."""
+    """A fixed-width text table of calibration rows, with a summary line.
+    Invalid trials (the outage missed the traffic) show no figures and count
+    in no error statistic."""
     head = (f"{'injected':>9} {'T_gap':>8} {'T_loss':>8} {'err gap':>8} {'err loss':>8} "
-            f"{'allowed':>8} {'rate':>7} {'result':>6}  note")
+            f"{'allowed':>8} {'rate':>7} {'result':>7}  note")
     lines = [head + "  (ms; rate pkt/s per flow)", "-" * len(head)]
     for r in rows:
+        verdict = "invalid" if not r.valid else "pass" if r.ok else "FAIL"
         lines.append(f"{r.injected_ms:9.2f} {_f(r.t_gap_ms)} {_f(r.t_loss_ms)} {_f(r.error_ms)} "
                      f"{_f(r.loss_error_ms)} {_f(r.allowed_ms)} {r.rate_pps:7.0f} "
-                     f"{'pass' if r.ok else 'FAIL':>6}  {r.note}")
-    errs = [abs(r.error_ms) for r in rows if r.error_ms is not None]
+                     f"{verdict:>7}  {r.note}")
+    errs = [abs(r.error_ms) for r in rows if r.valid and r.error_ms is not None]
     if rows:
+        invalid = sum(not r.valid for r in rows)
         lines.append(f"{sum(r.ok for r in rows)}/{len(rows)} within the allowed error; "
                      f"|T_gap error| max {max(errs, default=float('nan')):.2f} ms, "
-                     f"median {analysis.percentile(errs, 50) if errs else float('nan'):.2f} ms")
+                     f"median {analysis.percentile(errs, 50) if errs else float('nan'):.2f} ms"
+                     + (f"; {invalid} invalid trial(s), not measured" if invalid else ""))
     return "\n".join(lines)
 
 
@@ -240,9 +295,6 @@ def main_calibrate(argv=None):
         print(json.dumps([r.to_dict() for r in rows], indent=1))
     return 0 if all(r.ok for r in rows) else 1
 
-
-if __name__ == "__main__":
-    sys.exit(main_calibrate())
 
 
 def _calibrate_lab(a, outages):
@@ -294,3 +346,7 @@ def _calibrate_lab(a, outages):
     if a.json:
         print(json.dumps([r.to_dict() for r in rows], indent=1))
     return 0 if all(r.ok for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main_calibrate())

@@ -100,6 +100,22 @@ class ProbeResult:
         return min((f.get("achieved_pps") or 0.0) for f in self.flows) if self.flows else 0.0
 
     @property
+    def achieved_known_pps(self):
+        """Lowest per-flow achieved rate (pkt/s), None unless the sender
+        reported it for every flow."""
+        vals = [f.get("achieved_pps") for f in self.flows]
+        return None if not vals or None in vals else float(min(vals))
+
+    @property
+    def rate_note(self):
+        """A note when the sender achieved under 95% of the target rate, else ""."""
+        a = self.achieved_known_pps
+        if a is None or a >= 0.95 * self.rate_pps:
+            return ""
+        res = f": resolution 1/{a:.0f} = {1e3 / a:.3g} ms" if a > 0 else ""
+        return f"sender achieved only {a:.0f} of {self.rate_pps:.0f} pkt/s per flow{res}"
+
+    @property
     def lossless(self):
         return all(f["rx_count"] == f["tx_count"] for f in self.flows)
 
@@ -126,16 +142,30 @@ class ProbeResult:
                 "resolution_ms": 1e3 / self.rate_pps}
 
     def measurements(self, fault_t=None, window=None, prefix=""):
-        """T_gap / T_loss (max and median over flows), out-of-order and duplicate
-        counts, each naming its method and resolution."""
+        """The achieved rate (min over flows), T_gap / T_loss (max and median
+        over flows), out-of-order and duplicate counts, each naming its method
+        and resolution. The resolution of T_gap / T_loss is 1/achieved rate
+        where the sender reported it (else 1/target), with a note when the
+        sender achieved under 95% of the target."""
         lag = self.outage(fault_t, window)
         n, res = lag["n_flows"], lag["resolution_ms"]
-        note = "; ".join(self.notes)
+        achieved = self.achieved_known_pps
+        if achieved:
+            res = 1e3 / achieved
+        notes = list(self.notes)
+        if self.rate_note and self.rate_note not in notes:
+            notes.append(self.rate_note)
+        note = "; ".join(notes)
         where = ""
         if fault_t is not None:
             w = analysis.DEFAULT_FAULT_WINDOW if window is None else window
             where = f", gaps overlapping the fault +-window {w!r} s"
+        elapsed = self.sender.get("elapsed_s")
         return [
+            Measurement(f"{prefix}achieved rate", achieved, "pkt/s",
+                        f"packets sent / sending time per flow, min over {n} flows "
+                        f"(target {self.rate_pps:.0f} pkt/s)",
+                        1.0 / elapsed if elapsed else None, note=self.rate_note),
             Measurement(f"{prefix}T_gap max", lag["t_gap_max_ms"], "ms",
                         f"gap outage per flow, max over {n} flows{where}", res, note=note),
             Measurement(f"{prefix}T_gap median", lag["t_gap_median_ms"], "ms",
@@ -325,9 +355,8 @@ class Probe:
         flows = merge(sender, receiver, self.flows, self.rate_pps, self.base_port)
         res = ProbeResult(self.rate_pps, flows, sender, receiver, float(self.bin_ms),
                           self.t_start or 0.0)
-        if res.achieved_pps < 0.95 * self.rate_pps:
-            res.notes.append(f"sender achieved only {res.achieved_pps:.0f} of "
-                             f"{self.rate_pps:.0f} pkt/s per flow")
+        if res.rate_note:
+            res.notes.append(res.rate_note)
         late = sender.get("max_late_ms", 0.0)
         if late > max(2.0, 2e3 / self.rate_pps):
             res.notes.append(f"sender stalled up to {late:.1f} ms "

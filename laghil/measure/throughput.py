@@ -103,6 +103,44 @@ def counter_rates(before, after):
                 "seconds": dt} for p in a}
 
 
+def speeds_command(ports):
+    """Shell text printing ``<port> <speed>`` per port: the sysfs speed (Mbit/s),
+    ``unknown`` when it cannot be read (link down), ``missing`` when there is
+    no such interface."""
+    return "; ".join(
+        f"if [ -e /sys/class/net/{qif(p)} ]; then echo {qif(p)} "
+        f"$(cat /sys/class/net/{qif(p)}/speed 2>/dev/null || echo unknown); "
+        f"else echo {qif(p)} missing; fi" for p in ports)
+
+
+def parse_speeds(text, ports):
+    """Output of speeds_command -> {port: bit/s or None}. The kernel reports
+    Mbit/s, and -1 (or an unreadable file) when the speed is unknown: None."""
+    got = {}
+    for line in text.strip().splitlines():
+        name, _, value = line.strip().partition(" ")
+        got[name] = value.strip()
+    out = {}
+    for p in ports:
+        if p not in got:
+            raise ThroughputError(f"link speed output has no line for {p}: {text[-300:]!r}")
+        if got[p] == "missing":
+            raise ThroughputError(f"no interface {p} to read the link speed of")
+        try:
+            mbit = int(got[p])
+        except ValueError:
+            mbit = -1
+        out[p] = mbit * 1e6 if mbit > 0 else None
+    return out
+
+
+def member_speeds_bps(node, ports):
+    """{port: link speed in bit/s, or None when unknown} of ``ports`` on ``node``,
+    read from /sys/class/net/<port>/speed in one round trip: the capacity for
+    the efficiency when the lab file gives no speed."""
+    return parse_speeds(node.run(speeds_command(ports)).stdout, ports)
+
+
 # ---------------------------------------------------------------- runs
 @dataclass
 class ThroughputResult:
@@ -121,7 +159,9 @@ class ThroughputResult:
 
     @property
     def capacity_bps(self):
-        return sum(self.member_speeds_bps.values())
+        """Sum of the member speeds; None when any member's speed is unknown."""
+        speeds = list(self.member_speeds_bps.values())
+        return None if not speeds or None in speeds else sum(speeds)
 
     @property
     def efficiency(self):

@@ -57,7 +57,8 @@ def one_failover(lab_rt, a, b, cables, defer):
     down = next((e for e in kev if DOWN in e.message and f"(slave {active})" in e.message), None)
     latency = None
     if down is not None:
-        latency = detection_latency(down.t, t_fault, tx_clock.offset_s, tx_clock.uncertainty_s)
+        latency = detection_latency(down.t, t_fault, tx_clock.offset_s, tx_clock.uncertainty_s,
+                                    down.uncertainty_s)
     to_rx = rx_clock.offset_s
     events = [Event(e.t + to_rx, e.label, e.kind, clock=receiver.name) for e in fault.events()]
     events += [Event(e.t - tx_clock.offset_s + to_rx, f"{sender.name} {e.message}", "kernel",
