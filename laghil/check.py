@@ -1,34 +1,78 @@
-"""`laghil lab check`: is every node reachable, with its tools, and every cable lit?"""
+"""`laghil lab check`: is every node reachable, with its tools, and every cable lit?
+
+What a node must have depends on its role (:func:`required_tools`): a host under
+test needs every tool below; a Linux switch (the ``linux`` switch driver) only
+iproute2; a switch on another platform (Onyx, EOS...) has a vendor CLI, not a
+shell, so only its reachability is checked; a jump host (a node that others are
+reached through and that no cable touches, ``jump3`` in labs/rack3.yaml) is a
+gateway, not a node under test: reachability only.
+"""
 
 from concurrent.futures import ThreadPoolExecutor
 
 from .errors import LaghilError
+from .lab.model import LINUX_SWITCH_PLATFORMS
 
 # tool on the node -> Debian package that brings it
 TOOLS = {
     "ip": "iproute2", "ethtool": "ethtool", "iperf3": "iperf3", "ib_write_bw": "perftest",
     "teamd": "libteam-utils", "rdma": "rdma-core", "python3": "python3",
 }
+# What laghil.drivers.switch.LinuxSwitch runs on a Linux switch (ip link set / operstate).
+LINUX_SWITCH_TOOLS = ("ip",)
 
 
-def parse_tools(text):
-    """Output of ``command -v`` probes ("tool yes|no" lines) -> {tool: bool}."""
+def jump_hosts(lab):
+    """Nodes named as another node's ``management.jump`` that no cable touches."""
+    named = {spec.management.jump for spec in [*lab.hosts.values(), *lab.switches.values()]
+             if spec.management.jump}
+    cabled = {ref.node for c in lab.cables for ref in c.refs}
+    return named - cabled
+
+
+def node_role(lab, name):
+    """"host", "switch" or "jump" (a gateway to the rack, not under test)."""
+    if name in jump_hosts(lab):
+        return "jump"
+    return "switch" if name in lab.switches else "host"
+
+
+def required_tools(lab, name):
+    """The tools (keys of TOOLS) node ``name`` must have, by its role."""
+    role = node_role(lab, name)
+    if role == "host":
+        return tuple(TOOLS)
+    if role == "switch" and lab.switches[name].platform in LINUX_SWITCH_PLATFORMS:
+        return LINUX_SWITCH_TOOLS
+    return ()
+
+
+def parse_tools(text, tools=tuple(TOOLS)):
+    """Output of ``command -v`` probes ("tool yes|no" lines) -> {tool: bool} for ``tools``."""
     found = {}
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) == 2 and parts[0] in TOOLS:
+        if len(parts) == 2 and parts[0] in tools:
             found[parts[0]] = parts[1] == "yes"
-    return {t: found.get(t, False) for t in TOOLS}
+    return {t: found.get(t, False) for t in tools}
 
 
-TOOLS_COMMAND = "; ".join(f"command -v {t} >/dev/null && echo {t} yes || echo {t} no" for t in TOOLS)
+def tools_command(tools):
+    return "; ".join(f"command -v {t} >/dev/null && echo {t} yes || echo {t} no" for t in tools)
 
 
-def check_node(node):
-    """{"node", "reachable", "error", "tools": {tool: bool}}."""
-    row = {"node": node.name, "role": node.role, "reachable": False, "error": "", "tools": {}}
+TOOLS_COMMAND = tools_command(TOOLS)
+
+
+def check_node(node, tools=tuple(TOOLS), role=None):
+    """{"node", "role", "reachable", "error", "tools": {tool: bool}} for the ``tools`` required."""
+    row = {"node": node.name, "role": role or node.role, "reachable": False, "error": "",
+           "tools": {}}
     try:
-        row["tools"] = parse_tools(node.run(TOOLS_COMMAND, check=False).stdout)
+        if tools:
+            row["tools"] = parse_tools(node.run(tools_command(tools), check=False).stdout, tools)
+        else:
+            node.session.connect()
         row["reachable"] = True
     except LaghilError as e:
         row["error"] = str(e)
@@ -39,7 +83,9 @@ def check_lab(rt):
     """Check every node and cable of a LabRuntime; returns (node_rows, cable_rows, ok)."""
     nodes = rt.ssh_nodes
     with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as ex:
-        node_rows = list(ex.map(check_node, nodes))
+        node_rows = list(ex.map(
+            lambda n: check_node(n, required_tools(rt.lab, n.name), node_role(rt.lab, n.name)),
+            nodes))
     reachable = {r["node"] for r in node_rows if r["reachable"]}
     cable_rows = []
     for c in rt.lab.cables:
@@ -68,8 +114,12 @@ def format_check(node_rows, cable_rows):
     for r in node_rows:
         cells = [r["node"], r["role"], "ok" if r["reachable"] else "FAIL"]
         for t in tools:
-            cells.append("-" if not r["reachable"] else ("ok" if r["tools"].get(t) else
-                                                         f"MISSING ({TOOLS[t]})"))
+            if not r["reachable"]:
+                cells.append("-")
+            elif t not in r["tools"]:
+                cells.append("n/a")     # not needed in this node's role
+            else:
+                cells.append("ok" if r["tools"][t] else f"MISSING ({TOOLS[t]})")
         rows.append(cells)
     lines += _table(head, rows)
     for r in node_rows:

@@ -2,11 +2,12 @@
 
 import pytest
 
+from fixtures.plugin import lacks
 from laghil.drivers.bond import Bond
 
 
 @pytest.fixture
-def b2b_bond(lab, node, defer):
+def b2b_bond(request, lab, node, defer):
     """``b2b_bond(mode, **options)``: bond0 on two hosts over the cables joining them
     back to back, addressed 192.168.201.1/24 and .2/24. Returns (bond_a, bond_b,
     cables). Undone after the test (members restored exactly)."""
@@ -15,8 +16,8 @@ def b2b_bond(lab, node, defer):
         a, b = a or hosts[0], b or hosts[1]
         cables = lab.cables_between(a, b)
         if len(cables) < 2:
-            pytest.skip(f"lab {lab.name!r} lacks capability 'back-to-back pair': "
-                        f"{a} and {b} share {len(cables)} cable(s), need 2")
+            lacks(request, "back-to-back pair", lab,
+                  f"{a} and {b} share {len(cables)} cable(s), need 2")
         ends = {a: [], b: []}
         for c in cables:
             for ref in (c.a, c.b):

@@ -5,10 +5,12 @@ a lab file of its own; none of them needs a rack or SSH.
 """
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
 PLUGINS = ["-p", "fixtures.plugin", "-p", "fixtures.fixtures", "-p", "fixtures.reporter"]
+RACK3 = Path(__file__).resolve().parents[1] / "labs" / "rack3.yaml"
 
 PHYSICAL_LAB = textwrap.dedent("""\
     name: tiny
@@ -33,9 +35,9 @@ def inner(pytester, monkeypatch, tmp_path):
     monkeypatch.setenv("LAGHIL_STATE_DIR", str(tmp_path / "state"))
     lab = pytester.makefile(".yaml", tiny=PHYSICAL_LAB)
 
-    def run(test_source, *args):
+    def run(test_source, *args, **kwargs):
         pytester.makepyfile(test_inner=textwrap.dedent(test_source))
-        return pytester.runpytest_inprocess(*PLUGINS, "--lab", str(lab), "-rA", *args)
+        return pytester.runpytest_inprocess(*PLUGINS, "--lab", str(lab), "-rA", *args, **kwargs)
     return run
 
 
@@ -60,12 +62,48 @@ def test_missing_capability_skips_naming_capability_and_lab(inner):
     r = inner(GATED)
     r.assert_outcomes(passed=1, skipped=2)
     out = r.stdout.str()
-    assert "lab 'tiny' lacks capability 'sriov': needs 2 host(s) with it, has 1" in out
+    assert "lab 'tiny' lacks capability 'sriov': needs 2 node(s) with it, has 1" in out
     assert "disruptive test on lab 'tiny': pass --allow-disruptive" in out
 
 
 def test_allow_disruptive_runs_disruptive_tests(inner):
     inner(GATED, "--allow-disruptive").assert_outcomes(passed=2, skipped=1)
+
+
+def test_switch_capabilities_count_for_requires(pytester, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAGHIL_REPORTS_DIR", str(tmp_path / "reports"))
+    pytester.makepyfile(test_inner=textwrap.dedent("""
+        import pytest
+
+        @pytest.mark.requires("switch_lag")
+        def test_needs_a_switch_lag_node():
+            pass
+
+        @pytest.mark.requires("switch_lag", count=2)
+        def test_needs_two_switch_lag_nodes():
+            pass
+    """))
+    r = pytester.runpytest_inprocess(*PLUGINS, "--lab", str(RACK3), "-rA")
+    r.assert_outcomes(passed=1, skipped=1)   # sw3 declares switch_lag; no other node does
+    assert "lab 'rack3' lacks capability 'switch_lag': needs 2 node(s) with it, has 1" \
+        in r.stdout.str()
+
+
+def test_unknown_capability_in_requires_is_a_usage_error_naming_test_and_name(inner):
+    r = inner("""
+        import pytest
+
+        @pytest.mark.requires("bonding", "sriov_lagg")
+        def test_misspelt():
+            pass
+
+        def test_fine():
+            pass
+    """)
+    assert r.ret == pytest.ExitCode.USAGE_ERROR
+    err = r.stderr.str()
+    assert "test_inner.py::test_misspelt" in err and "unknown capability 'sriov_lagg'" in err
+    r.assert_outcomes()   # nothing ran, nothing skipped
 
 
 def test_strict_turns_capability_skips_into_failures(inner):
@@ -95,10 +133,85 @@ def test_defer_runs_lifo_even_on_failure_and_failing_undo_fails(inner):
         def test_all_undos_ran():
             assert order[-1] == "still runs"
     """)
-    r.assert_outcomes(passed=3, failed=1, errors=1)
+    # The failing undo is the test's own failure, not "passed" plus a teardown error.
+    r.assert_outcomes(passed=2, failed=2, errors=0)
     out = r.stdout.str()
+    assert "FAILED test_inner.py::test_failing_undo_fails_the_test - Failed: undo failed" in out
     assert "undo failed, the lab may not be as it was" in out
     assert "RuntimeError: link is gone" in out
+
+
+def test_failing_undo_after_a_failing_test_reports_both(inner):
+    r = inner("""
+        def test_fails_and_its_undo_fails(defer):
+            def broken():
+                raise RuntimeError("link is gone")
+            defer(broken)
+            assert 1 == 2, "the test body fails"
+    """)
+    r.assert_outcomes(failed=1, errors=0)
+    out = r.stdout.str()
+    assert "the test body fails" in out and "RuntimeError: link is gone" in out
+
+
+def test_failing_undo_after_a_skip_fails_the_test(inner):
+    r = inner("""
+        import pytest
+
+        def test_skips_after_a_change(defer):
+            def broken():
+                raise RuntimeError("link is gone")
+            defer(broken)
+            pytest.skip("nothing more to see")
+    """)
+    r.assert_outcomes(failed=1, errors=0)
+    assert "RuntimeError: link is gone" in r.stdout.str()
+
+
+def test_undos_run_once_on_keyboard_interrupt(inner, tmp_path):
+    done = tmp_path / "undone"
+    r = inner(f"""
+        def test_interrupted(defer):
+            defer(open({str(done)!r}, "a").write, "undo ran;")
+            raise KeyboardInterrupt
+
+        def test_never_runs():
+            pass
+    """, no_reraise_ctrlc=True)
+    assert r.ret == pytest.ExitCode.INTERRUPTED
+    assert done.read_text() == "undo ran;"
+
+
+LACKS = """
+    import pytest
+    from fixtures.plugin import lacks
+
+    @pytest.fixture
+    def pair(request, lab):
+        lacks(request, "back-to-back pair", lab, "a and b share 1 cable(s), need 2")
+
+    def test_uses_pair(pair):
+        pass
+
+    def test_finds_out_in_its_body(pytestconfig, lab):
+        lacks(pytestconfig, "sriov", lab, "no VF to bond")
+"""
+
+
+def test_lacks_skips_naming_lab_capability_and_detail(inner):
+    r = inner(LACKS)
+    r.assert_outcomes(skipped=2)
+    out = r.stdout.str()
+    assert "lab 'tiny' lacks capability 'back-to-back pair': a and b share 1 cable(s), need 2" in out
+    assert "lab 'tiny' lacks capability 'sriov': no VF to bond" in out
+
+
+def test_strict_turns_lacks_in_fixtures_and_tests_into_failures(inner):
+    r = inner(LACKS, "--strict")
+    r.assert_outcomes(failed=2, errors=0)
+    out = r.stdout.str()
+    assert ("--strict: a skip is a failure in a certification run: "
+            "lab 'tiny' lacks capability 'back-to-back pair'") in out
 
 
 def test_bad_lab_file_is_a_usage_error_naming_file_and_line(pytester, tmp_path, monkeypatch):

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from fixtures.plugin import lacks
 from laghil.faults import injector_for
 from laghil.kevents import DOWN, bond_events
 from laghil.measure.analysis import detection_latency
@@ -21,11 +22,11 @@ RATE_PPS = 2000
 FLOWS = 2
 
 
-def _pull_method(cable):
+def _pull_method(config, lab, cable):
     for kind in ("virtual_pull", "link_down"):
         if cable.has_fault(kind):
             return kind
-    pytest.skip(f"cable {cable.name}: lacks capability 'virtual_pull' or 'link_down'")
+    lacks(config, "cable pull", lab, f"cable {cable.name} allows neither virtual_pull nor link_down")
 
 
 def _wait_active(bond, timeout=10):
@@ -36,12 +37,12 @@ def _wait_active(bond, timeout=10):
     return active
 
 
-def one_failover(lab_rt, a, b, cables, defer):
+def one_failover(lab_rt, a, b, cables, defer, config):
     """Pull the cable of a's active member under traffic, restore it; return figures."""
     sender, receiver = a.node, b.node
     active = _wait_active(a)
     cable = next(c for c in cables if (sender.name, active) in (tuple(c.a), tuple(c.b)))
-    fault = injector_for(lab_rt, cable.name, _pull_method(cable))
+    fault = injector_for(lab_rt, cable.name, _pull_method(config, lab_rt.lab, cable))
     rx_clock, tx_clock = sample_clock(receiver), sample_clock(sender)
     probe = Probe(sender, receiver, "192.168.201.2", flows=FLOWS, rate_pps=RATE_PPS,
                   duration_s=6, realtime=False)
@@ -69,10 +70,10 @@ def one_failover(lab_rt, a, b, cables, defer):
 
 
 def test_active_backup_miimon10_cable_pull_outage_within_profile(
-        b2b_bond, lab_rt, measure, profile, defer, reps):
+        b2b_bond, lab_rt, measure, profile, defer, reps, pytestconfig):
     a, b, cables = b2b_bond("active-backup", miimon=10)
     a.node.run("ping -c 3 -i 0.2 -W 2 192.168.201.2")   # neighbours resolved before traffic
-    trials = [one_failover(lab_rt, a, b, cables, defer) for _ in range(reps)]
+    trials = [one_failover(lab_rt, a, b, cables, defer, pytestconfig) for _ in range(reps)]
 
     gap_limit = profile.threshold("failover/active-backup.miimon_10.t_gap_ms")
     loss_limit = profile.threshold("failover/active-backup.miimon_10.t_loss_ms")

@@ -3,20 +3,21 @@ right ends, and its revert (registered before the fault) restores the lab."""
 
 import pytest
 
+from fixtures.plugin import lacks
 from laghil.faults import FaultError, HostLinkDown, SwitchPortShutdown, VirtualCablePull
 
 pytestmark = [pytest.mark.disruptive, pytest.mark.smoke]
 
 
-def _first_cable(lab, kind):
+def _first_cable(config, lab, kind):
     for c in lab.cables:
         if any(f.kind == kind for f in c.faults):
             return c
-    pytest.skip(f"lab {lab.name!r} lacks capability {kind!r}: no cable allows it")
+    lacks(config, kind, lab, "no cable allows it")
 
 
-def test_virtual_cable_pull_drops_carrier_at_both_ends(lab, lab_rt, defer):
-    c = _first_cable(lab, "virtual_pull")
+def test_virtual_cable_pull_drops_carrier_at_both_ends(pytestconfig, lab, lab_rt, defer):
+    c = _first_cable(pytestconfig, lab, "virtual_pull")
     f = VirtualCablePull(lab_rt, c.name)
     t = f.inject(defer)
     f.verify(timeout=10)
@@ -25,8 +26,8 @@ def test_virtual_cable_pull_drops_carrier_at_both_ends(lab, lab_rt, defer):
     assert f.t_revert >= t and [e.kind for e in f.events()] == ["fault", "restore"]
 
 
-def test_host_link_down_drops_the_host_port(lab, lab_rt, defer):
-    c = _first_cable(lab, "link_down")
+def test_host_link_down_drops_the_host_port(pytestconfig, lab, lab_rt, defer):
+    c = _first_cable(pytestconfig, lab, "link_down")
     end = c.a if c.a.node in lab.hosts else c.b
     f = HostLinkDown(lab_rt, end.node, end.port)
     f.inject(defer)
@@ -35,8 +36,8 @@ def test_host_link_down_drops_the_host_port(lab, lab_rt, defer):
     f.verify_reverted(timeout=10)
 
 
-def test_switch_port_shutdown_takes_the_host_end_down(lab, lab_rt, defer):
-    c = _first_cable(lab, "switch_shutdown")
+def test_switch_port_shutdown_takes_the_host_end_down(pytestconfig, lab, lab_rt, defer):
+    c = _first_cable(pytestconfig, lab, "switch_shutdown")
     sw = c.a if c.a.node in lab.switches else c.b
     host = c.other_end(sw.node, sw.port)
     f = SwitchPortShutdown(lab_rt, sw.node, sw.port)
@@ -48,9 +49,9 @@ def test_switch_port_shutdown_takes_the_host_end_down(lab, lab_rt, defer):
     f.verify_reverted(timeout=10)
 
 
-def test_revert_runs_from_the_undo_stack_when_the_test_fails_midway(lab, lab_rt):
+def test_revert_runs_from_the_undo_stack_when_the_test_fails_midway(pytestconfig, lab, lab_rt):
     from fixtures.fixtures import Defer
-    c = _first_cable(lab, "virtual_pull")
+    c = _first_cable(pytestconfig, lab, "virtual_pull")
     stack = Defer()
     f = VirtualCablePull(lab_rt, c.name)
     f.inject(stack)
@@ -69,9 +70,9 @@ def test_unknown_fault_kind_for_a_cable_is_refused(lab, lab_rt):
 
 
 @pytest.mark.power
-def test_pdu_outlet_off_cuts_the_node_and_on_brings_it_back(lab, lab_rt, defer):
+def test_pdu_outlet_off_cuts_the_node_and_on_brings_it_back(pytestconfig, lab, lab_rt, defer):
     from laghil.faults import PduOutletOff
-    c = _first_cable(lab, "pdu_outlet")
+    c = _first_cable(pytestconfig, lab, "pdu_outlet")
     fault = next(f for f in c.faults if f.kind == "pdu_outlet")
     f = PduOutletOff(lab_rt, fault.pdu, fault.outlet)
     assert f.pdu.state(f.outlet) is True, f"{fault.pdu} outlet {fault.outlet} was off before the test"
@@ -87,7 +88,7 @@ def test_pdu_outlet_off_cuts_the_node_and_on_brings_it_back(lab, lab_rt, defer):
           f"{f.t_revert:.3f}; far ends {f.far} dark then lit; {f.node} uptime {uptime:.1f} s")
 
 
-def test_protected_outlet_is_refused_before_anything_is_sent(lab, lab_rt):
+def test_protected_outlet_is_refused_before_anything_is_sent(pytestconfig, lab, lab_rt):
     from laghil.faults import PduOutletOff
     for pdu_name, pdu in lab.pdus.items():
         for n, outlet in pdu.outlets.items():
@@ -95,7 +96,7 @@ def test_protected_outlet_is_refused_before_anything_is_sent(lab, lab_rt):
                 with pytest.raises(FaultError, match="protected"):
                     PduOutletOff(lab_rt, pdu_name, n, pdu_control=_NoSnmp())
                 return
-    pytest.skip(f"lab {lab.name!r} lacks capability 'protected outlet': none declared")
+    lacks(pytestconfig, "protected outlet", lab, "none declared")
 
 
 class _NoSnmp:

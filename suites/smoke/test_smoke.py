@@ -1,8 +1,10 @@
 """Smoke: the lab is fit to run the suites.
 
-Every node answers SSH; every host's inventory is collected (kernel, NIC driver
-and firmware, RDMA devices, bonding/team available); every cable has carrier at
-both ends; one cable pulled and restored, carrier checked at both ends.
+Every node answers SSH within the profile's command round trip; the virtual rack
+(when this run booted it) came up within the profile's boot time; every host's
+inventory is collected (kernel, NIC driver and firmware, RDMA devices,
+bonding/team available); every cable has carrier at both ends; one cable pulled
+and restored, carrier checked at both ends.
 """
 
 import statistics
@@ -11,8 +13,9 @@ import time
 import pytest
 
 from fixtures.plugin import lab_of
-from fixtures.reporter import set_inventory
+from fixtures.reporter import inventory_properties, set_inventory
 from laghil.inventory import inventory_command, parse_inventory
+from laghil.measure.model import Measurement
 
 pytestmark = pytest.mark.smoke
 
@@ -29,17 +32,43 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("cable_name", [c.name for c in lab.cables])
 
 
-def test_node_answers_ssh(node, node_name):
+RTT_SAMPLES = 5
+
+
+def test_node_answers_ssh(node, node_name, profile, measure):
     n = node(node_name)
     rtts = []
-    for _ in range(5):
+    for _ in range(RTT_SAMPLES):
         t0 = time.monotonic()
         r = n.run("hostname")
-        rtts.append(time.monotonic() - t0)
+        rtts.append((time.monotonic() - t0) * 1000)
     assert r.rc == 0 and r.stdout.strip(), f"{node_name}: hostname gave rc={r.rc} {r.stdout!r}"
-    med = statistics.median(rtts) * 1000
-    print(f"{node_name}: command round trip median {med:.1f} ms over {len(rtts)}")
-    assert med < 2000, f"{node_name}: median command round trip {med:.0f} ms (limit 2000 ms)"
+    limit = profile.threshold("transport/max_median_rtt_ms")
+    m = measure.record(Measurement(
+        "command round trip median", statistics.median(rtts), "ms",
+        f"median of {len(rtts)} `hostname` runs over the node's persistent SSH session, "
+        "controller monotonic clock", time.get_clock_info("monotonic").resolution * 1000,
+        rtts, limit, "<=", profile.label))
+    print(f"{node_name}: command round trip median {m.value:.1f} ms over {len(rtts)}")
+    assert m.verdict == "pass", (f"{node_name}: median command round trip {m.value:.0f} ms > "
+                                 f"{limit:g} ms ({profile.label}); each: "
+                                 f"{', '.join(f'{x:.0f}' for x in rtts)} ms")
+
+
+def test_virtual_rack_boots_within_profile(lab_rt, profile, measure):
+    if lab_rt.rack is None:
+        pytest.skip(f"lab {lab_rt.lab.name!r} is not a virtual rack: no boot to time")
+    if not lab_rt.started_rack:
+        pytest.skip(f"virtual rack {lab_rt.lab.name!r} was already up and reused by this run: "
+                    "its boot was not timed (stop it with `laghil vlab down` to measure)")
+    limit = profile.threshold("vlab/max_boot_s")
+    m = measure.record(Measurement(
+        "virtual rack boot", lab_rt.boot_seconds, "s",
+        f"wall time of this run's rack boot: {len(lab_rt.rack.plans)} guests started until "
+        "every guest's sshd sends its banner (controller monotonic clock, polled every 0.25 s)",
+        0.25, [], limit, "<=", profile.label))
+    assert m.verdict == "pass", (f"virtual rack {lab_rt.lab.name!r} booted in "
+                                 f"{m.value:.1f} s > {limit:g} s ({profile.label})")
 
 
 def test_inventory_collected(lab, hosts, pytestconfig, record_testsuite_property):
@@ -54,12 +83,8 @@ def test_inventory_collected(lab, hosts, pytestconfig, record_testsuite_property
         for cap, key in needs.items():
             if cap in lab.capabilities(h.name):
                 assert inv[key], f"{h.name}: lab declares {cap!r} but it is not available"
-    for node, inv in inventory.items():
-        record_testsuite_property(f"{node}.kernel", inv["kernel"])
-        for port, p in inv["ports"].items():
-            record_testsuite_property(f"{node}.{port}.driver", p["driver"])
-            record_testsuite_property(f"{node}.{port}.firmware", p["firmware"] or "-")
-        record_testsuite_property(f"{node}.rdma", ",".join(inv["rdma"]) or "-")
+    for name, value in inventory_properties(inventory).items():
+        record_testsuite_property(name, value)
     set_inventory(pytestconfig, inventory)
 
 
