@@ -283,6 +283,8 @@ def parse_port_link(text):
 # ------------------------------------------------------------------ driver
 
 class Team:
+    kind = "team"
+
     def __init__(self, node, name, runner, members, link_watch="ethtool",
                  link_watch_opts=None, port_opts=None, **runner_opts):
         try:

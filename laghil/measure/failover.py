@@ -1,0 +1,109 @@
+"""One failover trial: a member's cable broken under probe traffic and restored.
+
+    trial = run_failover(rt, lag, receiver_node, "192.168.201.2", member="eth1",
+                         method="virtual_pull", defer=defer, flows=4, rate_pps=1000)
+    trial.outage["t_gap_max_ms"], trial.reversion["reversion_max_ms"]
+
+The probe starts, traffic runs ``hold_s`` before the fault, the fault is held
+``down_s``, restored, and traffic runs ``after_s`` more (fail-back is measured in
+that tail). The fault and restore instants are taken on the controller's clock
+and moved onto the receiver's clock with an offset estimated from SSH round
+trips; kernel bond events of the sender (bonds only) give the detection latency
+(measurement.md items 1-5). The fault's revert is registered on ``defer``
+before it is injected.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+from ..errors import LaghilError
+from ..faults import injector_for
+from ..kevents import DOWN, UP, bond_events
+from .analysis import detection_latency
+from .model import Event
+from .distribution import SRC_OFFSET
+from .probe import Probe, sample_clock
+
+PULL_METHODS = ("virtual_pull", "link_down", "switch_shutdown")
+BASE_PORT = 47000
+
+
+class FailoverError(LaghilError):
+    pass
+
+
+def pull_method(cable, prefer=PULL_METHODS):
+    """The first fault kind in ``prefer`` that the lab allows on ``cable``, or None."""
+    return next((k for k in prefer if cable.has_fault(k)), None)
+
+
+@dataclass
+class FailoverTrial:
+    member: str
+    cable: str
+    method: str
+    res: object                     # ProbeResult
+    fault_t: float                  # receiver clock, epoch s
+    restore_t: float                # receiver clock, epoch s
+    outage: dict                    # analysis.lag_outage around the fault
+    reversion: dict                 # ProbeResult.reversion at the restore
+    events: list = field(default_factory=list)      # on the receiver clock, for the timeline
+    detection: object = None        # analysis.Latency of "link status definitely down"
+    up_latency: object = None       # analysis.Latency of "link status definitely up" after restore
+    active_before: str = None
+    active_during: str = None
+    active_after: str = None
+
+    def lost(self, flow):
+        return self.res.flows[flow]["lost"]
+
+
+def run_failover(rt, lag, receiver, dst_ip, member, method, defer, flows=4, rate_pps=1000,
+                 hold_s=2.0, down_s=2.0, after_s=3.0, active=None):
+    """Break ``member``'s cable (of ``lag`` on its node) under probe traffic to
+    ``dst_ip`` on ``receiver``, restore it; return a :class:`FailoverTrial`.
+    ``active`` is a callable giving the active member (active-backup) or None."""
+    sender = lag.node
+    cable = rt.lab.cable_of(sender.name, member)
+    if cable is None:
+        raise FailoverError(f"{sender.name}:{member} has no cable in lab {rt.lab.name!r}")
+    fault = injector_for(rt, cable.name, method)
+    rx_clock, tx_clock = sample_clock(receiver), sample_clock(sender)
+    before = active() if active else None
+    probe = Probe(sender, receiver, dst_ip, flows=flows, rate_pps=rate_pps,
+                  duration_s=hold_s + down_s + after_s, base_port=BASE_PORT,
+                  src_base_port=BASE_PORT + SRC_OFFSET)
+    defer(probe.stop)
+    t_traffic = probe.start()
+    time.sleep(max(0.0, t_traffic + hold_s - time.time()))
+    t_fault = fault.inject(defer)
+    fault.verify(timeout=5)
+    during = active() if active else None
+    time.sleep(max(0.0, t_fault + down_s - time.time()))
+    t_restore = fault.revert()
+    fault.verify_reverted(timeout=10)
+    res = probe.wait()
+    after = active() if active else None
+    to_rx = rx_clock.offset_s
+    events = [Event(e.t + to_rx, e.label, e.kind, clock=receiver.name) for e in fault.events()]
+    detection = up_latency = None
+    if lag.kind == "bond":
+        kev = bond_events(sender, lag.name, since=t_fault + tx_clock.offset_s - 1.0)
+        down = next((e for e in kev if DOWN in e.message and f"(slave {member})" in e.message), None)
+        up = next((e for e in kev if UP in e.message and f"(slave {member})" in e.message
+                   and e.t >= t_restore + tx_clock.offset_s - tx_clock.uncertainty_s), None)
+        if down is not None:
+            detection = detection_latency(down.t, t_fault, tx_clock.offset_s,
+                                          tx_clock.uncertainty_s, down.uncertainty_s)
+        if up is not None:
+            up_latency = detection_latency(up.t, t_restore, tx_clock.offset_s,
+                                           tx_clock.uncertainty_s, up.uncertainty_s)
+        events += [Event(e.t - tx_clock.offset_s + to_rx, f"{sender.name} {e.message}", "kernel",
+                         clock=receiver.name) for e in kev if e.kind != "other"]
+    return FailoverTrial(
+        member=member, cable=cable.name, method=method, res=res,
+        fault_t=t_fault + to_rx, restore_t=t_restore + to_rx,
+        outage=res.outage(fault_t=t_fault + to_rx, window=(0.5, t_restore - t_fault)),
+        reversion=res.reversion(t_restore + to_rx, window_s=after_s),
+        events=events, detection=detection, up_latency=up_latency,
+        active_before=before, active_during=during, active_after=after)

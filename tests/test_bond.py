@@ -1,0 +1,168 @@
+"""Bond driver: option checks, state parsers (/proc/net/bonding and `ip -d -j
+link`, captured in the virtual rack: kernel 6.1, iproute2 6.1), the two sources'
+agreement, the create/undo sequence; and the transmit-hash oracle."""
+
+from pathlib import Path
+
+import pytest
+
+from laghil.drivers.bond import (Bond, BondError, check_options, disagreements,
+                                 parse_state_output)
+from laghil.errors import BadName
+from laghil.lag_hash import balanced_ports, eth_hash, member_index, predict, xmit_hash
+
+CAP = Path(__file__).parent / "data" / "captures"
+
+
+def states(name, bond="bond0"):
+    return parse_state_output((CAP / f"h1-bond-{name}.txt").read_text(), bond)
+
+
+# ---------------------------------------------------------------- parsers
+def test_8023ad_state_from_both_sources_agrees():
+    proc, ip = states("8023ad", "bond1")
+    assert disagreements(proc, ip) == []
+    assert proc.mode == "802.3ad" and proc.options["lacp_rate"] == "fast"
+    assert proc.options["xmit_hash_policy"] == "layer3+4" and proc.options["min_links"] == 1
+    assert proc.aggregator == {"id": 1, "num_ports": 2, "actor_key": 15, "partner_key": 15,
+                               "partner_mac": "52:54:00:00:03:01"}
+    assert list(proc.slaves) == ["eth3", "eth4"]
+    for s in proc.slaves.values():
+        assert (s.actor_state, s.partner_state, s.aggregator_id, s.speed_mbps) == (63, 63, 1, 10000)
+    assert [s.state for s in ip.slaves.values()] == ["active", "active"]
+
+
+@pytest.mark.parametrize("name,mode,active,primary", [
+    ("ab", "active-backup", "eth2", "eth2"),
+    ("rr", "balance-rr", None, None),
+    ("xor", "balance-xor", None, None),
+    ("bcast", "broadcast", None, None),
+    ("tlb", "balance-tlb", "eth1", None),
+    ("alb", "balance-alb", "eth2", "eth2"),
+])
+def test_every_mode_parses_and_sources_agree(name, mode, active, primary):
+    proc, ip = states(name)
+    assert (proc.mode, proc.active_slave, proc.primary) == (mode, active, primary)
+    assert disagreements(proc, ip) == []
+    assert proc.up_slaves == ["eth1", "eth2"]
+
+
+def test_options_read_back():
+    proc, _ = states("ab")
+    assert (proc.options["miimon"], proc.options["updelay"], proc.options["downdelay"]) == (10, 100, 20)
+    assert proc.options["primary_reselect"] == "always"
+    proc, _ = states("xor")
+    assert proc.options["xmit_hash_policy"] == "layer2+3" and proc.options["miimon"] == 50
+    proc, ip = states("abarp")
+    assert proc.options["arp_interval"] == 100 and proc.options["fail_over_mac"] == "active"
+    assert proc.options["arp_ip_target"] == ip.options["arp_ip_target"] == \
+        ["192.168.201.2", "192.168.201.3"]
+    assert proc.options["primary_reselect"] == "failure"
+
+
+def test_disagreement_is_reported_per_field():
+    # captured while the ARP monitor flapped the members (no target answered):
+    # /proc and ip were read a moment apart and saw different member states.
+    proc, ip = states("abarp")
+    bad = disagreements(proc, ip)
+    assert bad == ["eth1.mii_status: /proc says 'going back', ip says 'going down'",
+                   "eth2.mii_status: /proc says 'going down', ip says 'going back'"]
+
+
+# ---------------------------------------------------------------- options
+@pytest.mark.parametrize("mode,opts,needle", [
+    ("active-backup", {"lacp_rate": "fast"}, "not accepted in mode active-backup"),
+    ("802.3ad", {"lacp_rate": "quick"}, "must be one of slow, fast"),
+    ("802.3ad", {"arp_interval": 100, "arp_ip_target": "10.0.0.1"}, "not accepted in mode 802.3ad"),
+    ("balance-xor", {"xmit_hash_policy": "layer9"}, "must be one of layer2"),
+    ("active-backup", {"miimon": "-1"}, "must be an integer from 0"),
+    ("active-backup", {"miimon": 100, "updelay": 150}, "not a multiple of miimon 100"),
+    ("active-backup", {"primary": "eth9"}, "primary 'eth9' is not a member"),
+    ("active-backup", {"arp_interval": 100}, "arp_interval needs arp_ip_target"),
+    ("active-backup", {"arp_interval": 100, "arp_ip_target": "10.0.0.300"}, "IPv4 addresses"),
+    ("active-backup", {"miimon": 100, "arp_interval": 100, "arp_ip_target": "10.0.0.1"},
+     "exclude each other"),
+    ("balance-rr", {"frobnicate": 1}, "unknown option"),
+])
+def test_bad_options_are_refused_with_the_field_named(mode, opts, needle):
+    with pytest.raises(BondError, match="h1: bond bond0") as e:
+        check_options("h1", "bond0", mode, ["eth1", "eth2"], opts)
+    assert needle in str(e.value)
+
+
+def test_good_options_are_normalised():
+    out = check_options("h1", "bond0", "active-backup", ["eth1", "eth2"],
+                        {"arp_interval": 200, "arp_ip_target": ["192.168.201.2", "192.168.201.3"],
+                         "arp_validate": "all", "primary": "eth1", "num_grat_arp": 3})
+    assert out == {"arp_interval": "200", "arp_ip_target": "192.168.201.2,192.168.201.3",
+                   "arp_validate": "all", "primary": "eth1", "num_grat_arp": "3"}
+
+
+class FakeNode:
+    name = "h1"
+
+    def __init__(self):
+        self.commands = []
+
+    def run(self, cmd, **kw):
+        self.commands.append(cmd)
+
+        class R:
+            stdout = ('[{"ifname":"x","address":"52:54:00:00:01:01","mtu":1500,'
+                      '"flags":["UP"],"addr_info":[]}]')
+            rc = 0
+        return R()
+
+
+def test_create_registers_the_undo_before_changing_anything():
+    node = FakeNode()
+    undo_at = []
+    bond = Bond(node, "bond0", "802.3ad", ["eth1", "eth2"], miimon=100, lacp_rate="fast")
+    bond.create(lambda fn: undo_at.append((fn, len(node.commands))), address="192.168.201.1/24")
+    (fn, n_before), = undo_at
+    assert fn == bond.destroy
+    assert all(c.startswith("ip -j addr show") for c in node.commands[:n_before])
+    create = node.commands[n_before]
+    assert create.startswith("ip link add name bond0 type bond mode 802.3ad miimon 100 lacp_rate fast")
+    assert "ip link set dev eth1 master bond0" in create and "ip addr add 192.168.201.1/24" in create
+
+
+def test_names_with_shell_characters_are_refused_before_any_command():
+    node = FakeNode()
+    with pytest.raises(BadName):
+        Bond(node, "bond0", "active-backup", ["eth1;reboot", "eth2"])
+    with pytest.raises(BondError, match="unknown bond mode"):
+        Bond(node, "bond0", "balance-xyz", ["eth1", "eth2"])
+    assert node.commands == []
+
+
+# ---------------------------------------------------------------- hash oracle
+def test_layer2_hash_is_mac_bytes_and_ethertype():
+    # 0x01 ^ 0x01 ^ 0x0800 = 0x800: even, so member 0 of 2 for every flow
+    assert eth_hash("52:54:00:00:01:01", "52:54:00:00:02:01") == 0x800
+    assert member_index("layer2", 2, src_mac="52:54:00:00:01:01", dst_mac="52:54:00:00:02:03") == 0x802 % 2
+
+
+def test_layer34_hash_worked_example():
+    # sport 47500 = 0xB98C, dport 47000 = 0xB798: bytes B9 8C B7 98 read little-endian
+    ports = 0x98B78CB9
+    # 192.168.201.1 / .2 as little-endian u32: 0x01C9A8C0 ^ 0x02C9A8C0 = 0x03000000
+    h = ports ^ 0x03000000
+    h ^= h >> 16
+    h ^= h >> 8
+    h >>= 1
+    assert xmit_hash("layer3+4", "a:b:c:d:e:01", "a:b:c:d:e:02", "192.168.201.1",
+                     "192.168.201.2", 47500, 47000) == h
+
+
+def test_predict_and_balanced_ports():
+    pkt = dict(src_mac="52:54:00:00:01:01", dst_mac="52:54:00:00:02:01",
+               src_ip="192.168.201.1", dst_ip="192.168.201.2")
+    flows = [(47500 + i, 47000 + i) for i in range(8)]
+    p = predict("layer3+4", ["eth1", "eth2"], flows, **pkt)
+    assert sorted(p["eth1"] + p["eth2"]) == list(range(8))
+    assert predict("layer2", ["eth1", "eth2"], flows, **pkt) == {"eth1": list(range(8)), "eth2": []}
+    ports = balanced_ports("layer3+4", ["eth1", "eth2"], 4, dport=5201, **pkt)
+    spread = predict("layer3+4", ["eth1", "eth2"], [(s, 5201) for s in ports], **pkt)
+    assert [len(v) for v in spread.values()] == [2, 2]
+    assert balanced_ports("layer2", ["eth1", "eth2"], 4, dport=5201, **pkt) is None
