@@ -85,3 +85,41 @@ def balanced_ports(policy, members, n_flows, src_mac, dst_mac, src_ip, dst_ip, d
         if all(len(v) == want for v in picked.values()):
             return sorted(p for v in picked.values() for p in v)
     return None
+
+
+def telling_src_base(policy, members, n_flows, dport_base, packet, want=0.75, search=(501, 3000)):
+    """A source-port base for ``n_flows`` consecutive flows (sport base+i ->
+    dport_base+i) whose predicted split is uneven but uses every member, the
+    largest share closest to ``want``: a split that a round-robin or a wrong hash
+    would not produce by accident, so that matching it confirms the hash."""
+    best, best_err = None, None
+    for off in range(search[0], search[1], 2):
+        flows = [(dport_base + off + i, dport_base + i) for i in range(n_flows)]
+        placed = predict(policy, members, flows, **packet)
+        counts = [len(v) for v in placed.values()]
+        if min(counts) == 0:
+            continue
+        err = abs(max(counts) / n_flows - want)
+        if best_err is None or err < best_err:
+            best, best_err = dport_base + off, err
+        if err == 0:
+            break
+    return best
+
+
+def spread_client_ports(policy, members, dports, packet, sport_from=40000, limit=4096):
+    """A source port per destination port such that flow i lands on member
+    i % len(members): flows a LAG can carry at its full aggregate. None when the
+    policy cannot place them so (layer2: one member for every flow to one peer)."""
+    out = []
+    for i, dport in enumerate(dports):
+        want = i % len(members)
+        for sport in range(sport_from, sport_from + limit):
+            if sport in out:
+                continue
+            if member_index(policy, len(members), sport=sport, dport=dport, **packet) == want:
+                out.append(sport)
+                break
+        else:
+            return None
+    return out

@@ -64,11 +64,15 @@ def expected_tx_share(mode, options, members, flows, packet, active=None, hash_p
     return None
 
 
-def survivors(mode, options, members, failed, flows, packet, hash_policy=None):
+def survivors(mode, options, members, failed, flows, packet, hash_policy=None, active=None):
     """Flow indexes that must lose nothing when member ``failed`` goes down, or
     None when the mode gives no such promise (round-robin spreads every flow over
-    every member; active-backup moves all of them)."""
+    every member; active-backup moves all of them; in tlb/alb the loss of the
+    ACTIVE member moves the bond's MAC onto a survivor, which disturbs its flows
+    too: a promise only when ``active`` is known and is not ``failed``)."""
     how = placement(mode, options)
+    if mode in PER_DESTINATION and (active is None or failed == active):
+        return None
     if how == "duplicate":
         return list(range(len(flows)))
     if how == "hash" and hash_policy in POLICIES:

@@ -166,3 +166,44 @@ def test_predict_and_balanced_ports():
     spread = predict("layer3+4", ["eth1", "eth2"], [(s, 5201) for s in ports], **pkt)
     assert [len(v) for v in spread.values()] == [2, 2]
     assert balanced_ports("layer2", ["eth1", "eth2"], 4, dport=5201, **pkt) is None
+
+
+def test_telling_src_base_and_spread_client_ports():
+    from laghil.lag_hash import spread_client_ports, telling_src_base
+    pkt = dict(src_mac="52:54:00:00:01:01", dst_mac="52:54:00:00:02:01",
+               src_ip="192.168.201.1", dst_ip="192.168.201.2")
+    base = telling_src_base("layer3+4", ["eth1", "eth2"], 8, 47000, pkt)
+    split = predict("layer3+4", ["eth1", "eth2"], [(base + i, 47000 + i) for i in range(8)], **pkt)
+    assert sorted(len(v) for v in split.values()) == [2, 6] or \
+        sorted(len(v) for v in split.values()) == [3, 5]
+    dports = [5301, 5302, 5303, 5304]
+    cports = spread_client_ports("layer3+4", ["eth1", "eth2"], dports, pkt)
+    assert [member_index("layer3+4", 2, sport=s, dport=d, **pkt) for s, d in zip(cports, dports)] \
+        == [0, 1, 0, 1]
+    assert spread_client_ports("layer2", ["eth1", "eth2"], dports, pkt) is None
+
+
+def test_mode_oracles():
+    from laghil.oracle import NoOracle, expected_tx_share, placement, survivors
+    pkt = dict(src_mac="52:54:00:00:01:01", dst_mac="52:54:00:00:02:01",
+               src_ip="192.168.201.1", dst_ip="192.168.201.2")
+    flows = [(47501 + i, 47000 + i) for i in range(4)]
+    m = ["eth1", "eth2"]
+    assert expected_tx_share("balance-rr", {}, m, flows, pkt) == {"eth1": 0.5, "eth2": 0.5}
+    assert expected_tx_share("broadcast", {}, m, flows, pkt) == {"eth1": 1.0, "eth2": 1.0}
+    assert expected_tx_share("active-backup", {}, m, flows, pkt, active="eth2") == \
+        {"eth1": 0.0, "eth2": 1.0}
+    xor = expected_tx_share("balance-xor", {}, m, flows, pkt, hash_policy="layer3+4")
+    placed = predict("layer3+4", m, flows, **pkt)
+    assert xor == {k: len(v) / 4 for k, v in placed.items()}
+    assert survivors("balance-xor", {}, m, "eth1", flows, pkt, "layer3+4") == placed["eth2"]
+    assert survivors("broadcast", {}, m, "eth1", flows, pkt) == [0, 1, 2, 3]
+    assert survivors("balance-rr", {}, m, "eth1", flows, pkt) is None
+    assert placement("balance-tlb", {}) == "per_destination"
+    assert placement("balance-tlb", {"tlb_dynamic_lb": 0}) == "hash"
+    assert expected_tx_share("balance-alb", {}, m, flows, pkt) is None
+    assert placement("lacp", {}) == "hash" and placement("random", {}) == "random"
+    with pytest.raises(NoOracle):
+        expected_tx_share("active-backup", {}, m, flows, pkt, active="eth9")
+    with pytest.raises(NoOracle):
+        placement("frobnicate", {})

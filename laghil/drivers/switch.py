@@ -1,12 +1,25 @@
 """Switch drivers behind one small interface (a later issue grows LAG offload).
 
 ``SwitchDriver.port_shutdown(port)`` / ``port_no_shutdown(port)`` /
-``port_oper_up(port)``. ``linux`` drives a Linux switch (the virtual rack's
-switch guest, Cumulus/SONiC-style Linux ports) over iproute2.
+``port_oper_up(port)``; the partner side of a host's LAG:
+``lag_create(name, ports, mode, defer, **options)`` (a static or LACP LAG over
+switch ports) and ``bridge_create(name, members, defer)`` (one L2 domain over
+ports and LAGs). Each registers its undo on ``defer`` before it changes anything.
+``linux`` drives a Linux switch (the virtual rack's switch guest,
+Cumulus/SONiC-style Linux ports) over iproute2: a LAG is a bond, the L2 domain a
+bridge.
 """
 
 from ..errors import LaghilError
-from ..names import qif
+from ..names import check_ifname, qif
+from .bond import Bond
+from .netdev import read_state, restore_state
+
+# the switch side a host's bond mode needs (NVIDIA Onyx manual, server
+# configuration: modes 0, 2, 4 need a LAG on the switch; 1, 5, 6 must not have one)
+PARTNER_MODE = {"balance-rr": "static", "balance-xor": "static", "802.3ad": "lacp",
+                "active-backup": None, "balance-tlb": None, "balance-alb": None,
+                "broadcast": None}
 
 
 class SwitchError(LaghilError):
@@ -28,6 +41,38 @@ class SwitchDriver:
     def port_oper_up(self, port):
         raise NotImplementedError
 
+    def lag_create(self, name, ports, mode, defer, **options):
+        """A LAG over ``ports``: ``mode`` "static" or "lacp"."""
+        raise SwitchError(f"switch {self.node.name}: driver {self.platform!r} cannot create LAGs yet")
+
+    def bridge_create(self, name, members, defer):
+        raise SwitchError(f"switch {self.node.name}: driver {self.platform!r} cannot create bridges yet")
+
+
+class LinuxBridge:
+    """A bridge over ports/LAGs of a Linux switch; its undo restores every member."""
+
+    def __init__(self, node, name, members):
+        self.node, self.name = node, check_ifname(name, "bridge name")
+        self.members = [check_ifname(m, "bridge member") for m in members]
+        self._saved = []
+
+    def create(self, defer):
+        self._saved = [read_state(self.node, m) for m in self.members]
+        defer(self.destroy)
+        b = qif(self.name)
+        cmds = [f"ip link add name {b} type bridge stp_state 0 forward_delay 0"]
+        cmds += [f"ip link set dev {qif(m)} master {b}" for m in self.members]
+        cmds.append(f"ip link set dev {b} up")
+        self.node.run(" && ".join(cmds))
+        return self
+
+    def destroy(self):
+        self.node.run(f"ip link show dev {qif(self.name)} >/dev/null 2>&1 && "
+                      f"ip link del dev {qif(self.name)} || true")
+        for st in self._saved:
+            restore_state(self.node, st)
+
 
 class LinuxSwitch(SwitchDriver):
     platform = "linux"
@@ -41,6 +86,19 @@ class LinuxSwitch(SwitchDriver):
     def port_oper_up(self, port):
         r = self.node.run(f"cat /sys/class/net/{qif(port)}/operstate")
         return r.stdout.strip() == "up"
+
+    def lag_create(self, name, ports, mode, defer, lacp_rate="fast", miimon=10,
+                   xmit_hash_policy="layer3+4"):
+        if mode not in ("static", "lacp"):
+            raise SwitchError(f"switch {self.node.name}: LAG mode {mode!r} (static or lacp)")
+        opts = {"miimon": miimon, "xmit_hash_policy": xmit_hash_policy}
+        if mode == "lacp":
+            opts["lacp_rate"] = lacp_rate
+        bond = Bond(self.node, name, "802.3ad" if mode == "lacp" else "balance-xor", ports, **opts)
+        return bond.create(defer)
+
+    def bridge_create(self, name, members, defer):
+        return LinuxBridge(self.node, name, members).create(defer)
 
 
 DRIVERS = {"linux": LinuxSwitch}

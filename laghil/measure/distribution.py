@@ -43,15 +43,16 @@ def probe_flows(flows, base_port=47000, src_base_port=None):
 
 
 def measure_distribution(lag, receiver, dst_ip, flows=8, rate_pps=300, duration_s=3.0,
-                         base_port=47000):
+                         base_port=47000, src_base_port=None):
     """Probe ``flows`` flows from ``lag``'s node to ``dst_ip`` and count each
     member's transmitted packets over the run."""
     node, members = lag.node, list(lag.members)
+    src_base = base_port + SRC_OFFSET if src_base_port is None else src_base_port
     cmd = counters_command(members)
     before = parse_counters(node.run(cmd).stdout, members)
     probe = Probe(node, receiver, dst_ip, flows=flows, rate_pps=rate_pps,
                   duration_s=duration_s, base_port=base_port,
-                  src_base_port=base_port + SRC_OFFSET)
+                  src_base_port=src_base)
     try:
         res = probe.run()
     finally:
@@ -59,4 +60,4 @@ def measure_distribution(lag, receiver, dst_ip, flows=8, rate_pps=300, duration_
     after = parse_counters(node.run(cmd).stdout, members)
     deltas = {m: after[1][m]["tx_packets"] - before[1][m]["tx_packets"] for m in members}
     sent = sum(f["tx_count"] for f in res.flows)
-    return Distribution(deltas, sent, probe_flows(flows, base_port), res)
+    return Distribution(deltas, sent, probe_flows(flows, base_port, src_base), res)

@@ -23,6 +23,7 @@ from .analysis import detection_latency
 from .model import Event
 from .distribution import SRC_OFFSET
 from .probe import Probe, sample_clock
+from .throughput import counters_command, parse_counters
 
 PULL_METHODS = ("virtual_pull", "link_down", "switch_shutdown")
 BASE_PORT = 47000
@@ -53,29 +54,52 @@ class FailoverTrial:
     active_before: str = None
     active_during: str = None
     active_after: str = None
+    carried: dict = field(default_factory=dict)     # member -> tx packets over the trial
 
     def lost(self, flow):
         return self.res.flows[flow]["lost"]
 
 
-def run_failover(rt, lag, receiver, dst_ip, member, method, defer, flows=4, rate_pps=1000,
-                 hold_s=2.0, down_s=2.0, after_s=3.0, active=None):
-    """Break ``member``'s cable (of ``lag`` on its node) under probe traffic to
+def run_failover(rt, lag, receiver, dst_ip, method, defer, member=None, flows=4,
+                 rate_pps=1000, hold_s=2.0, down_s=2.0, after_s=3.0, active=None,
+                 slack_s=1.5):
+    """Break a member's cable (of ``lag`` on its node) under probe traffic to
     ``dst_ip`` on ``receiver``, restore it; return a :class:`FailoverTrial`.
-    ``active`` is a callable giving the active member (active-backup) or None."""
+
+    ``member`` None: the active member when ``active`` (a callable giving it) is
+    given, else the LOADED member, the one that transmitted the most probe
+    packets during the hold (counters read under load: the probe runs ``slack_s``
+    longer so that a slow read cannot push the fault past the traffic).
+    ``trial.carried`` is what each member transmitted over the trial."""
     sender = lag.node
-    cable = rt.lab.cable_of(sender.name, member)
-    if cable is None:
-        raise FailoverError(f"{sender.name}:{member} has no cable in lab {rt.lab.name!r}")
-    fault = injector_for(rt, cable.name, method)
+    members = list(lag.members)
+    cables = {m: rt.lab.cable_of(sender.name, m) for m in members}
+    missing = [m for m, c in cables.items() if c is None]
+    if missing:
+        raise FailoverError(f"{sender.name}: members {missing} have no cable in lab {rt.lab.name!r}")
     rx_clock, tx_clock = sample_clock(receiver), sample_clock(sender)
     before = active() if active else None
+    if member is None and before is not None:
+        member = before
+    cmd = counters_command(members)
+    c0 = parse_counters(sender.run(cmd).stdout, members)[1]
     probe = Probe(sender, receiver, dst_ip, flows=flows, rate_pps=rate_pps,
-                  duration_s=hold_s + down_s + after_s, base_port=BASE_PORT,
+                  duration_s=hold_s + slack_s + down_s + after_s, base_port=BASE_PORT,
                   src_base_port=BASE_PORT + SRC_OFFSET)
     defer(probe.stop)
     t_traffic = probe.start()
     time.sleep(max(0.0, t_traffic + hold_s - time.time()))
+    if member is None:
+        c1 = parse_counters(sender.run(cmd).stdout, members)[1]
+        member = max(members, key=lambda m: c1[m]["tx_packets"] - c0[m]["tx_packets"])
+    if member not in cables:
+        raise FailoverError(f"{sender.name}: {member!r} is not a member of {lag.name} {members}")
+    cable = cables[member]
+    fault = injector_for(rt, cable.name, method)
+    late = time.time() - (t_traffic + hold_s)
+    if late > slack_s:
+        raise FailoverError(f"{sender.name}: the fault would land {late:.1f} s after its "
+                            f"planned instant (node too slow to answer): not a valid trial")
     t_fault = fault.inject(defer)
     fault.verify(timeout=5)
     during = active() if active else None
@@ -83,6 +107,8 @@ def run_failover(rt, lag, receiver, dst_ip, member, method, defer, flows=4, rate
     t_restore = fault.revert()
     fault.verify_reverted(timeout=10)
     res = probe.wait()
+    c2 = parse_counters(sender.run(cmd).stdout, members)[1]
+    carried = {m: c2[m]["tx_packets"] - c0[m]["tx_packets"] for m in members}
     after = active() if active else None
     to_rx = rx_clock.offset_s
     events = [Event(e.t + to_rx, e.label, e.kind, clock=receiver.name) for e in fault.events()]
@@ -101,7 +127,7 @@ def run_failover(rt, lag, receiver, dst_ip, member, method, defer, flows=4, rate
         events += [Event(e.t - tx_clock.offset_s + to_rx, f"{sender.name} {e.message}", "kernel",
                          clock=receiver.name) for e in kev if e.kind != "other"]
     return FailoverTrial(
-        member=member, cable=cable.name, method=method, res=res,
+        member=member, cable=cable.name, method=method, res=res, carried=carried,
         fault_t=t_fault + to_rx, restore_t=t_restore + to_rx,
         outage=res.outage(fault_t=t_fault + to_rx, window=(0.5, t_restore - t_fault)),
         reversion=res.reversion(t_restore + to_rx, window_s=after_s),

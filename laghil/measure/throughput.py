@@ -69,9 +69,13 @@ COUNTERS = ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets")
 
 
 def counters_command(ports):
+    """Shell text printing the time and every counter of ``ports``: the shell's
+    ``read`` builtin, no process per counter (under emulation a process costs
+    ~0.1 s, and a failover trial reads counters just before its fault)."""
     parts = ["date +%s.%N"]
     for p in ports:
-        parts += [f"echo {qif(p)} $(cat /sys/class/net/{qif(p)}/statistics/{c})" for c in COUNTERS]
+        parts += [f"read v < /sys/class/net/{qif(p)}/statistics/{c}; echo {qif(p)} $v"
+                  for c in COUNTERS]
     return "; ".join(parts)
 
 
@@ -192,15 +196,20 @@ class ThroughputResult:
 
 
 def run_iperf3(client, server, dst, members, member_speeds_bps, flows=4, streams=2,
-               duration_s=8, omit_s=2, base_port=5301, direction="tx"):
+               duration_s=8, omit_s=2, base_port=5301, direction="tx", client_ports=None):
     """iperf3 from ``client`` to ``server`` (``dst`` address): ``flows`` servers on
     consecutive ports (distinct 5-tuples for the hash), ``streams`` parallel streams
     each; counters of ``members`` (ports of ``client``) read over the steady state
-    (after ``omit_s`` of ramp-up, until 1 s before the end)."""
+    (after ``omit_s`` of ramp-up, until 1 s before the end). ``client_ports``
+    gives each flow's client port (e.g. chosen so that a hash spreads the flows;
+    default: server port + 1000)."""
     if duration_s - omit_s < 3:
         raise ThroughputError(f"duration {duration_s} s leaves under 3 s of steady state after "
                               f"{omit_s} s ramp-up")
     ports = [base_port + i for i in range(flows)]
+    cports = list(client_ports) if client_ports else [p + 1000 for p in ports]
+    if len(cports) != flows or len(set(cports)) != flows:
+        raise ThroughputError(f"client ports {cports}: need {flows} distinct ports")
     bound = int(duration_s + 30)
     for p in ports:
         server.run(f"timeout {bound} iperf3 -s -1 -D -p {p} --logfile /tmp/laghil-iperf3-{p}.log")
@@ -208,7 +217,8 @@ def run_iperf3(client, server, dst, members, member_speeds_bps, flows=4, streams
     t_start = time.monotonic()
     client.run("; ".join(
         f"(timeout {bound} iperf3 -c {q(dst)} -p {p} -J -P {int(streams)} -t {int(duration_s)} "
-        f"-O {int(omit_s)} --cport {p + 1000} > {f} 2>&1 &)" for p, f in zip(ports, out_files)))
+        f"-O {int(omit_s)} --cport {int(c)} > {f} 2>&1 &)"
+        for p, c, f in zip(ports, cports, out_files)))
     try:
         time.sleep(max(0.0, omit_s + 0.5 - (time.monotonic() - t_start)))
         before = parse_counters(client.run(counters_command(members)).stdout, members)

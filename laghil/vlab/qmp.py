@@ -77,9 +77,14 @@ class Qmp:
         return None
 
     def set_link(self, nic_id, up):
-        """Set a NIC's link; return the wall-clock instant (time.time()) it was applied."""
+        """Set a NIC's link; return the wall-clock instant (time.time()) it was
+        applied: the middle of the command's round trip (QEMU applies it somewhere
+        between our send and its reply; ``last_uncertainty_s`` is the half-width)."""
+        t0 = time.time()
         self.execute("set_link", name=nic_id, up=bool(up))
-        return time.time()
+        t1 = time.time()
+        self.last_uncertainty_s = (t1 - t0) / 2
+        return (t0 + t1) / 2
 
     def close(self):
         if self._sock is not None:

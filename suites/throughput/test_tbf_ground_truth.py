@@ -14,8 +14,9 @@ pytestmark = [pytest.mark.throughput, pytest.mark.bonding, pytest.mark.ci,
 SHAPED_MBIT = 10.0
 
 
-def test_lag_aggregate_matches_tbf_shaped_sum(b2b_bond, defer, measure, profile):
-    bond_a, bond_b, cables = b2b_bond("balance-rr", miimon=100)
+def test_lag_aggregate_matches_tbf_shaped_sum(lag_pair, defer, measure, profile):
+    pair = lag_pair("bond", "balance-rr", miimon=100)
+    bond_a, bond_b = pair.a, pair.b
     client, server = bond_a.node, bond_b.node
     for m in bond_a.members:
         shape(client, m, SHAPED_MBIT, defer)

@@ -1,0 +1,108 @@
+"""The bond and team configurations the suites run: one per mode / runner in CI,
+every option variant with --full-matrix. A case's ``key`` names its thresholds
+in the certification profile (e.g. ``failover/802.3ad.miimon_10.t_gap_ms``)."""
+
+from dataclasses import dataclass, field
+
+import pytest
+
+
+@dataclass(frozen=True)
+class Case:
+    kind: str                   # "bond" | "team"
+    mode: str                   # bond mode or team runner
+    options: dict = field(default_factory=dict)
+    monitor: str = ""           # threshold family: miimon_10, miimon_100, arp_100, ethtool, ...
+    via: str = None             # None: back to back; "switch": both hosts bonded to a switch
+
+    @property
+    def key(self):
+        name = self.mode if self.kind == "bond" else f"team-{self.mode}"
+        return f"{name}.{self.monitor}"
+
+    @property
+    def hash_policy(self):
+        if self.kind != "bond":
+            return None
+        if self.mode in ("balance-xor", "802.3ad") or str(self.options.get("tlb_dynamic_lb")) == "0":
+            return self.options.get("xmit_hash_policy", "layer2")
+        return None
+
+    def id(self):
+        opts = ",".join(f"{k}={v}" for k, v in self.options.items())
+        where = "-via-switch" if self.via == "switch" else ""
+        return f"{self.mode}{where}[{opts}]" if opts else f"{self.mode}{where}"
+
+
+# tlb/alb receive on one member with its own MAC: they need a switch between the
+# hosts (back to back, frames hashed to the other member reach a port whose MAC
+# they do not carry)
+NEEDS_SWITCH = ("balance-tlb", "balance-alb")
+
+
+def bond(mode, full=False, via=None, **options):
+    mon = (f"miimon_{options['miimon']}" if options.get("miimon")
+           else f"arp_{options['arp_interval']}" if options.get("arp_interval") else "none")
+    via = "switch" if mode in NEEDS_SWITCH else via
+    case = Case("bond", mode, options, mon, via)
+    marks = [pytest.mark.full_matrix] if full else []
+    return pytest.param(case, id=case.id(), marks=marks)
+
+
+L34 = {"xmit_hash_policy": "layer3+4"}
+
+BOND_CASES = [
+    # CI: one per mode, miimon 10 ms, hash policies that spread flows
+    bond("balance-rr", miimon=10),
+    bond("active-backup", miimon=10, primary=0),
+    bond("balance-xor", miimon=10, **L34),
+    bond("broadcast", miimon=10),
+    bond("802.3ad", miimon=10, lacp_rate="fast", **L34),
+    bond("802.3ad", via="switch", miimon=10, lacp_rate="fast", **L34),
+    bond("balance-tlb", miimon=10, tlb_dynamic_lb=0, **L34),
+    bond("balance-alb", miimon=10, tlb_dynamic_lb=0, **L34),
+    # the full matrix: monitors, hash policies, LACP and tlb/alb variants
+    bond("balance-rr", True, miimon=100, packets_per_slave=4),
+    bond("active-backup", True, miimon=100, primary=0),
+    bond("active-backup", True, miimon=10, fail_over_mac="active", num_grat_arp=3),
+    bond("active-backup", True, miimon=10, downdelay=20, peer_notify_delay=50),
+    bond("active-backup", True, arp_interval=100, arp_ip_target="@peer", arp_validate="all"),
+    bond("balance-xor", True, miimon=10, xmit_hash_policy="layer2"),
+    bond("balance-xor", True, miimon=10, xmit_hash_policy="layer2+3"),
+    bond("balance-xor", True, arp_interval=100, arp_ip_target="@peer", **L34),
+    bond("broadcast", True, miimon=100),
+    bond("802.3ad", True, miimon=100, lacp_rate="slow", **L34),
+    bond("802.3ad", True, miimon=10, lacp_rate="fast", xmit_hash_policy="layer2+3", min_links=1),
+    bond("802.3ad", True, miimon=10, lacp_rate="fast", ad_select="bandwidth", **L34),
+    bond("802.3ad", True, miimon=10, lacp_rate="fast", ad_select="count", **L34),
+    bond("balance-tlb", True, miimon=10),
+    bond("balance-alb", True, miimon=10),
+    bond("balance-alb", True, miimon=100, tlb_dynamic_lb=0, **L34),
+    bond("active-backup", True, via="switch", miimon=10, primary=0),
+    bond("balance-xor", True, via="switch", miimon=10, **L34),
+    bond("balance-rr", True, via="switch", miimon=10),
+]
+
+
+def team(runner, full=False, link_watch="ethtool", **options):
+    case = Case("team", runner, dict(options, link_watch=link_watch), link_watch)
+    marks = [pytest.mark.full_matrix] if full else []
+    return pytest.param(case, id=case.id(), marks=marks)
+
+
+TX_L34 = {"tx_hash": ["eth", "ipv4", "l4"]}
+
+TEAM_CASES = [
+    team("broadcast"),
+    team("roundrobin"),
+    team("random"),
+    team("activebackup"),
+    team("loadbalance", **TX_L34),
+    team("lacp", active=True, fast_rate=True, **TX_L34),
+    # full matrix
+    team("activebackup", True, link_watch="arp_ping",
+         link_watch_opts={"source_host": "@self", "target_host": "@peer", "interval": 100,
+                          "missed_max": 3}),
+    team("loadbalance", True, tx_hash=["eth", "ipv4"]),
+    team("lacp", True, active=True, fast_rate=False, **TX_L34),
+]

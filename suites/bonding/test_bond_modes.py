@@ -1,0 +1,106 @@
+"""Linux bonding in all seven modes over a back-to-back pair: set up and state
+verified from both /proc/net/bonding and netlink, distribution against the mode's
+oracle, failover and fail-back under probe traffic judged against the profile.
+One case per mode in CI; every option variant with --full-matrix."""
+
+import pytest
+
+from laghil.measure.model import Measurement
+
+from .cases import BOND_CASES
+from .lag_checks import assert_failover, check_distribution, record_failover, run_trials
+
+pytestmark = [pytest.mark.bonding, pytest.mark.ci, pytest.mark.requires("bonding", count=2)]
+
+
+def _lacp_state(case):
+    return 63 if case.options.get("lacp_rate") == "fast" else 61
+
+
+@pytest.mark.parametrize("case", BOND_CASES)
+def test_bond_state_matches_configuration(lag_pair, case):
+    pair = lag_pair("bond", case.mode, via=case.via, **case.options)
+    for bond in (pair.a, pair.b):
+        peer_mac = pair.partner_macs[bond.node.name]
+        st = bond.state()          # /proc/net/bonding and ip -d -j link must agree
+        where = f"{bond.node.name}:{bond.name}"
+        assert st.mode == case.mode, f"{where}: mode {st.mode}, configured {case.mode}"
+        assert list(st.slaves) == bond.members, f"{where}: slaves {list(st.slaves)} != {bond.members}"
+        assert st.up_slaves == bond.members, f"{where}: members up {st.up_slaves} of {bond.members}"
+        for k, v in bond.options.items():
+            if k in st.options and k != "arp_ip_target":
+                assert str(st.options[k]) == str(v), (
+                    f"{where}: option {k} reads back {st.options[k]!r}, configured {v!r}")
+        if "arp_ip_target" in bond.options:
+            assert st.options.get("arp_ip_target") == bond.options["arp_ip_target"].split(","), st.options
+        if "primary" in bond.options:
+            assert st.primary == bond.options["primary"], f"{where}: primary {st.primary}"
+            assert st.active_slave == st.primary, (
+                f"{where}: active slave {st.active_slave}, primary {st.primary} is up")
+        if case.mode == "802.3ad":
+            want = _lacp_state(case)
+            agg = st.aggregator
+            assert agg and agg["num_ports"] == len(bond.members), f"{where}: aggregator {agg}"
+            assert agg["partner_mac"] == peer_mac, (
+                f"{where}: LACP partner {agg['partner_mac']}, the partner LAG is {peer_mac}")
+            ids = {s.aggregator_id for s in st.slaves.values()}
+            assert ids == {agg["id"]}, f"{where}: members in aggregators {ids}, want one ({agg['id']})"
+            for s in st.slaves.values():
+                assert (s.actor_state, s.partner_state) == (want, want), (
+                    f"{where}: {s.name} actor/partner port state {s.actor_state}/{s.partner_state}, "
+                    f"want {want} ({case.options.get('lacp_rate')} rate)")
+
+
+@pytest.mark.distribution
+@pytest.mark.parametrize("case", BOND_CASES)
+def test_bond_distribution_follows_mode_oracle(lag_pair, case, measure, profile):
+    pair = lag_pair("bond", case.mode, via=case.via, **case.options)
+    check_distribution(pair, case, measure, profile)
+
+
+@pytest.mark.failover
+@pytest.mark.disruptive
+@pytest.mark.parametrize("case", BOND_CASES)
+def test_bond_failover_and_failback_within_profile(lag_pair, lab_rt, case, measure, profile,
+                                                   defer, reps, pytestconfig):
+    pair = lag_pair("bond", case.mode, via=case.via, **case.options)
+    trials = run_trials(lab_rt, pair, case, defer, reps, pytestconfig)
+    figs = record_failover(trials, case, measure, profile)
+    assert_failover(trials, pair, case, figs)
+
+
+@pytest.mark.failover
+@pytest.mark.disruptive
+@pytest.mark.parametrize("reselect,returns", [
+    ("always", True),
+    ("failure", False),
+    pytest.param("better", True, marks=pytest.mark.full_matrix),
+])
+def test_active_backup_failback_respects_updelay_and_primary_reselect(
+        lag_pair, lab_rt, reselect, returns, measure, profile, defer, pytestconfig):
+    updelay = 200
+    from .cases import Case
+    case = Case("bond", "active-backup", {"miimon": 10, "updelay": updelay, "primary": 0,
+                                          "primary_reselect": reselect}, "miimon_10")
+    pair = lag_pair("bond", case.mode, via=case.via, **case.options)
+    primary, backup = pair.members
+    (t,) = run_trials(lab_rt, pair, case, defer, 1, pytestconfig, member=primary)
+    measure.timeline(t.res.timeline(f"active-backup primary {primary}, primary_reselect "
+                                    f"{reselect}, updelay {updelay} ms", t.events))
+    assert t.active_during == backup, f"active {t.active_during} while {primary} was out"
+    want = primary if returns else backup
+    assert t.active_after == want, (
+        f"primary_reselect {reselect}: active {t.active_after} after {primary} came back, "
+        f"want {want}")
+    assert t.up_latency is not None, f"no 'link status definitely up' event for {primary}"
+    up = measure.record(Measurement(
+        "link up after restore", t.up_latency.latency_ms, "ms",
+        "kernel 'link status definitely up' minus the restore instant (clock offset from SSH "
+        "round trips)", t.up_latency.uncertainty_ms, threshold=updelay - t.up_latency.uncertainty_ms,
+        comparison=">=", note=f"updelay {updelay} ms"))
+    print(f"reselect {reselect}: active {t.active_before} -> {t.active_during} -> {t.active_after}"
+          f"; link up {t.up_latency.latency_ms:.1f} +- {t.up_latency.uncertainty_ms:.1f} ms after "
+          f"restore; reversion {t.reversion['reversion_max_ms']:.1f} ms")
+    assert up.verdict == "pass", (
+        f"{primary} was declared up {up.value:.1f} ms after the restore, before updelay "
+        f"{updelay} ms (uncertainty {up.resolution:.1f} ms)")
