@@ -207,3 +207,24 @@ def test_mode_oracles():
         expected_tx_share("active-backup", {}, m, flows, pkt, active="eth9")
     with pytest.raises(NoOracle):
         placement("frobnicate", {})
+
+
+def test_switch_partner_lag_and_bridge_register_their_undo_first():
+    from laghil.drivers.switch import PARTNER_MODE, LinuxSwitch, SwitchError
+    node = FakeNode()
+    node.name = "sw1"
+    undo = []
+    sw = LinuxSwitch(node)
+    lag = sw.lag_create("lag1", ["swp1", "swp2"], "lacp", lambda fn: undo.append((fn, len(node.commands))))
+    br = sw.bridge_create("br-lag", ["lag1", "swp3"], lambda fn: undo.append((fn, len(node.commands))))
+    (f1, n1), (f2, n2) = undo
+    assert f1 == lag.destroy and f2 == br.destroy
+    assert node.commands[n1].startswith("ip link add name lag1 type bond mode 802.3ad miimon 10")
+    assert "lacp_rate fast" in node.commands[n1]
+    assert node.commands[n2].startswith("ip link add name br-lag type bridge stp_state 0")
+    assert "ip link set dev swp3 master br-lag" in node.commands[n2]
+    assert PARTNER_MODE["balance-alb"] is None and PARTNER_MODE["balance-rr"] == "static"
+    with pytest.raises(SwitchError, match="static or lacp"):
+        sw.lag_create("lag1", ["swp1"], "dynamic", lambda fn: None)
+    with pytest.raises(BadName):
+        sw.bridge_create("br;x", ["swp1"], lambda fn: None)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from ..errors import LaghilError
 from ..names import check_ifname, qif
-from .netdev import read_state, restore_state
+from .netdev import UpperDevice
 
 MODES = ("balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad",
          "balance-tlb", "balance-alb")
@@ -336,7 +336,7 @@ def parse_state_output(text, bond):
 
 
 # ---------------------------------------------------------------- the bond
-class Bond:
+class Bond(UpperDevice):
     def __init__(self, node, name, mode, members, **options):
         if mode not in MODES:
             raise BondError(f"{node.name}: unknown bond mode {mode!r} (one of {', '.join(MODES)})")
@@ -346,8 +346,6 @@ class Bond:
             raise BondError(f"{node.name}: bond {name}: members {self.members} must be distinct "
                             "and at least one")
         self.options = check_options(node.name, self.name, mode, self.members, options)
-        self._saved = []
-
     def __repr__(self):
         return f"<Bond {self.node.name}:{self.name} {self.mode} {self.members}>"
 
@@ -369,18 +367,7 @@ class Bond:
     def create(self, defer, address=None):
         """Create the bond, enslave members, bring it up (and add ``address``).
         The undo (destroy + restore every member) is registered first."""
-        cmds = self.create_commands(address)
-        self._saved = [read_state(self.node, m) for m in self.members]
-        defer(self.destroy)
-        self.node.run(" && ".join(cmds))
-        return self
-
-    def destroy(self):
-        """Delete the bond and return every member exactly as it was."""
-        self.node.run(f"ip link show dev {qif(self.name)} >/dev/null 2>&1 && "
-                      f"ip link del dev {qif(self.name)} || true")
-        for st in self._saved:
-            restore_state(self.node, st)
+        return self._create(defer, self.create_commands(address))
 
     def info(self):
         """`ip -d -j link show <bond>` linkinfo data (mode, miimon, active slave...)."""

@@ -50,3 +50,25 @@ def restore_state(node, st):
         cmds.append(f"ip addr add {a} dev {i}")
     cmds.append(f"ip link set dev {i} {'up' if st.up else 'down'}")
     node.run(" && ".join(cmds))
+
+
+class UpperDevice:
+    """An upper netdev made over ``members`` (a bond, a bridge): ``_create`` saves
+    every member's state and registers ``destroy`` on ``defer`` BEFORE anything
+    changes; ``destroy`` deletes the device and returns every member exactly as
+    it was. Subclasses set ``node``, ``name`` and ``members``."""
+
+    _saved = ()
+
+    def _create(self, defer, cmds):
+        self._saved = [read_state(self.node, m) for m in self.members]
+        defer(self.destroy)
+        self.node.run(" && ".join(cmds))
+        return self
+
+    def destroy(self):
+        """Delete the device and return every member exactly as it was."""
+        self.node.run(f"ip link show dev {qif(self.name)} >/dev/null 2>&1 && "
+                      f"ip link del dev {qif(self.name)} || true")
+        for st in self._saved:
+            restore_state(self.node, st)

@@ -13,7 +13,7 @@ bridge.
 from ..errors import LaghilError
 from ..names import check_ifname, qif
 from .bond import Bond
-from .netdev import read_state, restore_state
+from .netdev import UpperDevice
 
 # the switch side a host's bond mode needs (NVIDIA Onyx manual, server
 # configuration: modes 0, 2, 4 need a LAG on the switch; 1, 5, 6 must not have one)
@@ -49,29 +49,19 @@ class SwitchDriver:
         raise SwitchError(f"switch {self.node.name}: driver {self.platform!r} cannot create bridges yet")
 
 
-class LinuxBridge:
+class LinuxBridge(UpperDevice):
     """A bridge over ports/LAGs of a Linux switch; its undo restores every member."""
 
     def __init__(self, node, name, members):
         self.node, self.name = node, check_ifname(name, "bridge name")
         self.members = [check_ifname(m, "bridge member") for m in members]
-        self._saved = []
 
     def create(self, defer):
-        self._saved = [read_state(self.node, m) for m in self.members]
-        defer(self.destroy)
         b = qif(self.name)
         cmds = [f"ip link add name {b} type bridge stp_state 0 forward_delay 0"]
         cmds += [f"ip link set dev {qif(m)} master {b}" for m in self.members]
         cmds.append(f"ip link set dev {b} up")
-        self.node.run(" && ".join(cmds))
-        return self
-
-    def destroy(self):
-        self.node.run(f"ip link show dev {qif(self.name)} >/dev/null 2>&1 && "
-                      f"ip link del dev {qif(self.name)} || true")
-        for st in self._saved:
-            restore_state(self.node, st)
+        return self._create(defer, cmds)
 
 
 class LinuxSwitch(SwitchDriver):
