@@ -34,7 +34,6 @@ SENDER_START_S = 20.0    # allowance for the sender's start after the receiver's
 HARD_KILL_S = 30.0       # `timeout` bound above the agent's own duration (result reduction is slow under emulation)
 POLL_S = 0.05
 
-_uploaded = set()
 _upload_lock = threading.Lock()
 
 
@@ -49,14 +48,15 @@ def agent_source():
 
 
 def ensure_agent(node):
-    """Upload the agent to ``node`` once per session; return its remote path."""
+    """Upload the agent to ``node`` unless it is already there; return its remote
+    path. Checked on the node every time (one round trip): a node that was power
+    cycled (a PDU test) or rebooted has lost /tmp."""
     data, digest = agent_source()
     path = f"/tmp/laghil-probe-{digest}.py"
-    key = (node.name, id(node.session), digest)
     with _upload_lock:
-        if key not in _uploaded:
+        r = node.run(f"test -s {q(path)} && echo present || echo missing", check=False)
+        if r.stdout.strip() != "present":
             node.session.upload(data, path, 0o755)
-            _uploaded.add(key)
     return path
 
 
