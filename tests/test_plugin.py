@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-PLUGINS = ["-p", "fixtures.plugin", "-p", "fixtures.fixtures", "-p", "fixtures.reporter"]
+PLUGINS = ["-p", "fixtures.plugin", "-p", "fixtures.fixtures", "-p", "fixtures.reporter",
+           "-p", "fixtures.lag"]
 RACK3 = Path(__file__).resolve().parents[1] / "labs" / "rack3.yaml"
 
 PHYSICAL_LAB = textwrap.dedent("""\
@@ -230,3 +231,26 @@ def test_unknown_lab_name_lists_available_labs(pytester, tmp_path, monkeypatch):
     r = pytester.runpytest_inprocess(*PLUGINS, "--lab", "rack99")
     assert r.ret == pytest.ExitCode.USAGE_ERROR
     assert "unknown lab 'rack99'" in r.stderr.str() and "virtual" in r.stderr.str()
+
+
+MATRIX = """
+    import pytest
+
+    @pytest.mark.full_matrix
+    def test_variant(reps):
+        print("REPS", reps)
+
+    def test_ci_case(reps):
+        print("REPS", reps)
+"""
+
+
+def test_full_matrix_variants_are_deselected_without_the_option(pytester, inner):
+    r = inner(MATRIX, "-s")
+    r.assert_outcomes(passed=1, deselected=1)
+    assert "REPS 2" in r.stdout.str()
+    r = inner(MATRIX, "-s", "--full-matrix")
+    r.assert_outcomes(passed=2)
+    assert r.stdout.str().count("REPS 10") == 2
+    r = inner(MATRIX, "-s", "--full-matrix", "--reps", "3")
+    assert r.stdout.str().count("REPS 3") == 2
