@@ -69,24 +69,6 @@ def predict(policy, members, flows, src_mac, dst_mac, src_ip, dst_ip):
     return out
 
 
-def balanced_ports(policy, members, n_flows, src_mac, dst_mac, src_ip, dst_ip, dport,
-                   sport_from=40000, limit=4096):
-    """``n_flows`` source ports (to ``dport``) that the hash spreads evenly over
-    ``members`` (n_flows a multiple of the member count): flows chosen so that a
-    LAG can reach its full aggregate. None when the policy cannot spread them
-    (layer2 with one peer: one member for every flow)."""
-    want = n_flows // len(members)
-    picked = {m: [] for m in members}
-    for sport in range(sport_from, sport_from + limit):
-        k = member_index(policy, len(members), src_mac=src_mac, dst_mac=dst_mac,
-                         src_ip=src_ip, dst_ip=dst_ip, sport=sport, dport=dport)
-        if len(picked[members[k]]) < want:
-            picked[members[k]].append(sport)
-        if all(len(v) == want for v in picked.values()):
-            return sorted(p for v in picked.values() for p in v)
-    return None
-
-
 def telling_src_base(policy, members, n_flows, dport_base, packet, want=0.75, search=(501, 3000)):
     """A source-port base for ``n_flows`` consecutive flows (sport base+i ->
     dport_base+i) whose predicted split is uneven but uses every member, the

@@ -9,7 +9,7 @@ import pytest
 from laghil.drivers.bond import (Bond, BondError, check_options, disagreements,
                                  parse_state_output)
 from laghil.errors import BadName
-from laghil.lag_hash import balanced_ports, eth_hash, member_index, predict, xmit_hash
+from laghil.lag_hash import eth_hash, member_index, predict, xmit_hash
 
 CAP = Path(__file__).parent / "data" / "captures"
 
@@ -155,17 +155,13 @@ def test_layer34_hash_worked_example():
                      "192.168.201.2", 47500, 47000) == h
 
 
-def test_predict_and_balanced_ports():
+def test_predict():
     pkt = dict(src_mac="52:54:00:00:01:01", dst_mac="52:54:00:00:02:01",
                src_ip="192.168.201.1", dst_ip="192.168.201.2")
     flows = [(47500 + i, 47000 + i) for i in range(8)]
     p = predict("layer3+4", ["eth1", "eth2"], flows, **pkt)
     assert sorted(p["eth1"] + p["eth2"]) == list(range(8))
     assert predict("layer2", ["eth1", "eth2"], flows, **pkt) == {"eth1": list(range(8)), "eth2": []}
-    ports = balanced_ports("layer3+4", ["eth1", "eth2"], 4, dport=5201, **pkt)
-    spread = predict("layer3+4", ["eth1", "eth2"], [(s, 5201) for s in ports], **pkt)
-    assert [len(v) for v in spread.values()] == [2, 2]
-    assert balanced_ports("layer2", ["eth1", "eth2"], 4, dport=5201, **pkt) is None
 
 
 def test_telling_src_base_and_spread_client_ports():

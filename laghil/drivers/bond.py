@@ -396,9 +396,3 @@ class Bond(UpperDevice):
             raise BondError(f"{self.node.name}: {self.name}: /proc/net/bonding and "
                             f"`ip -d -j link` disagree: " + "; ".join(bad))
         return proc
-
-    def set_option(self, key, value):
-        """Change one option on the live bond (``ip link set ... type bond``)."""
-        v = check_options(self.node.name, self.name, self.mode, self.members, {key: value})[key]
-        self.node.run(f"ip link set dev {qif(self.name)} type bond {key} {v}")
-        self.options[key] = v

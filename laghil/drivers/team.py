@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 
 from ..errors import LaghilError
+from ..lacp import state_names
 from ..names import check_ifname, q, qif
 from .netdev import read_state, restore_state
 
@@ -27,8 +28,6 @@ DESTROY_WAIT_S = 5          # teamd -k: how long the netdev may take to go
 _POLL_S = 0.1
 
 # LACP actor/partner state bits (IEEE 802.1AX), lowest bit first.
-LACP_STATE_BITS = ("activity", "timeout", "aggregation", "synchronization",
-                   "collecting", "distributing", "defaulted", "expired")
 
 
 class TeamError(LaghilError):
@@ -217,7 +216,7 @@ class TeamState:
 
 def lacp_state_bits(state):
     """Names of the LACP state bits set in ``state`` (e.g. 63 -> activity ... distributing)."""
-    return tuple(n for i, n in enumerate(LACP_STATE_BITS) if int(state) >> i & 1)
+    return tuple(state_names(int(state)))
 
 
 def parse_team_state(text):
