@@ -26,7 +26,7 @@ def test_lacpdus_are_periodic_with_healthy_state_bits(lag_pair, measure, profile
     mine = [p for p in pdus if p.actor_system == pair.mac_a]
     theirs = [p for p in pdus if p.actor_system == pair.mac_b]
     want = profile.threshold(f"lacp/{period_key}")
-    tol = profile.threshold("lacp/period_tolerance_s")
+    tol = want * profile.threshold("lacp/period_tolerance")
     timeout = profile.threshold(f"lacp/{timeout_key}")
     for who, sent in (("actor", mine), ("partner", theirs)):
         ps = periods(sent, sent[0].actor_system) if sent else []
