@@ -134,7 +134,7 @@ def record_failover(trials, case, measure, profile):
     for key_, what in (("out_of_order", "out-of-order"), ("duplicates", "duplicates")):
         vals = [t.outage[key_] for t in trials]
         figs.append(Measurement(
-            what, max(vals), "packets", f"sum over flows, worst repetition (measurement.md "
+            what, max(vals), "packets", "sum over flows, worst repetition (measurement.md "
             "item 3: expected in broadcast and during MAC moves)", 1, vals))
     lats = [t.detection for t in trials if t.detection is not None]
     if lats:

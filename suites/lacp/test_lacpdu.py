@@ -34,7 +34,7 @@ def test_lacpdus_are_periodic_with_healthy_state_bits(lag_pair, measure, profile
             f"{pair.a.node.name}:{member}: {len(sent)} {who} LACPDUs in {seconds:g} s at "
             f"{rate} rate ({len(pdus)} in all): want a period of {want:g} s")
         med = statistics.median(ps)
-        m = measure.record(Measurement(
+        measure.record(Measurement(
             f"LACPDU period ({who})", med, "s",
             f"median interval between the {who}'s LACPDUs captured on {member} "
             f"(tcpdump, scapy.contrib.lacp), {len(ps)} intervals", 1e-6, ps,
