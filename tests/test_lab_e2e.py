@@ -2,9 +2,7 @@
 host is this machine. Covers `laghil lab check` and the session's network-state
 check (a namespace left behind by a test fails the run, naming it)."""
 
-import os
 import subprocess
-import sys
 import textwrap
 import uuid
 

@@ -18,7 +18,7 @@ from laghil.names import qif
 from laghil.transport.cmdlog import CommandLog
 from laghil.transport.redact import Redactor
 from laghil.transport.ssh import Result, Sessions, SshSession, remote_command
-from sshd import SSHD, LoopbackSshd, free_port
+from sshd import LoopbackSshd, free_port
 
 @pytest.fixture(scope="module")
 def sshd():

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, NamedTuple, Optional, Union
+from typing import Annotated, Literal, Mapping, NamedTuple, Optional, Union
 
 from pydantic import (
     AfterValidator,

@@ -55,6 +55,7 @@ class FailoverTrial:
     active_during: str = None
     active_after: str = None
     carried: dict = field(default_factory=dict)     # member -> tx packets over the trial
+    to_sender_s: float = 0.0        # add to a receiver-clock instant for the sender's clock
 
     def lost(self, flow):
         return self.res.flows[flow]["lost"]
@@ -62,7 +63,7 @@ class FailoverTrial:
 
 def run_failover(rt, lag, receiver, dst_ip, method, defer, member=None, flows=4,
                  rate_pps=1000, hold_s=2.0, down_s=2.0, after_s=3.0, active=None,
-                 slack_s=1.5):
+                 slack_s=1.5, make_probe=None):
     """Break a member's cable (of ``lag`` on its node) under probe traffic to
     ``dst_ip`` on ``receiver``, restore it; return a :class:`FailoverTrial`.
 
@@ -70,7 +71,9 @@ def run_failover(rt, lag, receiver, dst_ip, method, defer, member=None, flows=4,
     given, else the LOADED member, the one that transmitted the most probe
     packets during the hold (counters read under load: the probe runs ``slack_s``
     longer so that a slow read cannot push the fault past the traffic).
-    ``trial.carried`` is what each member transmitted over the trial."""
+    ``trial.carried`` is what each member transmitted over the trial.
+    ``make_probe(duration_s)`` builds another probe than the UDP one (an
+    :class:`~laghil.measure.rdma_probe.RdmaProbe`) that runs that long."""
     sender = lag.node
     members = list(lag.members)
     cables = {m: rt.lab.cable_of(sender.name, m) for m in members}
@@ -83,9 +86,13 @@ def run_failover(rt, lag, receiver, dst_ip, method, defer, member=None, flows=4,
         member = before
     cmd = counters_command(members)
     c0 = parse_counters(sender.run(cmd).stdout, members)[1]
-    probe = Probe(sender, receiver, dst_ip, flows=flows, rate_pps=rate_pps,
-                  duration_s=hold_s + slack_s + down_s + after_s, base_port=BASE_PORT,
-                  src_base_port=BASE_PORT + SRC_OFFSET)
+    duration_s = hold_s + slack_s + down_s + after_s
+    if make_probe is not None:
+        probe = make_probe(duration_s)
+    else:
+        probe = Probe(sender, receiver, dst_ip, flows=flows, rate_pps=rate_pps,
+                      duration_s=duration_s, base_port=BASE_PORT,
+                      src_base_port=BASE_PORT + SRC_OFFSET)
     defer(probe.stop)
     t_traffic = probe.start()
     time.sleep(max(0.0, t_traffic + hold_s - time.time()))
@@ -132,4 +139,5 @@ def run_failover(rt, lag, receiver, dst_ip, method, defer, member=None, flows=4,
         outage=res.outage(fault_t=t_fault + to_rx, window=(0.5, t_restore - t_fault)),
         reversion=res.reversion(t_restore + to_rx, window_s=after_s),
         events=events, detection=detection, up_latency=up_latency,
-        active_before=before, active_during=during, active_after=after)
+        active_before=before, active_during=during, active_after=after,
+        to_sender_s=tx_clock.offset_s - to_rx)

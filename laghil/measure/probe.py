@@ -268,15 +268,12 @@ class Probe:
                        ("recv.json", "recv.err", "recv.rc", "recv.pid", "ready", "send.json",
                         "send.err", "send.rc", "send.pid", "sending")}
         fl = self._files
-        ragent, sagent = ensure_agent(self.receiver), ensure_agent(self.sender)
+        ragent, sagent = self._agent(self.receiver), self._agent(self.sender)
         wait_s = max(0.0, (self.start_at or 0) - time.time()) if self.start_at else 0.0
         # The receiver ends at the senders' END markers; its own bound must also
         # cover the sender's start, which takes seconds in an emulated guest.
         recv_s = self.duration_s + wait_s + RECV_SLACK_S + SENDER_START_S
-        ports = ",".join(str(self.base_port + i) for i in range(self.flows))
-        recv = (f"{q(self.python)} {q(ragent)} recv --bind {q(self.bind_addr)} --ports {ports} "
-                f"--duration {recv_s:.3f} --bin-ms {self.bin_ms:g} --top-gaps {self.top_gaps} "
-                f"--ready-file {q(fl['ready'])} --nice {self.nice}")
+        recv = self._recv_command(ragent, recv_s)
         try:
             self._launch(self.receiver, recv, recv_s + HARD_KILL_S, "recv")
             r = self.receiver.run(_wait_file(fl["ready"], self.ready_timeout_s)
@@ -285,13 +282,7 @@ class Probe:
             if r.rc != 0:
                 raise ProbeError(f"{self.receiver.name}: probe receiver not ready within "
                                  f"{self.ready_timeout_s:g} s: {r.stdout.strip()[-500:]}")
-            send = (f"{q(self.python)} {q(sagent)} send --dst {q(self.dst_addr)} "
-                    f"--flows {self.flows} --base-port {self.base_port} "
-                    f"--src-base-port {self.src_base_port} --rate {self.rate_pps:g} "
-                    f"--duration {self.duration_s:g} --size {self.size} --nice {self.nice} "
-                    f"--ready-file {q(fl['sending'])}" + (" --rt" if self.realtime else ""))
-            if self.start_at:
-                send += f" --start-at {self.start_at:.6f}"
+            send = self._send_command(sagent)
             self._launch(self.sender, send, self.duration_s + wait_s + HARD_KILL_S + 5, "send")
             # Starting Python in an emulated guest takes seconds: wait until the
             # sender is about to send, so faults can be timed from real traffic.
@@ -306,6 +297,32 @@ class Probe:
             self.stop()
             raise
         return self.t_start
+
+    # ------------------------------------------------ agent-specific parts
+    def _agent(self, node):
+        return ensure_agent(node)
+
+    def _recv_command(self, agent, recv_s):
+        ports = ",".join(str(self.base_port + i) for i in range(self.flows))
+        return (f"{q(self.python)} {q(agent)} recv --bind {q(self.bind_addr)} --ports {ports} "
+                f"--duration {recv_s:.3f} --bin-ms {self.bin_ms:g} --top-gaps {self.top_gaps} "
+                f"--ready-file {q(self._files['ready'])} --nice {self.nice}")
+
+    def _send_command(self, agent):
+        send = (f"{q(self.python)} {q(agent)} send --dst {q(self.dst_addr)} "
+                f"--flows {self.flows} --base-port {self.base_port} "
+                f"--src-base-port {self.src_base_port} --rate {self.rate_pps:g} "
+                f"--duration {self.duration_s:g} --size {self.size} --nice {self.nice} "
+                f"--ready-file {q(self._files['sending'])}" + (" --rt" if self.realtime else ""))
+        if self.start_at:
+            send += f" --start-at {self.start_at:.6f}"
+        return send
+
+    def _result(self, sender, receiver):
+        receiver["top_gaps"] = self.top_gaps
+        flows = merge(sender, receiver, self.flows, self.rate_pps, self.base_port)
+        return ProbeResult(self.rate_pps, flows, sender, receiver, float(self.bin_ms),
+                           self.t_start or 0.0)
 
     def _launch(self, node, cmd, hard_s, kind):
         fl = self._files
@@ -351,10 +368,7 @@ class Probe:
         finally:
             self._cleanup_files()
         self.started.clear()
-        receiver["top_gaps"] = self.top_gaps
-        flows = merge(sender, receiver, self.flows, self.rate_pps, self.base_port)
-        res = ProbeResult(self.rate_pps, flows, sender, receiver, float(self.bin_ms),
-                          self.t_start or 0.0)
+        res = self._result(sender, receiver)
         if res.rate_note:
             res.notes.append(res.rate_note)
         late = sender.get("max_late_ms", 0.0)

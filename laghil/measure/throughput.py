@@ -246,3 +246,69 @@ def run_iperf3(client, server, dst, members, member_speeds_bps, flows=4, streams
         server.run("rm -f " + " ".join(f"/tmp/laghil-iperf3-{p}.log" for p in ports), check=False)
     return ThroughputResult(sum(per_flow), rates, dict(member_speeds_bps), flows, streams,
                             rates[members[0]]["seconds"], per_flow, direction)
+
+
+@dataclass
+class PerftestResult:
+    tool: dict                          # parse_perftest of the client's output
+    members: dict                       # port -> counter rates on the client
+    qps: int
+    steady_s: float
+
+    @property
+    def tool_bps(self):
+        return self.tool["average_gbps"] * 1e9
+
+    @property
+    def counters_bps(self):
+        return sum(m["tx_bps"] for m in self.members.values())
+
+    @property
+    def jain(self):
+        return jain_index([m["tx_bps"] for m in self.members.values()])
+
+    def shares(self):
+        total = self.counters_bps
+        return {p: (m["tx_bps"] / total if total else 0.0) for p, m in self.members.items()}
+
+
+def run_perftest(client, server, dst, device_c, device_s, members, qps=8, duration_s=8,
+                 size=8192, tx_depth=2, port=18600, tool="ib_write_bw", settle_s=3.0):
+    """perftest ``tool`` over rdma_cm (-R) from ``client`` to ``dst`` on ``server``:
+    ``qps`` QPs, messages of ``size`` bytes, ``tx_depth`` outstanding per QP (few:
+    a deep queue behind a shaped member outlives the QP's ACK timeout and is
+    resent); counters of ``members`` (the client's LAG members) read over the
+    steady state (``settle_s`` after the launch until 1 s before the end)."""
+    if tool not in ("ib_write_bw", "ib_send_bw", "ib_read_bw"):
+        raise ThroughputError(f"unknown perftest tool {tool!r}")
+    if duration_s - settle_s < 3:
+        raise ThroughputError(f"duration {duration_s} s leaves under 3 s after {settle_s} s settle")
+    bound = int(duration_s + 40)
+    opts = (f"-R -q {int(qps)} -D {int(duration_s)} -s {int(size)} -t {int(tx_depth)} "
+            f"-p {int(port)} --report_gbits")
+    sfile, cfile = f"/tmp/laghil-perftest-s{port}.txt", f"/tmp/laghil-perftest-c{port}.txt"
+    server.run(f"(timeout {bound} {tool} -d {q(device_s)} {opts} > {sfile} 2>&1 &)")
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    client.run(f"(timeout {bound} {tool} -d {q(device_c)} {opts} {q(dst)} > {cfile} 2>&1 &)")
+    try:
+        time.sleep(max(0.0, settle_s - (time.monotonic() - t0)))
+        before = parse_counters(client.run(counters_command(members)).stdout, members)
+        time.sleep(max(0.0, duration_s - 1.0 - (time.monotonic() - t0)))
+        after = parse_counters(client.run(counters_command(members)).stdout, members)
+        rates = counter_rates(before, after)
+        deadline = time.monotonic() + 30
+        while True:
+            text = client.run(f"cat {cfile} 2>/dev/null", check=False).stdout
+            try:
+                parsed = parse_perftest(text)
+                break
+            except ThroughputError:
+                if time.monotonic() > deadline:
+                    raise ThroughputError(f"{client.name}: {tool} to {dst} gave no result: "
+                                          f"{text[-400:]!r}") from None
+                time.sleep(1.0)
+    finally:
+        client.run(f"rm -f {cfile}", check=False)
+        server.run(f"rm -f {sfile}", check=False)
+    return PerftestResult(parsed, rates, int(qps), rates[members[0]]["seconds"])

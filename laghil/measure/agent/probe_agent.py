@@ -493,7 +493,7 @@ def cmd_send(a):
 
 
 def _send_loop(a, socks, bufs, stop):
-    rate, nflows = float(a.rate), a.flows
+    rate = float(a.rate)
     total = int(rate * a.duration)
     interval = 1.0 / rate
     max_batch = max(1, int(math.ceil(rate * CATCHUP_S)))
