@@ -1,4 +1,4 @@
 """Root conftest: loads laghil's pytest plugin (options, fixtures, hooks, reporter)."""
 
 pytest_plugins = ["fixtures.plugin", "fixtures.fixtures", "fixtures.reporter", "fixtures.measure",
-                  "fixtures.lag"]
+                  "fixtures.lag", "fixtures.roce"]
