@@ -17,7 +17,10 @@ from .lab.model import LINUX_SWITCH_PLATFORMS
 TOOLS = {
     "ip": "iproute2", "ethtool": "ethtool", "iperf3": "iperf3", "ib_write_bw": "perftest",
     "teamd": "libteam-utils", "rdma": "rdma-core", "python3": "python3",
+    "pyverbs": "python3-pyverbs",       # a module, not a command: probed by importing it
 }
+# tools that are Python modules of the node's /usr/bin/python3 (the RDMA probe's)
+PY_MODULES = {"pyverbs": "pyverbs.cmid"}
 # What laghil.drivers.switch.LinuxSwitch runs on a Linux switch (ip link set / operstate).
 LINUX_SWITCH_TOOLS = ("ip",)
 
@@ -57,8 +60,15 @@ def parse_tools(text, tools=tuple(TOOLS)):
     return {t: found.get(t, False) for t in tools}
 
 
+def _probe(t):
+    if t in PY_MODULES:     # same shape: "command -v <tool>" first, then the import
+        return (f"command -v {t} >/dev/null || /usr/bin/python3 -c 'import {PY_MODULES[t]}' "
+                f"2>/dev/null && echo {t} yes || echo {t} no")
+    return f"command -v {t} >/dev/null && echo {t} yes || echo {t} no"
+
+
 def tools_command(tools):
-    return "; ".join(f"command -v {t} >/dev/null && echo {t} yes || echo {t} no" for t in tools)
+    return "; ".join(_probe(t) for t in tools)
 
 
 TOOLS_COMMAND = tools_command(TOOLS)

@@ -73,9 +73,15 @@ def parse_kernel_log(text, marker):
     return place_events(parse_dmesg(rest), marker, float(parts[1]), float(parts[2]))
 
 
+def kernel_events(node, since=None):
+    """Every kernel log record of ``node`` as a KernelEvent (node clock), after
+    ``since`` if given."""
+    marker = f"laghil-mark-{secrets.token_hex(4)}"
+    evs = parse_kernel_log(node.run(kernel_log_command(marker)).stdout, marker)
+    return [e for e in evs if since is None or e.t >= since]
+
+
 def bond_events(node, bond, since=None):
     """The bond's kernel events on ``node`` (node clock), after ``since`` if given."""
-    marker = f"laghil-mark-{secrets.token_hex(4)}"
     qif(bond)
-    evs = parse_kernel_log(node.run(kernel_log_command(marker)).stdout, marker)
-    return [e for e in evs if e.message.startswith(f"{bond}:") and (since is None or e.t >= since)]
+    return [e for e in kernel_events(node, since) if e.message.startswith(f"{bond}:")]

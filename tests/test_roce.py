@@ -178,3 +178,15 @@ def test_agent_refuses_a_bad_lag_port_interval(capsys):
             "--lag-port-every", "0.001"]
     assert rdma_agent.main(args) == 2
     assert "--lag-port-every must be" in capsys.readouterr().err
+
+
+def test_rxe_skb_failures_from_the_kernel_log_of_an_active_backup_failover():
+    from laghil.drivers.roce import rxe_failed_qps
+    from laghil.kevents import KernelEvent, parse_dmesg
+    recs = parse_dmesg((CAP / "h1-kernel-log-rxe-ab-failover.txt").read_text())
+    evs = [KernelEvent(t, msg) for t, msg in recs]
+    assert rxe_failed_qps(evs) == {17: 812.574357, 18: 812.574690}
+    # the failover that caused them, 27 ms earlier
+    fo = [e.t for e in evs if "making interface the new active one" in e.message and e.t > 800]
+    assert fo[0] == pytest.approx(812.547624)
+    assert rxe_failed_qps([e for e in evs if e.t < 812]) == {}

@@ -22,6 +22,7 @@ netdev; RoCE v2 GIDs for every address of the LAG, all on the LAG netdev.
 
 import ipaddress
 import json
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -29,6 +30,7 @@ from ..errors import LaghilError
 from ..names import check_ifname, check_name, q
 
 ROCE_LAG_MODES = ("active-backup", "balance-xor", "802.3ad")     # mlx5 lag.c
+ROCE_LAG_RUNNERS = ("activebackup", "loadbalance", "lacp")        # the same over a team
 
 INVENTORY_CMD = (
     "echo @@links; (command -v rdma >/dev/null && rdma -j link show 2>/dev/null) || echo '[]'; "
@@ -197,6 +199,21 @@ def roce_lag_problems(devs, lag, members, lag_addrs):
     return out
 
 
+_RXE_SKB_FAIL = re.compile(r"rdma_rxe: qp#(\d+) Failed allocating skb")
+
+
+def rxe_failed_qps(events):
+    """{qp number: first instant} of rxe's "qp#N Failed allocating skb" kernel
+    messages in ``events`` (KernelEvents): a packet rxe could not build, e.g.
+    because the source GID was being re-added (the WQE then fails)."""
+    out = {}
+    for e in events:
+        m = _RXE_SKB_FAIL.search(e.message)
+        if m:
+            out.setdefault(int(m.group(1)), e.t)
+    return out
+
+
 class RoceLag:
     """RoCE on LAG device ``lag`` (a Bond or Team) with ``provider`` "rxe" or
     "mlx5". ``create(defer)`` then ``device`` is the RDMA device's name."""
@@ -221,9 +238,13 @@ class RoceLag:
             defer(self.node.run, f"rdma link show {q(dev)}/1 >/dev/null 2>&1 && "
                   f"rdma link delete {q(dev)}; true", check=False)
             self.node.run(f"rdma link add {q(dev)} type rxe netdev {q(self.lag.name)}")
-        elif getattr(self.lag, "mode", None) not in ROCE_LAG_MODES:
-            raise RoceError(f"{self.node.name}: mlx5 RoCE LAG needs mode {ROCE_LAG_MODES}, "
-                            f"not {getattr(self.lag, 'mode', None)!r}")
+        else:
+            kind = getattr(self.lag, "kind", "bond")
+            mode = getattr(self.lag, "mode", None) or getattr(self.lag, "runner", None)
+            allowed = ROCE_LAG_MODES if kind == "bond" else ROCE_LAG_RUNNERS
+            if mode not in allowed:
+                raise RoceError(f"{self.node.name}: mlx5 RoCE LAG over a {kind} needs "
+                                f"{allowed}, not {mode!r}")
         self.device = self.wait(timeout)
         return self.device
 

@@ -63,12 +63,12 @@ class FailoverTrial:
 
 def run_failover(rt, lag, receiver, dst_ip, method, defer, member=None, flows=4,
                  rate_pps=1000, hold_s=2.0, down_s=2.0, after_s=3.0, active=None,
-                 slack_s=1.5, make_probe=None):
+                 slack_s=1.5, make_probe=None, pull_loaded=False):
     """Break a member's cable (of ``lag`` on its node) under probe traffic to
     ``dst_ip`` on ``receiver``, restore it; return a :class:`FailoverTrial`.
 
     ``member`` None: the active member when ``active`` (a callable giving it) is
-    given, else the LOADED member, the one that transmitted the most probe
+    given and ``pull_loaded`` is false, else the LOADED member, the one that transmitted the most probe
     packets during the hold (counters read under load: the probe runs ``slack_s``
     longer so that a slow read cannot push the fault past the traffic).
     ``trial.carried`` is what each member transmitted over the trial.
@@ -82,7 +82,7 @@ def run_failover(rt, lag, receiver, dst_ip, method, defer, member=None, flows=4,
         raise FailoverError(f"{sender.name}: members {missing} have no cable in lab {rt.lab.name!r}")
     rx_clock, tx_clock = sample_clock(receiver), sample_clock(sender)
     before = active() if active else None
-    if member is None and before is not None:
+    if member is None and before is not None and not pull_loaded:
         member = before
     cmd = counters_command(members)
     c0 = parse_counters(sender.run(cmd).stdout, members)[1]

@@ -89,8 +89,11 @@ def run_trials(lab_rt, pair, case, defer, reps, config, member=None):
     active = pair.active if has_active else None
     if member is None and active is None:
         member = loaded_member(pair, case)
+    # dynamic tlb/alb balancing sends by load, not necessarily on the active
+    # (receiving) member: pull the member that carried the probe
     return [run_failover(lab_rt, pair.a, pair.b.node, pair.ip_b, method, defer, member=member,
-                         flows=FO_FLOWS, rate_pps=fo_rate(case, pair.members), active=active)
+                         flows=FO_FLOWS, rate_pps=fo_rate(case, pair.members), active=active,
+                         pull_loaded=how == "per_destination")
             for _ in range(reps)]
 
 
