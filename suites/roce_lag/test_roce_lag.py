@@ -36,6 +36,10 @@ SHAPED_MBIT, PERF_QPS, PERF_S, PERF_SIZE = 20.0, 16, 8, 4096
 MODES = {
     "active-backup": {"miimon": 10},
     "802.3ad": {"miimon": 10, "lacp_rate": "fast", "xmit_hash_policy": "layer3+4"},
+    "balance-xor": {"miimon": 10, "xmit_hash_policy": "layer3+4"},
+    # team runners
+    "activebackup": {},
+    "lacp": {"active": True, "fast_rate": True, "tx_hash": ["eth", "ipv4", "l4"]},
 }
 
 
@@ -174,13 +178,18 @@ def test_one_rdma_device_on_the_bond_with_gids_following_its_addresses(roce_pair
 
 @pytest.mark.failover
 @pytest.mark.disruptive
-@pytest.mark.parametrize("kind,mode", [("bond", "active-backup"), ("bond", "802.3ad"),
-                                       ("team", "activebackup")])
+@pytest.mark.parametrize("kind,mode", [
+    ("bond", "active-backup"), ("bond", "802.3ad"), ("team", "activebackup"),
+    # the other RoCE-LAG-eligible modes (mlx5: active-backup, balance-xor, 802.3ad,
+    # over a bond or a team) with --full-matrix
+    pytest.param("bond", "balance-xor", marks=pytest.mark.full_matrix),
+    pytest.param("team", "lacp", marks=pytest.mark.full_matrix),
+])
 def test_rc_traffic_survives_member_pull(roce_pair, lab_rt, lab, kind, mode, measure, profile,
                                          defer, reps, pytestconfig, request):
     """Team's activebackup runner moves the active port without the bonding
     failover event: on rxe it shows the HA that bonding's active-backup loses."""
-    pair = roce_pair(mode, kind=kind, **MODES.get(mode, {}))
+    pair = roce_pair(mode, kind=kind, **MODES[mode])
     known = pair.lag.a.node if kind == "bond" and _known_defect(request, pair, mode) else None
     method = _method(pair, pytestconfig, lab)
     lag = pair.lag
@@ -216,7 +225,8 @@ def test_rc_traffic_survives_member_pull(roce_pair, lab_rt, lab, kind, mode, mea
 
 @pytest.mark.failover
 @pytest.mark.disruptive
-@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("mode", ["active-backup", "802.3ad",
+                                  pytest.param("balance-xor", marks=pytest.mark.full_matrix)])
 def test_rc_connection_made_before_fault_works_after_failback(roce_pair, lab_rt, lab, mode,
                                                               measure, profile, defer,
                                                               pytestconfig, request):
