@@ -194,29 +194,34 @@ class ProbeResult:
                 "receiver": {k: v for k, v in self.receiver.items() if k != "flows"}}
 
 
+def merge_flow(rx_flow, sent, flow, dst_port, rate_pps):
+    """One flow of a result: the receiver's summary ``rx_flow`` (an empty one if
+    it never saw the flow) with the sender's ``sent`` report. The sender's count
+    is authoritative; a tail the receiver never learnt of (its END markers lost
+    too) is one more loss burst at the end."""
+    f = dict(rx_flow or {
+        "flow": flow, "dst_port": dst_port, "src": None, "rate_pps": rate_pps,
+        "tx_count": 0, "tx_source": "none", "rx_count": 0, "rx_packets": 0, "lost": 0,
+        "first": None, "last": None, "out_of_order": 0, "duplicates": 0, "gaps": [],
+        "loss_bursts": [], "loss_burst_count": 0, "bins": None})
+    if "sent" in sent:
+        extra = max(0, sent["sent"] - f["tx_count"])
+        if extra:
+            f["loss_bursts"] = list(f["loss_bursts"]) + [[f["tx_count"], extra]]
+            f["loss_burst_count"] += 1
+        f["tx_count"], f["tx_source"] = sent["sent"], "sender"
+        f["lost"] = max(0, f["tx_count"] - f["rx_count"])
+    f["achieved_pps"] = sent.get("achieved_pps")
+    f["send_errors"] = sent.get("send_errors", {})
+    return f
+
+
 def merge(sender, receiver, flows, rate_pps, dst_port_base):
     """ProbeResult.flows from the two agents' JSON."""
     by_port = {f["dst_port"]: f for f in receiver.get("flows", [])}
     sent = {f["flow"]: f for f in sender.get("flows", [])}
-    out = []
-    for i in range(flows):
-        s = sent.get(i, {})
-        f = dict(by_port.get(dst_port_base + i) or {
-            "flow": i, "dst_port": dst_port_base + i, "src": None, "rate_pps": rate_pps,
-            "tx_count": 0, "tx_source": "none", "rx_count": 0, "rx_packets": 0, "lost": 0,
-            "first": None, "last": None, "out_of_order": 0, "duplicates": 0, "gaps": [],
-            "loss_bursts": [], "loss_burst_count": 0, "bins": None})
-        if "sent" in s:
-            extra = max(0, s["sent"] - f["tx_count"])   # a tail the receiver never learnt of
-            if extra:   # (its END markers were lost too): one more loss burst at the end
-                f["loss_bursts"] = list(f["loss_bursts"]) + [[f["tx_count"], extra]]
-                f["loss_burst_count"] += 1
-            f["tx_count"], f["tx_source"] = s["sent"], "sender"
-            f["lost"] = max(0, f["tx_count"] - f["rx_count"])
-        f["achieved_pps"] = s.get("achieved_pps")
-        f["send_errors"] = s.get("send_errors", {})
-        out.append(f)
-    return out
+    return [merge_flow(by_port.get(dst_port_base + i), sent.get(i, {}), i, dst_port_base + i,
+                       rate_pps) for i in range(flows)]
 
 
 class Probe:

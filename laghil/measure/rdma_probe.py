@@ -20,7 +20,7 @@ import threading
 from ..names import q
 from . import analysis
 from .model import Measurement
-from .probe import AGENT_FILE, Probe, ProbeError, ProbeResult
+from .probe import AGENT_FILE, Probe, ProbeError, ProbeResult, merge_flow
 
 RDMA_AGENT_FILE = AGENT_FILE.parent / "rdma_agent.py"
 DEFAULT_PORT = 18515
@@ -59,21 +59,8 @@ def merge_rdma(sender, receiver, qps, rate_pps):
     out = []
     for i in range(qps):
         s = tx.get(i, {})
-        f = dict(rx.get(i) or {
-            "flow": i, "dst_port": receiver.get("port"), "src": None, "rate_pps": rate_pps,
-            "tx_count": 0, "tx_source": "none", "rx_count": 0, "rx_packets": 0, "lost": 0,
-            "first": None, "last": None, "out_of_order": 0, "duplicates": 0, "gaps": [],
-            "loss_bursts": [], "loss_burst_count": 0, "bins": None, "state": None, "errors": []})
+        f = merge_flow(rx.get(i), s, i, receiver.get("port"), rate_pps)
         f["rate_pps"] = rate_pps
-        if "sent" in s:
-            extra = max(0, s["sent"] - f["tx_count"])
-            if extra:
-                f["loss_bursts"] = list(f["loss_bursts"]) + [[f["tx_count"], extra]]
-                f["loss_burst_count"] += 1
-            f["tx_count"], f["tx_source"] = s["sent"], "sender"
-            f["lost"] = max(0, f["tx_count"] - f["rx_count"])
-        f["achieved_pps"] = s.get("achieved_pps")
-        f["send_errors"] = {}
         f["rx_qp"] = {"qp_num": f.pop("qp_num", None), "state": f.pop("state", None),
                       "retry_cnt": f.pop("retry_cnt", None), "timeout": f.pop("timeout", None),
                       "errors": f.pop("errors", [])}
