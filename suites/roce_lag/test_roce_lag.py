@@ -372,18 +372,28 @@ def test_probe_reports_lost_connection_when_outage_exceeds_survival_bound(roce_p
     pair = roce_pair("802.3ad", **MODES["802.3ad"])
     lag = pair.lag
     rx, dev = lag.b.node, lag.b.name
-    retry_cnt, timeout, hole_s = 1, 12, 1.0
-    probe = RdmaProbe(lag.a.node, rx, lag.ip_b, qps=QPS, rate_pps=RATE, duration_s=4.0,
+    retry_cnt, timeout, hole_s, run_s = 1, 12, 1.0, 5.0
+    # the ingress qdisc and the filter's modules first, before any traffic: under
+    # emulation their first load takes seconds (3 s seen in CI), which would land
+    # the blackhole after the traffic
+    defer(rx.run, f"tc qdisc del dev {dev} ingress 2>/dev/null; true", check=False)
+    rx.run(f"modprobe -q cls_u32 2>/dev/null; modprobe -q act_gact 2>/dev/null; "
+           f"tc qdisc add dev {dev} ingress")
+    probe = RdmaProbe(lag.a.node, rx, lag.ip_b, qps=QPS, rate_pps=RATE, duration_s=run_s,
                       retry_cnt=retry_cnt, timeout=timeout)
     bound_ms = probe.survival_bound_s * 1e3
     defer(probe.stop)
     t0 = probe.start()
     time.sleep(max(0.0, t0 + 1.0 - time.time()))
-    defer(rx.run, f"tc qdisc del dev {dev} ingress 2>/dev/null; true", check=False)
-    rx.run(f"tc qdisc add dev {dev} ingress && tc filter add dev {dev} parent ffff: protocol ip "
-           "prio 1 u32 match ip protocol 17 0xff match ip dport 4791 0xffff action drop")
+    rx.run(f"tc filter add dev {dev} parent ffff: protocol ip prio 1 u32 match ip protocol 17 "
+           "0xff match ip dport 4791 0xffff action drop")
+    t_on = time.time()
     time.sleep(hole_s)
-    rx.run(f"tc qdisc del dev {dev} ingress")
+    rx.run(f"tc filter del dev {dev} parent ffff: prio 1")
+    late = t_on - t0
+    assert late + hole_s <= run_s, (
+        f"the blackhole was in place only {late:.1f} s after the traffic began, past its "
+        f"{run_s:g} s: not a valid trial")
     res = probe.wait()
     errs = [e for e in res.errors() if e["side"] == "tx"]
     measure.record(Measurement("RC survival bound", bound_ms, "ms",
