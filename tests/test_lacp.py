@@ -49,6 +49,18 @@ def test_partner_timeout_is_from_the_last_accepted_pdu():
     assert res.t_drop == pytest.approx(101.51) and res.drop_uncertainty_s == pytest.approx(0.01)
 
 
+def test_pdu_during_the_rule_install_makes_the_trial_ambiguous():
+    # CI, fresh guest: the filter add took 2 s (module load); the partner PDU at
+    # 776.58 arrived inside it, was accepted, and sync was lost 3.02 s after it,
+    # 4.02 s after the last PDU before the window
+    pdus = [pdu(775.5855, H2), pdu(776.58, H2), pdu(777.58, H2)]
+    line = json.dumps({"t_drop_before": 775.607, "t_drop_after": 777.607, "t_change": 779.6065,
+                       "state_before": 63, "state_after": 55})
+    res = parse_watch(line, pdus, H2)
+    assert res.ambiguous and res.in_drop_window == 2 and res.timeout_s is None
+    assert not parse_watch(line.replace("777.607", "775.609"), pdus, H2).ambiguous
+
+
 def test_no_change_means_no_figure():
     line = json.dumps({"t_drop_before": 1.0, "t_drop_after": 1.1, "t_change": None,
                        "state_before": 63, "state_after": None})

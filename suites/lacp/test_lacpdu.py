@@ -59,7 +59,15 @@ def test_lacpdus_are_periodic_with_healthy_state_bits(lag_pair, measure, profile
 def test_silent_partner_is_timed_out_after_the_short_timeout(lag_pair, measure, profile, defer):
     pair = lag_pair("bond", "802.3ad", lacp_rate="fast", **L34)
     member = pair.members[0]
-    res, pdus = partner_timeout(pair.a.node, member, pair.mac_b, defer)
+    for attempt in range(1, 4):     # bounded: a partner PDU inside the rule install is ambiguous
+        res, pdus = partner_timeout(pair.a.node, member, pair.mac_b, defer)
+        if not res.ambiguous:
+            break
+        print(f"attempt {attempt}: {res.in_drop_window} partner PDU(s) arrived while the drop "
+              f"rule was installed ({2 * res.drop_uncertainty_s:.3f} s): trial discarded")
+    assert not res.ambiguous, (
+        f"3 trials in a row had a partner PDU inside the drop-rule install "
+        f"(last took {2 * res.drop_uncertainty_s:.3f} s): tc too slow on {pair.a.node.name}")
     want = profile.threshold("lacp/short_timeout_s")
     tol = profile.threshold("lacp/timeout_tolerance_s")
     print(f"drop at {res.t_drop:.3f}, last partner PDU {res.t_last_pdu}, sync lost "
