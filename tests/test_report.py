@@ -113,7 +113,7 @@ RUN_KEYS = {"schema_version", "run_id", "lab", "profile", "started", "finished",
 def test_results_json_has_the_documented_keys():
     d = json.loads(sample_run().to_json())
     assert set(d) == RUN_KEYS
-    assert d["schema_version"] == 1
+    assert d["schema_version"] == 2
     assert d["lab"] == {"name": "virtual", "kind": "virtual"}
     assert d["started"].endswith("+00:00") and d["duration_s"] == 180.0
     for t in d["tests"]:
@@ -135,11 +135,33 @@ def test_skipped_test_is_never_counted_as_passed():
     skipped = d["tests"][2]
     assert (skipped["verdict"], skipped["outcome"]) == ("skipped", "skipped")
     assert "lacks capability 'roce_lag'" in skipped["reason"]
-    assert d["summary"] == {"total": 3, "passed": 1, "failed": 1, "skipped": 1, "error": 0}
+    assert d["summary"] == {"total": 3, "passed": 1, "failed": 1, "skipped": 1, "xfailed": 0,
+                            "error": 0}
     assert d["verdict"] == "failed"
     only_skips = RunResults("r", "virtual", "virtual", "default", T0, T0 + 1,
                             tests=[TestResult("t::a", "a", "skipped", skip_reason="no lab")])
-    assert only_skips.summary() == {"total": 1, "passed": 0, "failed": 0, "skipped": 1, "error": 0}
+    assert only_skips.summary() == {"total": 1, "passed": 0, "failed": 0, "skipped": 1,
+                                    "xfailed": 0, "error": 0}
+
+
+def test_expected_failure_is_its_own_verdict_neither_pass_nor_skip():
+    known = TestResult("t::ab", "ab", "xfailed", skip_reason="expected failure: rxe defect")
+    run = RunResults("r", "virtual", "virtual", "default", T0, T0 + 1, tests=[known])
+    assert (known.verdict, known.reason) == ("xfailed", "expected failure: rxe defect")
+    assert run.summary() == {"total": 1, "passed": 0, "failed": 0, "skipped": 0, "xfailed": 1,
+                             "error": 0}
+    assert run.verdict == "passed"      # a known defect does not fail the run
+    html = render_html(run)
+    assert "KNOWN DEFECT" in html and "not a pass" in html and "rxe defect" in html
+    # a schema_version 1 file counted expected failures as skips: read back as xfailed
+    d = json.loads(run.to_json())
+    d["schema_version"] = 1
+    d["tests"][0]["outcome"] = d["tests"][0]["verdict"] = "skipped"
+    again = RunResults.from_dict(d)
+    assert again.tests[0].verdict == "xfailed" and again.tests[0].reason == known.reason
+    d["schema_version"] = 3
+    with pytest.raises(ValueError, match="schema_version 3, this laghil reads 1 and 2"):
+        RunResults.from_dict(d)
 
 
 def test_a_failing_figure_fails_a_test_that_pytest_passed():
@@ -347,7 +369,8 @@ def test_plugin_writes_report_and_results_in_the_run_dir(inner):
     d = json.loads((run_dir / "results.json").read_text())
     assert d["run_id"] == run_dir.name and d["lab"]["name"] == "virtual"
     assert d["profile"] == "default"
-    assert d["summary"] == {"total": 3, "passed": 1, "failed": 1, "skipped": 1, "error": 0}
+    assert d["summary"] == {"total": 3, "passed": 1, "failed": 1, "skipped": 1, "xfailed": 0,
+                            "error": 0}
     by_name = {t["name"]: t for t in d["tests"]}
     fo = by_name["test_failover_figures"]
     assert fo["verdict"] == "passed" and fo["measurements"][0]["value"] == 23.7
@@ -419,11 +442,12 @@ def test_plugin_maps_pytest_outcomes_to_verdicts(inner):
                                        "  undo test_failing_undo.<locals>.undo(): "
                                        "RuntimeError: link is gone"),
         "test_skips_itself": ("skipped", "bond0 has one member only"),
-        "test_expected_failure": ("skipped", "expected failure: known mlx5 issue"),
+        "test_expected_failure": ("xfailed", "expected failure: known mlx5 issue"),
         "test_fails_without_traceback": ("failed", "Failed: T_gap 230 ms > 100 ms"),
         "test_plain_pass": ("passed", ""),
     }, got
-    assert d["summary"] == {"total": 6, "passed": 1, "failed": 2, "skipped": 2, "error": 1}
+    assert d["summary"] == {"total": 6, "passed": 1, "failed": 2, "skipped": 1, "xfailed": 1,
+                            "error": 1}
     assert d["tests"][-1]["markers"] == ["bonding"]
 
 

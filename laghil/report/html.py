@@ -256,7 +256,7 @@ def _legend(items, left, right):
 # ---- the page ---------------------------------------------------------------
 
 CSS = """
-:root { --pass:#1b7f3b; --fail:#c62828; --error:#7b1fa2; --skip:#5f6b7a; }
+:root { --pass:#1b7f3b; --fail:#c62828; --error:#7b1fa2; --skip:#5f6b7a; --xfail:#9a5b00; }
 * { box-sizing: border-box; }
 body { font: 14px/1.45 system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif;
        color:#1d1d1f; margin:0 auto; padding:24px; max-width:1100px; background:#fafafa; }
@@ -280,6 +280,7 @@ td.num { text-align:right; font-variant-numeric: tabular-nums; white-space:nowra
 .v-failed, .m-fail { background:var(--fail); }
 .v-error { background:var(--error); }
 .v-skipped { background:#fff; color:var(--skip); border:1.5px dashed var(--skip); }
+.v-xfailed { background:#fff; color:var(--xfail); border:1.5px solid var(--xfail); }
 .m-info { background:#fff; color:#555; border:1px solid #aaa; }
 tr.skipped td { color:var(--skip); background:repeating-linear-gradient(135deg,#fff 0 8px,#f4f5f7 8px 16px); }
 .reason { font-style:italic; }
@@ -288,9 +289,11 @@ section.test.v-passed-border { border-left-color:var(--pass); }
 section.test.v-failed-border { border-left-color:var(--fail); }
 section.test.v-error-border { border-left-color:var(--error); }
 section.test.v-skipped-border { border-left-color:var(--skip); border-left-style:dashed; }
+section.test.v-xfailed-border { border-left-color:var(--xfail); }
 .test-head { display:flex; gap:10px; align-items:center; flex-wrap:wrap; }
 .why { border-left:3px solid var(--fail); padding-left:10px; margin-top:10px; }
 .why.skipped { border-left-color:var(--skip); color:var(--skip); }
+.why.xfailed { border-left-color:var(--xfail); }
 .totals .badge { margin-right:6px; }
 .diff { color:var(--fail); }
 figure { margin:10px 0; overflow-x:auto; } figcaption { font-weight:600; margin-bottom:4px; }
@@ -300,7 +303,8 @@ a { color:#0b5cad; }
 """
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
-VERDICT_TEXT = {"passed": "PASSED", "failed": "FAILED", "error": "ERROR", "skipped": "SKIPPED"}
+VERDICT_TEXT = {"passed": "PASSED", "failed": "FAILED", "error": "ERROR", "skipped": "SKIPPED",
+                "xfailed": "KNOWN DEFECT"}
 
 
 def render_html(run):
@@ -341,7 +345,7 @@ def _when(epoch):
 def _header(run):
     s = run.summary()
     totals = " ".join(f'<span class="badge v-{k}">{s[k]} {_e(VERDICT_TEXT[k].lower())}</span>'
-                      for k in ("passed", "failed", "error", "skipped"))
+                      for k in ("passed", "failed", "error", "xfailed", "skipped"))
     return (f'<header><h1>laghil run <span class="mono">{_e(run.run_id)}</span> '
             f"{badge(run.verdict)}</h1>"
             f'<p class="meta"><b>Lab</b> {_e(run.lab_name)} ({_e(run.lab_kind)}) &middot; '
@@ -392,6 +396,9 @@ def _test_section(k, t):
     why = ""
     if t.verdict == "skipped":
         why = f'<p class="why skipped">Skipped: {_e(t.reason)}</p>'
+    elif t.verdict == "xfailed":
+        why = (f'<div class="why xfailed"><p>Failed as expected, of a known defect '
+               f"(not a pass): {_e(t.reason)}</p></div>")
     elif t.reason:
         why = f'<div class="why"><pre>{_e(t.reason)}</pre></div>'
     charts = "".join(f"<figure><figcaption>{_e(tl.title)}</figcaption>"

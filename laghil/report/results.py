@@ -1,11 +1,13 @@
 """A run's results: what each test did and measured, as data and as results.json.
 
 ``RunResults`` holds one ``TestResult`` per test; ``to_json()`` writes the stable
-schema documented in docs/results-json.md (``schema_version`` 1) and
-``RunResults.from_dict`` reads it back, so runs can be compared and re-rendered.
+schema documented in docs/results-json.md (``schema_version`` 2) and
+``RunResults.from_dict`` reads it (and version 1) back, so runs can be compared and
+re-rendered.
 
 A test's *verdict* is stricter than pytest's outcome: a skipped test is
-"skipped" (never "passed"), and a test that passed while one of its thresholded
+"skipped" (never "passed"), an expected failure (a known defect) is "xfailed"
+(neither passed nor skipped), and a test that passed while one of its thresholded
 figures failed is "failed" - a report never shows PASS next to a failing figure.
 """
 
@@ -19,8 +21,10 @@ from typing import Optional
 
 from laghil.measure.model import Event, Measurement, Series, Timeline
 
-SCHEMA_VERSION = 1
-OUTCOMES = ("passed", "failed", "skipped", "error")
+SCHEMA_VERSION = 2
+READS = (1, 2)
+OUTCOMES = ("passed", "failed", "skipped", "xfailed", "error")
+XFAIL_PREFIX = "expected failure"
 VERDICTS = OUTCOMES
 
 
@@ -31,7 +35,7 @@ class TestResult:
 
     nodeid: str
     name: str
-    outcome: str                     # passed | failed | skipped | error (pytest's)
+    outcome: str                     # passed | failed | skipped | xfailed | error (pytest's)
     duration_s: float = 0.0
     skip_reason: str = ""
     message: str = ""                # failure / error summary
@@ -50,7 +54,7 @@ class TestResult:
 
     @property
     def verdict(self):
-        """passed | failed | skipped | error; a failing figure fails a passed test."""
+        """passed | failed | skipped | xfailed | error; a failing figure fails a passed test."""
         if self.outcome == "passed" and self.failed_measurements:
             return "failed"
         return self.outcome
@@ -58,7 +62,7 @@ class TestResult:
     @property
     def reason(self):
         """Why the verdict is not "passed" (empty when it is)."""
-        if self.outcome == "skipped":
+        if self.outcome in ("skipped", "xfailed"):
             return self.skip_reason
         if self.outcome in ("failed", "error"):
             return self.message
@@ -93,10 +97,12 @@ class TestResult:
     @classmethod
     def from_dict(cls, d):
         outcome = d["outcome"]
+        if outcome == "skipped" and d.get("reason", "").startswith(XFAIL_PREFIX):
+            outcome = "xfailed"     # schema_version 1 counted expected failures as skips
         return cls(
             nodeid=d["test_id"], name=d.get("name") or d["test_id"].split("::")[-1],
             outcome=outcome, duration_s=d.get("duration_s") or 0.0,
-            skip_reason=d.get("reason", "") if outcome == "skipped" else "",
+            skip_reason=d.get("reason", "") if outcome in ("skipped", "xfailed") else "",
             message=d.get("reason", "") if outcome in ("failed", "error") else "",
             markers=list(d.get("markers", [])),
             measurements=[measurement_from_dict(m) for m in d.get("measurements", [])],
@@ -118,7 +124,7 @@ class RunResults:
     lab_state_diff: list = field(default_factory=list)  # lines: lab not left as found
 
     def summary(self):
-        """{"total", "passed", "failed", "skipped", "error"} counted by verdict."""
+        """{"total", "passed", "failed", "skipped", "xfailed", "error"} counted by verdict."""
         counts = {"total": len(self.tests), **{v: 0 for v in VERDICTS}}
         for t in self.tests:
             counts[t.verdict] += 1
@@ -152,9 +158,9 @@ class RunResults:
 
     @classmethod
     def from_dict(cls, d):
-        if d.get("schema_version") != SCHEMA_VERSION:
+        if d.get("schema_version") not in READS:
             raise ValueError(f"results schema_version {d.get('schema_version')!r}, "
-                             f"this laghil reads {SCHEMA_VERSION}")
+                             f"this laghil reads {' and '.join(map(str, READS))}")
         return cls(run_id=d["run_id"], lab_name=d["lab"]["name"], lab_kind=d["lab"]["kind"],
                    profile=d["profile"], started=parse_time(d["started"]),
                    finished=parse_time(d["finished"]), inventory=d.get("inventory", {}),

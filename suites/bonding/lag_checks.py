@@ -5,11 +5,11 @@ function records its figures on ``measure`` and asserts with numbers."""
 from laghil.lag_hash import POLICIES, telling_src_base
 from laghil.measure.analysis import jain_index
 from laghil.measure.distribution import measure_distribution, probe_flows
-from laghil.measure.failover import pull_method, run_failover
+from laghil.measure.failover import run_failover
 from laghil.measure.model import Measurement, summarize
 from laghil.oracle import PER_DESTINATION, expected_tx_share, placement, survivors
 
-from fixtures.plugin import lacks
+from fixtures.lag import cable_pull_method
 
 DIST_FLOWS, DIST_RATE, DIST_S = 8, 300, 3.0
 FO_FLOWS, FO_RATE = 4, 1000
@@ -78,12 +78,7 @@ def check_distribution(pair, case, measure, profile):
 def run_trials(lab_rt, pair, case, defer, reps, config, member=None):
     """``reps`` failover trials; each pulls ``member``'s cable, or by default the
     loaded member's (the active one in active-backup: measured, not assumed)."""
-    methods = {pull_method(c) for c in pair.cables if c.touches(pair.a.node.name)}
-    if None in methods or len(methods) != 1:
-        lacks(config, "cable pull", lab_rt.lab,
-              f"cables {[c.name for c in pair.cables]} must all allow one of virtual_pull, "
-              "link_down, switch_shutdown")
-    (method,) = methods
+    method = cable_pull_method(pair, config, lab_rt.lab)
     how = placement(case.mode, case.options)
     has_active = how in ("one_active", "per_destination") or case.mode in PER_DESTINATION
     active = pair.active if has_active else None
