@@ -106,3 +106,33 @@ def test_stale_guests_of_a_killed_run_are_found_and_ended(tmp_path, monkeypatch)
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def test_qemu_gets_the_cable_sockets_as_fds(rack, tmp_path):
+    k = GuestKernel(tmp_path / "k", "6.1.0-test")
+    (tmp_path / "k" / "boot").mkdir(parents=True)
+    (tmp_path / "k" / "boot" / "vmlinux-6.1.0-test").write_bytes(b"\x7fELF")
+    cmd = rack._qemu_cmd(rack.plans["h1"], k, Path("/x/initrd"), wire_fds={"eth1": 7})
+    assert "dgram,id=n0,local.type=fd,local.str=7" in cmd
+    assert sum(a.startswith("socket,") for a in cmd) == 3     # the others: QEMU's own
+
+
+def test_cable_socket_has_a_deep_buffer_and_a_taken_port_is_named():
+    import socket
+
+    from laghil.vlab.rack import WIRE_RCVBUF, wire_socket
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    free = probe.getsockname()[1]
+    probe.close()
+    nic = type("Nic", (), {"port": "eth1", "local_udp": free, "peer_udp": free + 1})()
+    sock = wire_socket("h1", nic)
+    try:
+        # root (CAP_NET_ADMIN) gets the full buffer; the kernel reports it doubled
+        got = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        assert got >= WIRE_RCVBUF or got >= 2 * int(Path("/proc/sys/net/core/rmem_max").read_text())
+        assert sock.getpeername() == ("127.0.0.1", free + 1)
+        with pytest.raises(RackError, match=f"guest h1: cable socket of eth1 on 127.0.0.1:{free}"):
+            wire_socket("h1", nic)
+    finally:
+        sock.close()

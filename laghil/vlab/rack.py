@@ -251,7 +251,9 @@ class Rack:
             self._boot = (kernel, build_initramfs(kernel, cache_root() / "initramfs"))
         return self._boot
 
-    def _qemu_cmd(self, plan, kernel, initrd):
+    def _qemu_cmd(self, plan, kernel, initrd, wire_fds=None):
+        """``wire_fds``: {port: fd} of the cable sockets made by :func:`wire_socket`
+        (passed to QEMU); without them QEMU opens its own (default buffers)."""
         g = self.guest_dir(plan.name)
         mem = getattr(getattr(self.lab, "virtual", None), "memory_mb", 1024)
         cpus = getattr(getattr(self.lab, "virtual", None), "cpus", 1)
@@ -276,8 +278,11 @@ class Rack:
                 dev += f",speed={nic.speed},duplex=full"
             if nic.local_udp is not None:
                 nd = f"n{i}"
-                cmd += ["-netdev", f"socket,id={nd},udp=127.0.0.1:{nic.peer_udp},"
-                                   f"localaddr=127.0.0.1:{nic.local_udp}"]
+                if wire_fds and nic.port in wire_fds:
+                    cmd += ["-netdev", f"dgram,id={nd},local.type=fd,local.str={wire_fds[nic.port]}"]
+                else:
+                    cmd += ["-netdev", f"socket,id={nd},udp=127.0.0.1:{nic.peer_udp},"
+                                       f"localaddr=127.0.0.1:{nic.local_udp}"]
                 dev += f",netdev={nd}"
             cmd += ["-device", dev]
         return cmd
@@ -287,8 +292,21 @@ class Rack:
             raise RackError(f"{QEMU} not found: run scripts/setup (apt qemu-system-x86)")
         g = self.guest_dir(plan.name)
         _check_port_free(plan.name, plan.ssh_port)
-        cmd = self._qemu_cmd(plan, *self._boot_files())
-        (g / "qemu.cmd").write_text(shlex.join(cmd) + "\n")
+        boot = self._boot_files()
+        socks = {}
+        try:
+            for nic in plan.nics:
+                if nic.local_udp is not None:
+                    socks[nic.port] = wire_socket(plan.name, nic)
+            cmd = self._qemu_cmd(plan, *boot, wire_fds={p: s.fileno() for p, s in socks.items()})
+            (g / "qemu.cmd").write_text(shlex.join(cmd) + "\n")
+            return self._popen(plan, cmd, detach, [s.fileno() for s in socks.values()])
+        finally:
+            for sock in socks.values():     # QEMU holds its own copies
+                sock.close()
+
+    def _popen(self, plan, cmd, detach, fds):
+        g = self.guest_dir(plan.name)
         errlog = open(g / "qemu.log", "wb")
         # PR_SET_PDEATHSIG fires when the parent THREAD ends: only from the main
         # thread does it mean "the controller died". A guest started from another
@@ -296,7 +314,7 @@ class Rack:
         # guest on the next start.
         tie = not detach and threading.current_thread() is threading.main_thread()
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=errlog, stderr=errlog,
-                                start_new_session=True,
+                                start_new_session=True, pass_fds=fds,
                                 preexec_fn=_die_with_parent if tie else None)
         errlog.close()
         return proc
@@ -436,6 +454,36 @@ def _ssh_banner(port, timeout):
             return s.recv(64).startswith(b"SSH-")
     except OSError:
         return False
+
+
+WIRE_RCVBUF = 4 << 20
+
+
+def wire_socket(node, nic, rcvbuf=WIRE_RCVBUF):
+    """The host end of one virtual cable for ``node``'s ``nic``: a UDP socket bound
+    to its local port and connected to the far end's, with a ``rcvbuf`` receive
+    buffer. QEMU's own sockets get the host default (about 208 KiB, some 50 ms of
+    the probe's traffic): a guest descheduled longer than that on this 2-core
+    machine made the host drop frames on the wire (Udp RcvbufErrors), seen as
+    loss with no fault. SO_RCVBUFFORCE needs CAP_NET_ADMIN; without it the
+    buffer is capped by net.core.rmem_max."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
+        except PermissionError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.bind(("127.0.0.1", nic.local_udp))
+        sock.connect(("127.0.0.1", nic.peer_udp))
+    except OSError as e:
+        sock.close()
+        raise RackError(f"vlab: guest {node}: cable socket of {nic.port} on 127.0.0.1:"
+                        f"{nic.local_udp}: {e.strerror or e} (another rack or program holds "
+                        "the port? `laghil vlab status`)") from None
+    return sock
+
+
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 
 
 def _check_port_free(node, port):
