@@ -464,3 +464,24 @@ def write_sample(html_path, png_path):
 
 if __name__ == "__main__":
     print(write_sample(*sys.argv[1:3]) or "no console errors")
+
+
+def test_a_test_interrupted_after_setup_is_not_a_pass(tmp_path):
+    from types import SimpleNamespace
+
+    from fixtures.measure import Collector
+
+    def rep(nodeid, when, outcome="passed"):
+        return SimpleNamespace(nodeid=nodeid, when=when, duration=0.1, head_line=nodeid,
+                               skipped=outcome == "skipped", failed=outcome == "failed",
+                               passed=outcome == "passed", user_properties=[], longrepr=None)
+    c = Collector()
+    for when in ("setup", "call", "teardown"):
+        c.add(rep("t::done", when))
+    c.add(rep("t::cut", "setup"))            # Ctrl-C in the body: no call report
+    c.add(rep("t::cut", "teardown"))
+    run = c.results(tmp_path, run_id="r", lab_name="virtual", lab_kind="virtual",
+                    profile="default")
+    got = {t.nodeid: (t.verdict, t.reason) for t in run.tests}
+    assert got["t::done"] == ("passed", "")
+    assert got["t::cut"][0] == "error" and "interrupted" in got["t::cut"][1]
