@@ -251,9 +251,9 @@ class Rack:
             self._boot = (kernel, build_initramfs(kernel, cache_root() / "initramfs"))
         return self._boot
 
-    def _qemu_cmd(self, plan, kernel, initrd, wire_fds=None):
-        """``wire_fds``: {port: fd} of the cable sockets made by :func:`wire_socket`
-        (passed to QEMU); without them QEMU opens its own (default buffers)."""
+    def _qemu_cmd(self, plan, kernel, initrd, wire_fds):
+        """``wire_fds``: {port: fd} of every cabled port's socket, made by
+        :func:`wire_socket` and passed to QEMU."""
         g = self.guest_dir(plan.name)
         mem = getattr(getattr(self.lab, "virtual", None), "memory_mb", 1024)
         cpus = getattr(getattr(self.lab, "virtual", None), "cpus", 1)
@@ -278,11 +278,7 @@ class Rack:
                 dev += f",speed={nic.speed},duplex=full"
             if nic.local_udp is not None:
                 nd = f"n{i}"
-                if wire_fds and nic.port in wire_fds:
-                    cmd += ["-netdev", f"dgram,id={nd},local.type=fd,local.str={wire_fds[nic.port]}"]
-                else:
-                    cmd += ["-netdev", f"socket,id={nd},udp=127.0.0.1:{nic.peer_udp},"
-                                       f"localaddr=127.0.0.1:{nic.local_udp}"]
+                cmd += ["-netdev", f"dgram,id={nd},local.type=fd,local.str={wire_fds[nic.port]}"]
                 dev += f",netdev={nd}"
             cmd += ["-device", dev]
         return cmd
@@ -457,6 +453,7 @@ def _ssh_banner(port, timeout):
 
 
 WIRE_RCVBUF = 4 << 20
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 
 
 def wire_socket(node, nic, rcvbuf=WIRE_RCVBUF):
@@ -481,9 +478,6 @@ def wire_socket(node, nic, rcvbuf=WIRE_RCVBUF):
                         f"{nic.local_udp}: {e.strerror or e} (another rack or program holds "
                         "the port? `laghil vlab status`)") from None
     return sock
-
-
-SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 
 
 def _check_port_free(node, port):
