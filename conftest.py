@@ -1,4 +1,2 @@
-"""Root conftest: loads laghil's pytest plugin (options, fixtures, hooks, reporter)."""
-
-pytest_plugins = ["fixtures.plugin", "fixtures.fixtures", "fixtures.reporter", "fixtures.measure",
-                  "fixtures.lag", "fixtures.roce"]
+"""Root conftest. laghil's pytest plugin loads through its entry point
+(``pytest_laghil``, the files in ``fixtures/``); nothing is listed here."""

@@ -26,6 +26,17 @@ SYNC_BIT = 0x08
 STATE_BITS = ("activity", "timeout", "aggregation", "synchronization", "collecting",
               "distributing", "defaulted", "expired")
 
+# A port that is collecting and distributing in a synchronized aggregation,
+# active LACP: activity, aggregation, synchronization, collecting, distributing,
+# plus the timeout bit (short timeout) at the fast rate. 63 fast, 61 slow.
+HEALTHY_SLOW = 0b0111101
+HEALTHY_FAST = HEALTHY_SLOW | 0b10
+
+
+def healthy_state(fast):
+    """The actor/partner port state of a healthy active member at the fast or slow rate."""
+    return HEALTHY_FAST if fast else HEALTHY_SLOW
+
 
 class LacpError(LaghilError):
     pass
@@ -168,7 +179,7 @@ def parse_watch(text, pdus, partner_system):
                           d["state_after"], len(during))
 
 
-def partner_timeout(node, port, partner_system, defer, limit_s=10.0, python="python3"):
+def partner_timeout(node, port, partner_system, *, defer, limit_s=10.0, python="python3"):
     """Drop the partner's LACPDUs on ``node``'s ``port`` and time the partner's
     loss of sync (see the module doc). The clsact qdisc (and so the rule) is
     removed by an undo registered before it is added."""

@@ -4,7 +4,7 @@ Usable from scripts and from the pytest plugin alike:
 
     with LabRuntime(load_lab("virtual")) as rt:   # boots the virtual rack if needed
         rt.node("h1").run("ip -br link")
-        rt.cable("h1-h2-a").down()
+        rt.cable("h1-h2-a").pull(defer=undo)   # undo: a callable that keeps the revert
 """
 
 import os
@@ -121,7 +121,7 @@ class LabRuntime:
                 raise UnknownNode(f"lab {self.lab.name!r}: no cable #{index} between {a} and {b} "
                                   f"({len(between)} cable(s))")
             c = between[index]
-        return CableControl(self.lab, c, self.node, self.rack)
+        return CableControl(self, c)
 
     @property
     def cables(self):

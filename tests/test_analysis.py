@@ -34,27 +34,27 @@ def test_single_outage_gap_equals_loss():
     top = f["gaps"][0]
     assert (top["seq_before"], top["seq_after"]) == (999, 1050)
     o = an.flow_outage(f)
-    assert o["t_gap_ms"] == pytest.approx(50.0, abs=1e-3)
-    assert o["t_loss_ms"] == pytest.approx(50.0)
-    assert o["resolution_ms"] == pytest.approx(1.0)
-    assert o["loss_bursts"] == 1 and o["out_of_order"] == 0 and o["duplicates"] == 0
+    assert o.t_gap_ms == pytest.approx(50.0, abs=1e-3)
+    assert o.t_loss_ms == pytest.approx(50.0)
+    assert o.resolution_ms == pytest.approx(1.0)
+    assert o.loss_bursts == 1 and o.out_of_order == 0 and o.duplicates == 0
 
 
 def test_two_bursts_gap_below_loss():
     f = flow(missing=list(range(500, 520)) + list(range(1500, 1530)))
     o = an.flow_outage(f)
-    assert o["t_gap_ms"] == pytest.approx(30.0, abs=1e-3)
-    assert o["t_loss_ms"] == pytest.approx(50.0)
-    assert o["t_gap_ms"] < o["t_loss_ms"]
-    assert o["loss_bursts"] == 2 and o["largest_burst"] == 30
+    assert o.t_gap_ms == pytest.approx(30.0, abs=1e-3)
+    assert o.t_loss_ms == pytest.approx(50.0)
+    assert o.t_gap_ms < o.t_loss_ms
+    assert o.loss_bursts == 2 and o.largest_burst == 30
     assert f["loss_bursts"] == [[500, 20], [1500, 30]]
 
 
 def test_loss_at_the_tail_shows_only_in_t_loss():
     f = flow(missing=range(1900, 2000))
     o = an.flow_outage(f)
-    assert o["t_loss_ms"] == pytest.approx(100.0)
-    assert o["t_gap_ms"] == pytest.approx(0.0, abs=1e-3)
+    assert o.t_loss_ms == pytest.approx(100.0)
+    assert o.t_gap_ms == pytest.approx(0.0, abs=1e-3)
 
 
 def test_reordering_and_duplicates_counted():
@@ -64,18 +64,18 @@ def test_reordering_and_duplicates_counted():
     dups = [(200, T0 + 0.2005), (700, T0 + 0.7005), (700, T0 + 0.7006)]
     f = an.flow_from_packets(stream(2000, order=order, extra=dups), 1000.0, tx_count=2000)
     o = an.flow_outage(f)
-    assert o["out_of_order"] == 4 and o["duplicates"] == 3
-    assert o["lost"] == 0 and o["t_loss_ms"] == 0.0
+    assert o.out_of_order == 4 and o.duplicates == 3
+    assert o.lost == 0 and o.t_loss_ms == 0.0
     assert f["rx_packets"] == 2003 and f["rx_count"] == 2000
 
 
 def test_window_restricts_gap_to_the_fault():
     f = flow(missing=list(range(500, 520)) + list(range(1500, 1550)))
-    assert an.flow_outage(f)["t_gap_ms"] == pytest.approx(50.0, abs=1e-3)
+    assert an.flow_outage(f).t_gap_ms == pytest.approx(50.0, abs=1e-3)
     o = an.flow_outage(f, fault_t=T0 + 0.5, window=0.1)
-    assert o["t_gap_ms"] == pytest.approx(20.0, abs=1e-3) and not o["t_gap_bounded"]
+    assert o.t_gap_ms == pytest.approx(20.0, abs=1e-3) and not o.t_gap_bounded
     o = an.flow_outage(f, fault_t=T0 + 1.5)     # default window: 1 s before to the end
-    assert o["t_gap_ms"] == pytest.approx(50.0, abs=1e-3)
+    assert o.t_gap_ms == pytest.approx(50.0, abs=1e-3)
 
 
 def test_window_without_recorded_gap_is_a_bound():
@@ -84,14 +84,14 @@ def test_window_without_recorded_gap_is_a_bound():
     f = flow(missing=[100 * k + 50 for k in range(20)])
     assert len(f["gaps"]) == 16
     o = an.flow_outage(f, fault_t=T0 + 1.0, window=0.01)
-    assert o["t_gap_bounded"] and o["t_gap_ms"] == pytest.approx(1.0, abs=1e-3)
+    assert o.t_gap_bounded and o.t_gap_ms == pytest.approx(1.0, abs=1e-3)
 
 
 def test_no_arrivals():
     f = an.flow_from_packets([], 1000.0, tx_count=500)
     o = an.flow_outage(f)
-    assert o["no_arrivals"] and o["t_gap_ms"] is None
-    assert o["t_loss_ms"] == pytest.approx(500.0)
+    assert o.no_arrivals and o.t_gap_ms is None
+    assert o.t_loss_ms == pytest.approx(500.0)
 
 
 def test_lag_median_vs_max_and_surviving_flows():
@@ -99,20 +99,20 @@ def test_lag_median_vs_max_and_surviving_flows():
              flow(missing=range(1000, 1100), flow_id=1),
              flow(flow_id=2), flow(flow_id=3)]
     lag = an.lag_outage(flows)
-    assert lag["n_flows"] == 4
-    assert lag["t_loss_max_ms"] == pytest.approx(100.0)
-    assert lag["t_loss_median_ms"] == pytest.approx(25.0)
-    assert lag["t_gap_max_ms"] == pytest.approx(100.0, abs=1e-3)
-    assert lag["t_gap_median_ms"] == pytest.approx(25.0, abs=1e-3)
-    assert lag["lossless_flows"] == [2, 3] and lag["lossy_flows"] == [0, 1]
-    assert "max/median over 4 flows" in lag["method"]["t_gap"]
+    assert lag.n_flows == 4
+    assert lag.t_loss_max_ms == pytest.approx(100.0)
+    assert lag.t_loss_median_ms == pytest.approx(25.0)
+    assert lag.t_gap_max_ms == pytest.approx(100.0, abs=1e-3)
+    assert lag.t_gap_median_ms == pytest.approx(25.0, abs=1e-3)
+    assert lag.lossless_flows == [2, 3] and lag.lossy_flows == [0, 1]
+    assert "max/median over 4 flows" in lag.method["t_gap"]
     # the aggregate would have said (150 lost / 4000 pkt/s) = 37.5 ms: not reported
-    assert lag["resolution_ms"] == pytest.approx(1.0)
+    assert lag.resolution_ms == pytest.approx(1.0)
 
 
 def test_rate_from_result_or_argument():
     f = flow(missing=range(1000, 1050))
-    assert an.flow_outage(f, rate_pps=500.0)["t_loss_ms"] == pytest.approx(100.0)
+    assert an.flow_outage(f, rate_pps=500.0).t_loss_ms == pytest.approx(100.0)
     f["rate_pps"] = 0
     with pytest.raises(ValueError):
         an.flow_outage(f)
@@ -174,13 +174,13 @@ def test_reversion_time():
     # fail-back blip 2000..2009
     f = flow(n=3000, missing=list(range(1000, 1200)) + list(range(2000, 2010)))
     rv = an.reversion_time(f, T0 + 1.15)
-    assert rv["resume_ms"] == pytest.approx(50.0, abs=1e-3)
-    assert rv["failback_gap_ms"] == pytest.approx(10.0, abs=1e-3)
-    assert rv["reversion_ms"] == pytest.approx(50.0, abs=1e-3)
+    assert rv.resume_ms == pytest.approx(50.0, abs=1e-3)
+    assert rv.failback_gap_ms == pytest.approx(10.0, abs=1e-3)
+    assert rv.reversion_ms == pytest.approx(50.0, abs=1e-3)
     # a flow that failed over and keeps flowing at the restore: only the blip
     g = flow(n=3000, missing=range(2000, 2010))
     rv = an.reversion_time(g, T0 + 1.15)
-    assert rv["resume_ms"] == 0.0 and rv["failback_gap_ms"] == pytest.approx(10.0, abs=1e-3)
+    assert rv.resume_ms == 0.0 and rv.failback_gap_ms == pytest.approx(10.0, abs=1e-3)
 
 
 def test_rate_series_per_flow_and_aggregate():

@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from fake_iproute import FakeNode
+from laghil.drivers.netdev import preflight_command
+
 from laghil.drivers.bond import (Bond, BondError, check_options, disagreements,
                                  parse_state_output)
 from laghil.errors import BadName
@@ -98,33 +101,18 @@ def test_good_options_are_normalised():
                    "arp_validate": "all", "primary": "eth1", "num_grat_arp": "3"}
 
 
-class FakeNode:
-    name = "h1"
-
-    def __init__(self):
-        self.commands = []
-
-    def run(self, cmd, **kw):
-        self.commands.append(cmd)
-
-        class R:
-            stdout = ('[{"ifname":"x","address":"52:54:00:00:01:01","mtu":1500,'
-                      '"flags":["UP"],"addr_info":[]}]')
-            rc = 0
-        return R()
-
-
 def test_create_registers_the_undo_before_changing_anything():
     node = FakeNode()
     undo_at = []
-    bond = Bond(node, "bond0", "802.3ad", ["eth1", "eth2"], miimon=100, lacp_rate="fast")
-    bond.create(lambda fn: undo_at.append((fn, len(node.commands))), address="192.168.201.1/24")
+    bond = Bond(node, "lgbond0", "802.3ad", ["eth1", "eth2"], miimon=100, lacp_rate="fast")
+    bond.create(defer=lambda fn: undo_at.append((fn, len(node.cmds))), address="192.168.201.1/24")
     (fn, n_before), = undo_at
     assert fn == bond.destroy
-    assert all(c.startswith("ip -j addr show") for c in node.commands[:n_before])
-    create = node.commands[n_before]
-    assert create.startswith("ip link add name bond0 type bond mode 802.3ad miimon 100 lacp_rate fast")
-    assert "ip link set dev eth1 master bond0" in create and "ip addr add 192.168.201.1/24" in create
+    assert node.cmds[:n_before] == [preflight_command(), "ip -j addr show dev eth1",
+                                    "ip -j addr show dev eth2"]
+    create = node.cmds[n_before]
+    assert create.startswith("ip link add name lgbond0 type bond mode 802.3ad miimon 100 lacp_rate fast")
+    assert "ip link set dev eth1 master lgbond0" in create and "ip addr add 192.168.201.1/24" in create
 
 
 def test_names_with_shell_characters_are_refused_before_any_command():
@@ -133,7 +121,7 @@ def test_names_with_shell_characters_are_refused_before_any_command():
         Bond(node, "bond0", "active-backup", ["eth1;reboot", "eth2"])
     with pytest.raises(BondError, match="unknown bond mode"):
         Bond(node, "bond0", "balance-xyz", ["eth1", "eth2"])
-    assert node.commands == []
+    assert node.cmds == []
 
 
 # ---------------------------------------------------------------- hash oracle
@@ -207,20 +195,21 @@ def test_mode_oracles():
 
 def test_switch_partner_lag_and_bridge_register_their_undo_first():
     from laghil.drivers.switch import PARTNER_MODE, LinuxSwitch, SwitchError
-    node = FakeNode()
-    node.name = "sw1"
+    node = FakeNode("sw1", ports=("swp1", "swp2", "swp3"))
     undo = []
     sw = LinuxSwitch(node)
-    lag = sw.lag_create("lag1", ["swp1", "swp2"], "lacp", lambda fn: undo.append((fn, len(node.commands))))
-    br = sw.bridge_create("br-lag", ["lag1", "swp3"], lambda fn: undo.append((fn, len(node.commands))))
+    lag = sw.lag_create("lglag1", ["swp1", "swp2"], "lacp",
+                        defer=lambda fn: undo.append((fn, len(node.cmds))))
+    br = sw.bridge_create("lgbr0", ["lglag1", "swp3"],
+                          defer=lambda fn: undo.append((fn, len(node.cmds))))
     (f1, n1), (f2, n2) = undo
     assert f1 == lag.destroy and f2 == br.destroy
-    assert node.commands[n1].startswith("ip link add name lag1 type bond mode 802.3ad miimon 10")
-    assert "lacp_rate fast" in node.commands[n1]
-    assert node.commands[n2].startswith("ip link add name br-lag type bridge stp_state 0")
-    assert "ip link set dev swp3 master br-lag" in node.commands[n2]
+    assert node.cmds[n1].startswith("ip link add name lglag1 type bond mode 802.3ad miimon 10")
+    assert "lacp_rate fast" in node.cmds[n1]
+    assert node.cmds[n2].startswith("ip link add name lgbr0 type bridge stp_state 0")
+    assert "ip link set dev swp3 master lgbr0" in node.cmds[n2]
     assert PARTNER_MODE["balance-alb"] is None and PARTNER_MODE["balance-rr"] == "static"
     with pytest.raises(SwitchError, match="static or lacp"):
-        sw.lag_create("lag1", ["swp1"], "dynamic", lambda fn: None)
+        sw.lag_create("lglag2", ["swp1"], "dynamic", defer=lambda fn: None)
     with pytest.raises(BadName):
-        sw.bridge_create("br;x", ["swp1"], lambda fn: None)
+        sw.bridge_create("br;x", ["swp1"], defer=lambda fn: None)

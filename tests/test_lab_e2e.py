@@ -11,7 +11,7 @@ import pytest
 from laghil.cli import main as laghil_main
 from sshd import LoopbackSshd
 
-PLUGINS = ["-p", "fixtures.plugin", "-p", "fixtures.fixtures", "-p", "fixtures.reporter"]
+PLUGINS = []  # laghil's plugin loads through its pytest11 entry point
 
 
 @pytest.fixture(scope="module")

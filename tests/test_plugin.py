@@ -1,4 +1,4 @@
-"""The pytest plugin: capability gating, --strict, disruptive gating, the undo stack.
+"""The pytest plugin: capability gating, --certify, disruptive gating, the undo stack.
 
 Each test runs an inner pytest session (pytester) with laghil's plugin loaded and
 a lab file of its own; none of them needs a rack or SSH.
@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-PLUGINS = ["-p", "fixtures.plugin", "-p", "fixtures.fixtures", "-p", "fixtures.reporter",
-           "-p", "fixtures.lag"]
+PLUGINS = []  # laghil's plugin loads through its pytest11 entry point
 RACK3 = Path(__file__).resolve().parents[1] / "labs" / "rack3.yaml"
 
 PHYSICAL_LAB = textwrap.dedent("""\
@@ -107,10 +106,17 @@ def test_unknown_capability_in_requires_is_a_usage_error_naming_test_and_name(in
     r.assert_outcomes()   # nothing ran, nothing skipped
 
 
-def test_strict_turns_capability_skips_into_failures(inner):
-    r = inner(GATED, "--strict", "--allow-disruptive")
+def test_certify_turns_capability_skips_into_failures(inner):
+    r = inner(GATED, "--certify", "--allow-disruptive")
     r.assert_outcomes(passed=2, failed=1)
-    assert "--strict: a skip is a failure in a certification run: lab 'tiny' lacks" in r.stdout.str()
+    assert "--certify: a skip is a failure in a certification run: lab 'tiny' lacks" in r.stdout.str()
+
+
+def test_pytest_strict_keeps_its_own_meaning_and_skips_stay_skips(inner):
+    """pytest 9's --strict is strict markers/xfail/config, not a certification run."""
+    r = inner(GATED, "--strict", "--allow-disruptive")
+    r.assert_outcomes(passed=2, skipped=1)
+    assert "a certification run, where skips fail, is --certify" in r.stdout.str()
 
 
 def test_defer_runs_lifo_even_on_failure_and_failing_undo_fails(inner):
@@ -185,7 +191,7 @@ def test_undos_run_once_on_keyboard_interrupt(inner, tmp_path):
 
 LACKS = """
     import pytest
-    from fixtures.plugin import lacks
+    from pytest_laghil import lacks
 
     @pytest.fixture
     def pair(request, lab):
@@ -207,11 +213,11 @@ def test_lacks_skips_naming_lab_capability_and_detail(inner):
     assert "lab 'tiny' lacks capability 'sriov': no VF to bond" in out
 
 
-def test_strict_turns_lacks_in_fixtures_and_tests_into_failures(inner):
-    r = inner(LACKS, "--strict")
+def test_certify_turns_lacks_in_fixtures_and_tests_into_failures(inner):
+    r = inner(LACKS, "--certify")
     r.assert_outcomes(failed=2, errors=0)
     out = r.stdout.str()
-    assert ("--strict: a skip is a failure in a certification run: "
+    assert ("--certify: a skip is a failure in a certification run: "
             "lab 'tiny' lacks capability 'back-to-back pair'") in out
 
 

@@ -109,7 +109,7 @@ def test_four_flows_10kpps_lossless(ns):
     _lossless(res, 10000)
     assert sorted(f["dst_port"] for f in res.flows) == [47000, 47001, 47002, 47003]
     assert len({f["src"] for f in res.flows}) == 4          # distinct 5-tuples
-    assert o["lossless_flows"] == [0, 1, 2, 3]
+    assert o.lossless_flows == [0, 1, 2, 3]
     tl = res.timeline("4 flows")
     assert [s.label for s in tl.series][-1] == "all flows"
 
@@ -318,7 +318,7 @@ def test_analysis_of_a_recorded_result_shape():
     """ProbeResult flows feed the analysis as they are (no root needed)."""
     f = analysis.flow_from_packets([(s, 100.0 + s / 1000) for s in range(100) if s != 50],
                                    1000.0, tx_count=100)
-    assert analysis.flow_outage(f)["t_loss_ms"] == pytest.approx(1.0)
+    assert analysis.flow_outage(f).t_loss_ms == pytest.approx(1.0)
 
 
 def test_merge_takes_tx_from_the_sender_and_fills_unseen_flows():
@@ -334,8 +334,8 @@ def test_merge_takes_tx_from_the_sender_and_fills_unseen_flows():
     assert [f["loss_bursts"] for f in flows] == [[[80, 20]], [[0, 100]]]
     res = ProbeResult(1000.0, flows, sender, {}, 10.0)
     lag = res.outage()
-    assert lag["t_loss_max_ms"] == pytest.approx(100.0)
-    assert lag["no_arrival_flows"] == [1] and lag["lossless_flows"] == []
+    assert lag.t_loss_max_ms == pytest.approx(100.0)
+    assert lag.no_arrival_flows == [1] and lag.lossless_flows == []
     names = [m.name for m in res.measurements()]
     assert names == ["achieved rate", "T_gap max", "T_gap median", "T_loss max",
                      "T_loss median", "out-of-order", "duplicates"]

@@ -318,8 +318,7 @@ def check_rendered_report(page, problems):
 
 # ---- (c) the plugin in an inner pytest session ----------------------------------
 
-PLUGINS = ["-p", "fixtures.plugin", "-p", "fixtures.fixtures", "-p", "fixtures.reporter",
-           "-p", "fixtures.measure"]
+PLUGINS = []  # laghil's plugin loads through its pytest11 entry point
 
 INNER = """
     import pytest
@@ -469,7 +468,7 @@ if __name__ == "__main__":
 def test_a_test_interrupted_after_setup_is_not_a_pass(tmp_path):
     from types import SimpleNamespace
 
-    from fixtures.measure import Collector
+    from pytest_laghil.measure import Collector
 
     def rep(nodeid, when, outcome="passed"):
         return SimpleNamespace(nodeid=nodeid, when=when, duration=0.1, head_line=nodeid,

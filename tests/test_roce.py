@@ -78,8 +78,8 @@ def test_healthy_rdma_probe_result():
     assert [f["lost"] for f in res.flows] == [0, 0]
     assert [f["tx_count"] for f in res.flows] == [f["sent"] for f in HEALTHY["sender"]["flows"]]
     o = res.outage()
-    assert o["t_loss_max_ms"] == 0 and o["n_flows"] == 2
-    assert 0 < o["t_gap_max_ms"] < 100, o      # steady traffic: only scheduling jitter
+    assert o.t_loss_max_ms == 0 and o.n_flows == 2
+    assert 0 < o.t_gap_max_ms < 100, o      # steady traffic: only scheduling jitter
     figs = {m.name: m for m in res.measurements()}
     assert figs["error completions"].value == 0
     assert figs["RC survival bound"].value == pytest.approx(8 * 4.096e-3 * 2 ** 14)

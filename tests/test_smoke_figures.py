@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 import suites.smoke.test_smoke as smoke
-from fixtures.reporter import INVENTORY_KEY, inventory_properties
+from pytest_laghil.keys import INVENTORY as INVENTORY_KEY
+from pytest_laghil.reporter import inventory_properties
 from laghil.inventory import parse_inventory
 from laghil.lab import load_lab
 from laghil.profile import load_profile

@@ -15,6 +15,9 @@ from laghil.drivers.netdev import parse_state
 from laghil.drivers.team import (LINK_WATCHERS, RUNNERS, Team, TeamError, lacp_state_bits,
                                  parse_port_link, parse_team_state, team_config)
 from laghil.errors import BadName, CommandFailed
+from laghil.drivers.netdev import NetdevRefused, UndoIncomplete, preflight_command
+
+from fake_iproute import FakeNode
 
 CAP = Path(__file__).parent / "data" / "captures"
 
@@ -231,86 +234,6 @@ def test_bad_config_is_refused_naming_team_and_field(kw, exc, words):
 
 # ------------------------------------------------------------------ driver on a fake node
 
-class FakeNode:
-    """Records every command; simulates just enough of iproute2/teamd: a netdev
-    table that `ip -j addr show` reads and `ip link set` / teamd change."""
-
-    def __init__(self, name="h1", ports=("eth1", "eth2"), teamd_running=None):
-        self.name = name
-        self.cmds = []
-        self.links = {p: {"ifname": p, "address": f"52:54:00:00:01:0{i + 1}", "mtu": 1500,
-                          "up": True, "master": None,
-                          "addrs": [f"10.0.{i}.1/24"] if i == 0 else []}
-                      for i, p in enumerate(ports)}
-        self.teamd = set(teamd_running or ())
-        self.fail = None            # substring of a command that should fail
-
-    def _json(self, ifname):
-        ln = self.links[ifname]
-        return json.dumps([{"ifname": ifname, "address": ln["address"], "mtu": ln["mtu"],
-                            "flags": ["BROADCAST", "UP"] if ln["up"] else ["BROADCAST"],
-                            **({"master": ln["master"]} if ln["master"] else {}),
-                            "addr_info": [{"local": a.split("/")[0],
-                                           "prefixlen": int(a.split("/")[1]), "scope": "global"}
-                                          for a in ln["addrs"]]}])
-
-    def run(self, cmd, check=True, **kw):
-        self.cmds.append(cmd)
-        out, rc = "", 0
-        if self.fail and self.fail in cmd:
-            rc = 1
-        elif m := re.fullmatch(r"ip -j addr show dev (\S+)", cmd):
-            out = self._json(m.group(1))
-        elif m := re.fullmatch(r"test -e /sys/class/net/(\S+)", cmd):
-            rc = 0 if m.group(1) in self.links else 1
-        elif m := re.fullmatch(r"teamdctl (\S+) state dump", cmd):
-            out = cap("h1-teamdctl-team0-ab.json")
-        elif cmd.startswith("if teamd -e"):
-            team = shlex.split(cmd)[4]
-            if team in self.teamd:
-                self.teamd.discard(team)
-                self.links.pop(team, None)
-                for ln in self.links.values():     # teamd leaves its ports down
-                    if ln["master"] == team:
-                        ln["master"], ln["up"] = None, False
-        else:
-            for part in cmd.split(" && "):
-                self._apply(shlex.split(part))
-        res = SimpleNamespace(node=self.name, command=cmd, rc=rc, stdout=out, stderr="",
-                              duration_s=0.0)
-        if check and rc:
-            raise CommandFailed(self.name, res)
-        return res
-
-    def _apply(self, a):
-        if a[:4] == ["ip", "link", "set", "dev"]:
-            ln = self.links[a[4]]
-            if a[5] in ("up", "down"):
-                ln["up"] = a[5] == "up"
-            elif a[5] == "nomaster":
-                ln["master"] = None
-            elif a[5] == "address":
-                ln["address"] = a[6]
-            elif a[5] == "mtu":
-                ln["mtu"] = int(a[6])
-        elif a[0] == "teamd" and "-d" in a:
-            conf = json.loads(a[a.index("-c") + 1])
-            team = a[a.index("-t") + 1]
-            assert conf["device"] == team
-            for p in conf["ports"]:
-                assert not self.links[p]["up"], f"teamd: {p} must be down to become a port"
-                self.links[p]["master"] = team
-                if conf["runner"]["name"] == "activebackup":
-                    self.links[p]["address"] = "52:54:00:00:01:01"
-            self.links[team] = {"ifname": team, "address": "52:54:00:00:01:01", "mtu": 1500,
-                                "up": False, "master": None, "addrs": []}
-            self.teamd.add(team)
-        elif a[:3] == ["ip", "addr", "add"]:
-            self.links[a[5]]["addrs"].append(a[3])
-        elif a[:3] == ["ip", "addr", "del"]:
-            self.links[a[5]]["addrs"].remove(a[3])
-
-
 class Undo:
     def __init__(self, node):
         self.node, self.stack, self.at = node, [], []
@@ -326,20 +249,20 @@ class Undo:
 
 
 def _changes(cmd):
-    return not (cmd.startswith("ip -j addr show") or cmd.startswith("test -e"))
+    return not (cmd.startswith("ip -j addr show") or cmd == preflight_command())
 
 
 def test_create_registers_the_undo_before_changing_anything():
     node = FakeNode()
     undo = Undo(node)
     team = Team(node, "team0", "activebackup", ["eth1", "eth2"],
-                port_opts={"eth1": {"prio": 10}}).create(undo, address="192.168.201.1/24")
-    assert (team.node, team.name, team.runner, team.members) == \
+                port_opts={"eth1": {"prio": 10}}).create(defer=undo, address="192.168.201.1/24")
+    assert (team.node, team.name, team.mode, team.members) == \
         (node, "team0", "activebackup", ["eth1", "eth2"])
     assert len(undo.stack) == 1 and undo.stack[0][0] == team.destroy
     first_change = next(i for i, c in enumerate(node.cmds) if _changes(c))
     assert undo.at[0] <= first_change, f"undo registered after: {node.cmds[:undo.at[0]]}"
-    assert node.cmds[:first_change] == ["test -e /sys/class/net/team0",
+    assert node.cmds[:first_change] == [preflight_command(),
                                         "ip -j addr show dev eth1", "ip -j addr show dev eth2"]
     # all the changes in one round trip, in order
     assert len(node.cmds) == first_change + 1
@@ -357,7 +280,7 @@ def test_destroy_stops_teamd_waits_bounded_and_restores_members_exactly():
     node = FakeNode()
     before = {p: dict(node.links[p], addrs=list(node.links[p]["addrs"])) for p in ("eth1", "eth2")}
     undo = Undo(node)
-    Team(node, "team0", "activebackup", ["eth1", "eth2"]).create(undo)
+    Team(node, "team0", "activebackup", ["eth1", "eth2"]).create(defer=undo)
     assert node.links["eth2"]["address"] != before["eth2"]["address"]
     n = len(node.cmds)
     undo.run_all()
@@ -377,7 +300,7 @@ def test_destroy_stops_teamd_waits_bounded_and_restores_members_exactly():
 
 def test_destroy_twice_is_harmless():
     node = FakeNode()
-    team = Team(node, "team0", "lacp", ["eth1", "eth2"], fast_rate=True).create(lambda *a: None)
+    team = Team(node, "team0", "lacp", ["eth1", "eth2"], fast_rate=True).create(defer=lambda *a: None)
     team.destroy()
     team.destroy()
     assert node.links["eth1"]["up"] and node.links["eth1"]["master"] is None
@@ -385,9 +308,9 @@ def test_destroy_twice_is_harmless():
 
 def test_destroy_restores_members_even_when_the_team_cannot_be_deleted():
     node = FakeNode()
-    team = Team(node, "team0", "roundrobin", ["eth1", "eth2"]).create(lambda *a: None)
+    team = Team(node, "team0", "roundrobin", ["eth1", "eth2"]).create(defer=lambda *a: None)
     node.fail = "if teamd -e"
-    with pytest.raises(TeamError, match=r"h1: team team0: undo incomplete"):
+    with pytest.raises(UndoIncomplete, match=r"h1: team team0: undo incomplete"):
         team.destroy()
     assert node.cmds[-1].endswith("ip link set dev eth2 up")
     assert node.links["eth1"]["up"] and node.links["eth2"]["up"]
@@ -396,16 +319,17 @@ def test_destroy_restores_members_even_when_the_team_cannot_be_deleted():
 def test_an_existing_netdev_of_that_name_is_refused_without_registering_an_undo():
     node = FakeNode(ports=("eth1", "eth2", "team0"))
     undo = Undo(node)
-    with pytest.raises(TeamError, match="h1: team team0: .*already exists"):
-        Team(node, "team0", "roundrobin", ["eth1", "eth2"]).create(undo)
-    assert undo.stack == [] and node.cmds == ["test -e /sys/class/net/team0"]
+    with pytest.raises(NetdevRefused, match="h1: refusing to create team team0: a netdev named "
+                                            "team0 already exists"):
+        Team(node, "team0", "roundrobin", ["eth1", "eth2"]).create(defer=undo)
+    assert undo.stack == [] and node.cmds == [preflight_command()]
 
 
 def test_bad_address_is_refused_before_anything_runs():
     node = FakeNode()
     undo = Undo(node)
     with pytest.raises(TeamError, match="h1: team team0: address '1.2.3.4/24; reboot'"):
-        Team(node, "team0", "roundrobin", ["eth1"]).create(undo, address="1.2.3.4/24; reboot")
+        Team(node, "team0", "roundrobin", ["eth1"]).create(defer=undo, address="1.2.3.4/24; reboot")
     assert node.cmds == [] and undo.stack == []
 
 
@@ -423,8 +347,8 @@ def test_team_errors_name_the_node():
 def test_state_and_active_port():
     node = FakeNode()
     team = Team(node, "team0", "activebackup", ["eth1", "eth2"])
-    assert team.active_port() == "eth1"
+    assert team.active_member() == "eth1"
     assert node.cmds == ["teamdctl team0 state dump"]
     assert team.state().ports["eth2"].up is True
-    with pytest.raises(TeamError, match="h1: team team1: active_port .* runs lacp"):
-        Team(node, "team1", "lacp", ["eth1"]).active_port()
+    with pytest.raises(TeamError, match="h1: team team1: an active port .* runs lacp"):
+        Team(node, "team1", "lacp", ["eth1"]).active_member()

@@ -63,16 +63,21 @@ def test_a_physical_lab_has_no_rack():
 
 
 def test_cable_method_follows_the_lab(rack):
+    from types import SimpleNamespace
+
     from laghil.cable import CableControl, CableError
+    from laghil.faults import pull_method
     lab = rack.lab
-    c = CableControl(lab, lab.cable("h1-h2-a"), nodes=None, rack=rack)
+    c = CableControl(SimpleNamespace(lab=lab, rack=rack), lab.cable("h1-h2-a"))
     assert c.method == "virtual_pull"
     physical = load_lab("rack3")
     first = physical.cables[0]
-    assert CableControl(physical, first, nodes=None).method == "link_down"
+    assert CableControl(SimpleNamespace(lab=physical, rack=None), first).method == "link_down"
+    # one chooser: a virtual pull only where there is a virtual rack
+    assert pull_method(lab.cable("h1-h2-a"), virtual=False) == "link_down"
     no_way = first.model_copy(update={"faults": []})
     with pytest.raises(CableError, match="no fault method"):
-        CableControl(physical, no_way, nodes=None)
+        CableControl(SimpleNamespace(lab=physical, rack=None), no_way)
 
 
 def _fake_guest(marker):

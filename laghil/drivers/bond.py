@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..errors import LaghilError
+from ..lacp import healthy_state
 from ..names import check_ifname, qif
 from .netdev import UpperDevice
 
@@ -337,6 +338,10 @@ def parse_state_output(text, bond):
 
 # ---------------------------------------------------------------- the bond
 class Bond(UpperDevice):
+    """A Linux bond: one of the :mod:`laghil.drivers.lag` LAGs."""
+
+    kind = "bond"
+
     def __init__(self, node, name, mode, members, **options):
         if mode not in MODES:
             raise BondError(f"{node.name}: unknown bond mode {mode!r} (one of {', '.join(MODES)})")
@@ -346,12 +351,9 @@ class Bond(UpperDevice):
             raise BondError(f"{node.name}: bond {name}: members {self.members} must be distinct "
                             "and at least one")
         self.options = check_options(node.name, self.name, mode, self.members, options)
+
     def __repr__(self):
         return f"<Bond {self.node.name}:{self.name} {self.mode} {self.members}>"
-
-    @property
-    def kind(self):
-        return "bond"
 
     def create_commands(self, address=None):
         b = qif(self.name)
@@ -364,9 +366,10 @@ class Bond(UpperDevice):
             cmds.append(f"ip addr add {ipaddress.ip_interface(address)} dev {b}")
         return cmds
 
-    def create(self, defer, address=None):
+    def create(self, *, defer, address=None):
         """Create the bond, enslave members, bring it up (and add ``address``).
-        The undo (destroy + restore every member) is registered first."""
+        Refused (nothing changed) when the name or a member is not laghil's to
+        take; the undo (destroy + restore every member) is registered first."""
         return self._create(defer, self.create_commands(address))
 
     def info(self):
@@ -374,7 +377,8 @@ class Bond(UpperDevice):
         d = json.loads(self.node.run(f"ip -d -j link show dev {qif(self.name)}").stdout)[0]
         return d.get("linkinfo", {}).get("info_data", {})
 
-    def active_slave(self):
+    def active_member(self):
+        """The active slave (active-backup, tlb, alb), None when there is none."""
         return self.info().get("active_slave")
 
     def states(self):
@@ -392,7 +396,30 @@ class Bond(UpperDevice):
                 return proc
             if i + 1 < tries:
                 time.sleep(wait_s)
+        raise BondError(f"{self.node.name}: {self.name}: /proc/net/bonding and "
+                        f"`ip -d -j link` disagree: " + "; ".join(bad))
+
+    def ready(self):
+        """None when the bond is ready for traffic, else what is still missing."""
+        return ready_problem(self.state(), self.mode, self.members)
+
+
+def ready_problem(st, mode, members):
+    """Why a bond in state ``st`` is not ready for traffic (pure; None if it is):
+    members up, 802.3ad: one aggregator with every member and healthy LACP
+    states both ways, an active member where the mode has one."""
+    down = [s for s in members if st.slaves.get(s) is None or st.slaves[s].mii_status != "up"]
+    if down:
+        return f"members not up: {down}"
+    if mode == "802.3ad":
+        agg = st.aggregator or {}
+        if agg.get("num_ports") != len(members):
+            return f"aggregator {agg} does not hold all {len(members)} members"
+        want = healthy_state(st.options.get("lacp_rate") == "fast")
+        bad = {s: (x.actor_state, x.partner_state) for s, x in st.slaves.items()
+               if (x.actor_state, x.partner_state) != (want, want)}
         if bad:
-            raise BondError(f"{self.node.name}: {self.name}: /proc/net/bonding and "
-                            f"`ip -d -j link` disagree: " + "; ".join(bad))
-        return proc
+            return f"LACP port states (actor, partner) not {want}: {bad}"
+    if mode in USES_PRIMARY and not st.active_slave:
+        return "no active slave"
+    return None

@@ -1,10 +1,33 @@
-"""Save and restore what a test may change on a netdev (MAC, MTU, admin state,
-master, addresses), so that every undo returns a member exactly as it was."""
+"""Upper netdevs that laghil makes (bonds, teams, bridges) and the members under
+them: save and restore what a test may change on a member (MAC, MTU, admin
+state, master, addresses), and refuse, before anything changes, to touch a
+netdev laghil did not make.
+
+:class:`UpperDevice` is the one create / destroy for all of them:
+
+* ``_create`` first reads the node (one round trip, :func:`preflight_command`)
+  and refuses with :class:`NetdevRefused`, naming the node and the netdev,
+  when a netdev of the device's name exists (a production ``bond0``), when a
+  member is missing or already enslaved, or when a member is, or carries, the
+  management interface the SSH session runs over. Only then are the members'
+  states saved and ``destroy`` registered on ``defer``, and the commands run.
+* ``destroy`` deletes the device and restores every member; every step is
+  tried, then every failure is reported together (:class:`UndoIncomplete`).
+"""
 
 import json
 from dataclasses import dataclass
 
+from ..errors import LaghilError
 from ..names import qif
+
+
+class NetdevRefused(LaghilError):
+    """laghil will not make or change this netdev: it is not laghil's."""
+
+
+class UndoIncomplete(LaghilError):
+    """An undo ran every step; some failed (each named in the message)."""
 
 
 @dataclass(frozen=True)
@@ -52,23 +75,143 @@ def restore_state(node, st):
     node.run(" && ".join(cmds))
 
 
-class UpperDevice:
-    """An upper netdev made over ``members`` (a bond, a bridge): ``_create`` saves
-    every member's state and registers ``destroy`` on ``defer`` BEFORE anything
-    changes; ``destroy`` deletes the device and returns every member exactly as
-    it was. Subclasses set ``node``, ``name`` and ``members``."""
+# ------------------------------------------------------------ what is on the node
+SEP = "@@LAGHIL-PREFLIGHT@@"
 
+
+def preflight_command():
+    """Links, addresses and the SSH connection of this session, in one round
+    trip. Run WITHOUT sudo: sudo's env_reset drops SSH_CONNECTION."""
+    return f'ip -d -j link show; echo {SEP}; ip -j addr show; echo {SEP}; echo "$SSH_CONNECTION"'
+
+
+@dataclass(frozen=True)
+class NodeNetdevs:
+    """What :func:`preflight_command` read: every link, and the management
+    interfaces (the one holding the session's local address and what it sits on)."""
+    links: dict             # ifname -> {"master": str|None, "kind": str|None, "lower": str|None}
+    management: dict        # ifname -> why it is management (address)
+
+    def exists(self, name):
+        return name in self.links
+
+    def master_of(self, name):
+        return (self.links.get(name) or {}).get("master")
+
+
+def parse_preflight(text, management_address=None):
+    """Output of :func:`preflight_command` -> NodeNetdevs (pure).
+
+    The management interfaces are those holding the SSH session's local
+    address (``$SSH_CONNECTION``'s third field) or the lab's
+    ``management_address``, plus, transitively, the devices they sit on (a
+    VLAN's lower device, a bond's or bridge's members): taking any of those
+    down would cut the session."""
+    parts = text.split(SEP)
+    if len(parts) != 3:
+        raise LaghilError(f"preflight output has {len(parts) - 1} separators, want 2: "
+                          f"{text[:120]!r}")
+    links_j, addrs_j, ssh = (p.strip() for p in parts)
+    links = {}
+    for d in json.loads(links_j or "[]"):
+        info = d.get("linkinfo") or {}
+        links[d["ifname"]] = {"master": d.get("master"), "kind": info.get("info_kind"),
+                              "lower": d.get("link")}
+    local = ssh.split()[2] if len(ssh.split()) >= 4 else None
+    wanted = {a for a in (local, management_address) if a}
+    management = {}
+    for d in json.loads(addrs_j or "[]"):
+        for a in d.get("addr_info", []):
+            if a.get("local") in wanted:
+                management[d["ifname"]] = f"holds {a['local']}, the address this session uses"
+    todo = list(management)
+    while todo:
+        cur = todo.pop()
+        below = [links[cur]["lower"]] if links.get(cur, {}).get("lower") else []
+        below += [n for n, v in links.items() if v["master"] == cur]
+        for b in below:
+            if b in links and b not in management:
+                management[b] = f"carries {cur}, the management interface ({management[cur]})"
+                todo.append(b)
+    return NodeNetdevs(links, management)
+
+
+def read_netdevs(node):
+    """NodeNetdevs of ``node`` (one round trip, without sudo)."""
+    addr = getattr(getattr(getattr(node, "spec", None), "management", None), "address", None)
+    return parse_preflight(node.run(preflight_command(), sudo=False).stdout, addr)
+
+
+def refusals(netdevs, node_name, kind, name, members):
+    """Why laghil must not make ``kind`` ``name`` over ``members`` (pure; [] if it may)."""
+    head = f"{node_name}: refusing to create {kind} {name}"
+    out = []
+    if netdevs.exists(name):
+        out.append(f"{head}: a netdev named {name} already exists on {node_name} and laghil "
+                   f"did not make it (give laghil's {kind} another name: defaults.devices in "
+                   "the lab file)")
+    for m in members:
+        if m in netdevs.management:
+            out.append(f"{head}: member {m} on {node_name} is the management interface "
+                       f"({netdevs.management[m]}): laghil never touches it, whatever the lab "
+                       "file says")
+        elif not netdevs.exists(m):
+            out.append(f"{head}: member {m} does not exist on {node_name}")
+        elif netdevs.master_of(m):
+            out.append(f"{head}: member {m} on {node_name} is already enslaved to "
+                       f"{netdevs.master_of(m)}")
+    return out
+
+
+def check_can_create(node, kind, name, members):
+    """Raise NetdevRefused (every reason) unless laghil may make this device."""
+    why = refusals(read_netdevs(node), node.name, kind, name, members)
+    if why:
+        raise NetdevRefused("; ".join(why))
+
+
+def check_not_management(node, ifname, what):
+    """Raise NetdevRefused when ``ifname`` is or carries the management interface."""
+    mgmt = read_netdevs(node).management
+    if ifname in mgmt:
+        raise NetdevRefused(f"{node.name}: refusing to {what} {ifname}: it is the management "
+                            f"interface ({mgmt[ifname]})")
+
+
+# ------------------------------------------------------------ the upper device
+class UpperDevice:
+    """An upper netdev laghil makes over ``members`` (a bond, a team, a bridge).
+    Subclasses set ``node``, ``name``, ``members`` and ``kind``, and may
+    override :meth:`delete_command` (teamd owns a team's netdev)."""
+
+    kind = "netdev"
     _saved = ()
 
     def _create(self, defer, cmds):
+        check_can_create(self.node, self.kind, self.name, self.members)
         self._saved = [read_state(self.node, m) for m in self.members]
         defer(self.destroy)
         self.node.run(" && ".join(cmds))
         return self
 
+    def delete_command(self):
+        n = qif(self.name)
+        return f"if [ -e /sys/class/net/{n} ]; then ip link del dev {n}; fi"
+
     def destroy(self):
-        """Delete the device and return every member exactly as it was."""
-        self.node.run(f"ip link show dev {qif(self.name)} >/dev/null 2>&1 && "
-                      f"ip link del dev {qif(self.name)} || true")
+        """Delete the device and return every member exactly as it was. Every
+        step is tried; the failures are reported together afterwards."""
+        problems = []
+        try:
+            self.node.run(self.delete_command())
+        except LaghilError as e:
+            problems.append(f"delete {self.name}: {e}")
         for st in self._saved:
-            restore_state(self.node, st)
+            try:
+                restore_state(self.node, st)
+            except LaghilError as e:
+                problems.append(f"restore {st.name}: {e}")
+        if problems:
+            raise UndoIncomplete(f"{self.node.name}: {self.kind} {self.name}: undo incomplete "
+                                 f"({len(problems)} of {1 + len(self._saved)} steps failed): "
+                                 + "; ".join(problems))

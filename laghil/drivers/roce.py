@@ -23,11 +23,12 @@ netdev; RoCE v2 GIDs for every address of the LAG, all on the LAG netdev.
 import ipaddress
 import json
 import re
-import time
 from dataclasses import dataclass, field
 
 from ..errors import LaghilError
+from ..kevents import kernel_events
 from ..names import check_ifname, check_name, q
+from ..wait import wait_until
 
 ROCE_LAG_MODES = ("active-backup", "balance-xor", "802.3ad")     # mlx5 lag.c
 ROCE_LAG_RUNNERS = ("activebackup", "loadbalance", "lacp")        # the same over a team
@@ -214,9 +215,44 @@ def rxe_failed_qps(events):
     return out
 
 
+# Measured in the virtual rack (Debian 6.1 guest kernel): every active-slave change
+# of an active-backup bond (NETDEV_BONDING_FAILOVER) makes ib_core delete and
+# re-add the bond's GIDs; rxe looks the source GID up for every packet it builds
+# (rxe_init_packet), so a WQE sent or resent in that window fails with
+# IBV_WC_LOC_QP_OP_ERR ("qp#N Failed allocating skb" in the kernel log) and the
+# QP goes to ERR, or (seen in CI) the requester stalls with its queue full.
+# 802.3ad and balance-xor never raise that event, nor does team's activebackup
+# runner. Hardware RoCE LAG (mlx5) keeps the path in the device and is judged
+# without this allowance.
+RXE_AB_DEFECT = ("rxe (Soft-RoCE, Linux 6.1): an active-backup failover re-adds the bond's "
+                 "GIDs; a WQE built in that window fails ('qp#N Failed allocating skb') and "
+                 "the QP errors out (IBV_WC_LOC_QP_OP_ERR) or stalls")
+
+
+def rxe_ab_defect_applies(provider, kind, mode):
+    """Whether RXE_AB_DEFECT can strike this RoCE LAG (rxe over a bond in active-backup)."""
+    return provider == "rxe" and kind == "bond" and mode == "active-backup"
+
+
+def rxe_ab_defect_evidence(res, sender):
+    """RXE_AB_DEFECT's evidence in an RDMA probe result, or None: every QP that
+    broke (error, not RTS, or messages missing) has rxe's skb failure in the
+    sender's kernel log since the probe started."""
+    broken = {f["tx_qp"]["qp_num"] for f in res.flows
+              if f["lost"] or f["tx_qp"].get("errors") or f["tx_qp"].get("state") != "RTS"}
+    if not broken:
+        return None
+    since = (res.sender.get("t_start") or 0.0) - 1.0
+    failed = rxe_failed_qps(kernel_events(sender, since))
+    if not broken <= set(failed):
+        return None
+    return (f"kernel: rxe 'Failed allocating skb' for QPs {sorted(failed)}, broken QPs "
+            f"{sorted(broken)}: " + "; ".join(res.problems()))
+
+
 class RoceLag:
     """RoCE on LAG device ``lag`` (a Bond or Team) with ``provider`` "rxe" or
-    "mlx5". ``create(defer)`` then ``device`` is the RDMA device's name."""
+    "mlx5". ``create(defer=defer)`` then ``device`` is the RDMA device's name."""
 
     def __init__(self, lag, provider):
         if provider not in ("rxe", "mlx5"):
@@ -229,39 +265,42 @@ class RoceLag:
     def name(self):
         return self.lag.name
 
-    def create(self, defer, timeout=15.0):
+    def create(self, *, defer, timeout=15.0):
         if self.provider == "rxe":
             dev = f"rxe_{self.lag.name}"
             check_name(dev, "RDMA device")
             self.node.run("modprobe rdma_rxe 2>/dev/null; modprobe rdma_ucm 2>/dev/null; true",
                           check=False)
+            if self.node.run(f"rdma link show {q(dev)}/1 >/dev/null 2>&1", check=False).rc == 0:
+                # never register an undo that would delete somebody else's device
+                raise RoceError(f"{self.node.name}: refusing to add RDMA device {dev}: an RDMA "
+                                "link of that name already exists and laghil did not make it")
             defer(self.node.run, f"rdma link show {q(dev)}/1 >/dev/null 2>&1 && "
                   f"rdma link delete {q(dev)}; true", check=False)
             self.node.run(f"rdma link add {q(dev)} type rxe netdev {q(self.lag.name)}")
         else:
-            kind = getattr(self.lag, "kind", "bond")
-            mode = getattr(self.lag, "mode", None) or getattr(self.lag, "runner", None)
-            allowed = ROCE_LAG_MODES if kind == "bond" else ROCE_LAG_RUNNERS
-            if mode not in allowed:
-                raise RoceError(f"{self.node.name}: mlx5 RoCE LAG over a {kind} needs "
-                                f"{allowed}, not {mode!r}")
+            allowed = ROCE_LAG_MODES if self.lag.kind == "bond" else ROCE_LAG_RUNNERS
+            if self.lag.mode not in allowed:
+                raise RoceError(f"{self.node.name}: mlx5 RoCE LAG over a {self.lag.kind} needs "
+                                f"{allowed}, not {self.lag.mode!r}")
         self.device = self.wait(timeout)
         return self.device
 
     def wait(self, timeout=15.0):
         """The one RDMA device bound to the LAG, ACTIVE (polled up to ``timeout``)."""
-        deadline = time.monotonic() + timeout
-        while True:
+        found = []
+
+        def one_active():
             devs = inventory(self.node)
             on = [d for d in devs.values() if self.lag.name in d.netdevs
                   and any("ACTIVE" in p.state for p in d.ports.values())]
             if len(on) == 1:
-                return on[0].name
-            if time.monotonic() > deadline:
-                raise RoceError(f"{self.node.name}: no single ACTIVE RDMA device on "
-                                f"{self.lag.name} within {timeout:g} s: "
-                                f"{ {d.name: sorted(d.netdevs) for d in devs.values()} }")
-            time.sleep(0.5)
+                found.append(on[0].name)
+                return None
+            return {d.name: sorted(d.netdevs) for d in devs.values()}
+        wait_until(one_active, timeout=timeout, interval=0.5, error=RoceError,
+                   what=f"{self.node.name}: a single ACTIVE RDMA device on {self.lag.name}")
+        return found[-1]
 
     def problems(self):
         devs = inventory(self.node)

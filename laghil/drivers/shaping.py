@@ -3,7 +3,7 @@
 from ..names import qif
 
 
-def shape(node, port, rate_mbit, defer, burst_kb=32, latency_ms=50):
+def shape(node, port, rate_mbit, *, defer, burst_kb=32, latency_ms=50):
     """Limit ``port``'s egress to ``rate_mbit`` with tbf; the undo (back to the
     default qdisc) is registered first."""
     defer(unshape, node, port)

@@ -2,8 +2,8 @@
 
 ``SwitchDriver.port_shutdown(port)`` / ``port_no_shutdown(port)`` /
 ``port_oper_up(port)``; the partner side of a host's LAG:
-``lag_create(name, ports, mode, defer, **options)`` (a static or LACP LAG over
-switch ports) and ``bridge_create(name, members, defer)`` (one L2 domain over
+``lag_create(name, ports, mode, *, defer, **options)`` (a static or LACP LAG over
+switch ports) and ``bridge_create(name, members, *, defer)`` (one L2 domain over
 ports and LAGs). Each registers its undo on ``defer`` before it changes anything.
 ``linux`` drives a Linux switch (the virtual rack's switch guest,
 Cumulus/SONiC-style Linux ports) over iproute2: a LAG is a bond, the L2 domain a
@@ -41,22 +41,24 @@ class SwitchDriver:
     def port_oper_up(self, port):
         raise NotImplementedError
 
-    def lag_create(self, name, ports, mode, defer, **options):
+    def lag_create(self, name, ports, mode, *, defer, **options):
         """A LAG over ``ports``: ``mode`` "static" or "lacp"."""
         raise SwitchError(f"switch {self.node.name}: driver {self.platform!r} cannot create LAGs yet")
 
-    def bridge_create(self, name, members, defer):
+    def bridge_create(self, name, members, *, defer):
         raise SwitchError(f"switch {self.node.name}: driver {self.platform!r} cannot create bridges yet")
 
 
 class LinuxBridge(UpperDevice):
     """A bridge over ports/LAGs of a Linux switch; its undo restores every member."""
 
+    kind = "bridge"
+
     def __init__(self, node, name, members):
         self.node, self.name = node, check_ifname(name, "bridge name")
         self.members = [check_ifname(m, "bridge member") for m in members]
 
-    def create(self, defer):
+    def create(self, *, defer):
         b = qif(self.name)
         cmds = [f"ip link add name {b} type bridge stp_state 0 forward_delay 0"]
         cmds += [f"ip link set dev {qif(m)} master {b}" for m in self.members]
@@ -77,7 +79,7 @@ class LinuxSwitch(SwitchDriver):
         r = self.node.run(f"cat /sys/class/net/{qif(port)}/operstate")
         return r.stdout.strip() == "up"
 
-    def lag_create(self, name, ports, mode, defer, lacp_rate="fast", miimon=10,
+    def lag_create(self, name, ports, mode, *, defer, lacp_rate="fast", miimon=10,
                    xmit_hash_policy="layer3+4"):
         if mode not in ("static", "lacp"):
             raise SwitchError(f"switch {self.node.name}: LAG mode {mode!r} (static or lacp)")
@@ -85,10 +87,10 @@ class LinuxSwitch(SwitchDriver):
         if mode == "lacp":
             opts["lacp_rate"] = lacp_rate
         bond = Bond(self.node, name, "802.3ad" if mode == "lacp" else "balance-xor", ports, **opts)
-        return bond.create(defer)
+        return bond.create(defer=defer)
 
-    def bridge_create(self, name, members, defer):
-        return LinuxBridge(self.node, name, members).create(defer)
+    def bridge_create(self, name, members, *, defer):
+        return LinuxBridge(self.node, name, members).create(defer=defer)
 
 
 DRIVERS = {"linux": LinuxSwitch}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from ..errors import LaghilError
 from ..lacp import state_names
 from ..names import check_ifname, q, qif
-from .netdev import read_state, restore_state
+from .netdev import UpperDevice
 
 RUNNERS = ("broadcast", "roundrobin", "random", "activebackup", "loadbalance", "lacp")
 LINK_WATCHERS = ("ethtool", "arp_ping")
@@ -26,8 +26,6 @@ TX_BALANCERS = ("basic",)
 
 DESTROY_WAIT_S = 5          # teamd -k: how long the netdev may take to go
 _POLL_S = 0.1
-
-# LACP actor/partner state bits (IEEE 802.1AX), lowest bit first.
 
 
 class TeamError(LaghilError):
@@ -281,51 +279,50 @@ def parse_port_link(text):
 
 # ------------------------------------------------------------------ driver
 
-class Team:
+class Team(UpperDevice):
+    """A teamd team: one of the :mod:`laghil.drivers.lag` LAGs. Its ``mode`` is
+    the teamd runner."""
+
     kind = "team"
 
-    def __init__(self, node, name, runner, members, link_watch="ethtool",
+    def __init__(self, node, name, mode, members, link_watch="ethtool",
                  link_watch_opts=None, port_opts=None, **runner_opts):
         try:
-            self.config = team_config(name, runner, members, link_watch, link_watch_opts,
+            self.config = team_config(name, mode, members, link_watch, link_watch_opts,
                                       port_opts, **runner_opts)
         except LaghilError as e:
             raise type(e)(f"{node.name}: {e}") from None
-        self.node, self.name, self.runner = node, name, runner
+        self.node, self.name, self.mode = node, name, mode
         self.members = list(self.config["ports"])
         self.link_watch = link_watch
-        self._saved = []
 
     def __repr__(self):
-        return f"<Team {self.node.name}:{self.name} {self.runner} {self.members}>"
+        return f"<Team {self.node.name}:{self.name} {self.mode} {self.members}>"
 
-    def create(self, defer, address=None):
-        """Start teamd for the team (members down first, teamd adds them), bring it
-        up (and add ``address``). The undo (destroy + restore every member) is
-        registered first."""
+    def create_commands(self, address=None):
         t = qif(self.name)
-        if address is not None:
-            try:
-                ipaddress.ip_interface(address)
-            except ValueError:
-                raise TeamError(f"{self.node.name}: team {self.name}: address {address!r} "
-                                "is not an IP address with prefix (e.g. 192.168.1.1/24)") from None
-        if self.node.run(f"test -e /sys/class/net/{t}", check=False).rc == 0:
-            # never register an undo that would tear down somebody else's team
-            raise TeamError(f"{self.node.name}: team {self.name}: a netdev of that name "
-                            "already exists")
-        self._saved = [read_state(self.node, m) for m in self.members]
-        defer(self.destroy)
         cmds = [f"ip link set dev {qif(m)} down" for m in self.members]
         # teamd says "This program is not intended to be run as root." on stderr: harmless
         cmds.append(f"teamd -d -t {t} -c {q(json.dumps(self.config, separators=(',', ':')))}")
         cmds.append(f"ip link set dev {t} up")
         if address is not None:
             cmds.append(f"ip addr add {q(address)} dev {t}")
-        self.node.run(" && ".join(cmds))
-        return self
+        return cmds
 
-    def destroy_command(self):
+    def create(self, *, defer, address=None):
+        """Start teamd for the team (members down first, teamd adds them), bring it
+        up (and add ``address``). Refused (nothing changed) when the name or a
+        member is not laghil's to take; the undo (destroy + restore every
+        member) is registered first."""
+        if address is not None:
+            try:
+                ipaddress.ip_interface(address)
+            except ValueError:
+                raise TeamError(f"{self.node.name}: team {self.name}: address {address!r} "
+                                "is not an IP address with prefix (e.g. 192.168.1.1/24)") from None
+        return self._create(defer, self.create_commands(address))
+
+    def delete_command(self):
         """Shell text: stop teamd if it runs, wait (bounded) for the netdev to go,
         then delete it if it is still there."""
         t = qif(self.name)
@@ -335,23 +332,6 @@ class Team:
                 f"sleep {_POLL_S}; i=$((i+1)); done; fi; "
                 f"if [ -e /sys/class/net/{t} ]; then ip link del dev {t}; fi")
 
-    def destroy(self):
-        """Stop teamd, remove the team netdev and return every member exactly as it
-        was. Every step is tried; a failing one is reported after the others ran."""
-        problems = []
-        try:
-            self.node.run(self.destroy_command())
-        except LaghilError as e:
-            problems.append(e)
-        for st in self._saved:
-            try:
-                restore_state(self.node, st)
-            except LaghilError as e:
-                problems.append(e)
-        if problems:
-            raise TeamError(f"{self.node.name}: team {self.name}: undo incomplete: "
-                            + "; ".join(str(p) for p in problems)) from problems[0]
-
     def state(self):
         """TeamState from ``teamdctl <team> state dump``."""
         return parse_team_state(self.node.run(f"teamdctl {qif(self.name)} state dump").stdout)
@@ -360,13 +340,32 @@ class Team:
         """The config teamd runs with (``teamdctl <team> config dump actual``), as a dict."""
         return json.loads(self.node.run(f"teamdctl {qif(self.name)} config dump actual").stdout)
 
-    def active_port(self):
+    def active_member(self):
         """activebackup: the active port's name (None when none is active)."""
-        if self.runner != "activebackup":
-            raise TeamError(f"{self.node.name}: team {self.name}: active_port is an "
-                            f"activebackup notion; this team runs {self.runner}")
+        if self.mode != "activebackup":
+            raise TeamError(f"{self.node.name}: team {self.name}: an active port is an "
+                            f"activebackup notion; this team runs {self.mode}")
         return self.state().active_port
+
+    def ready(self):
+        """None when the team is ready for traffic, else what is still missing."""
+        return ready_problem(self.state(), self.mode, self.members)
 
     def port_link(self, member):
         """PortLink of ``member`` from ``ip -d -j link`` (master, slave kind)."""
         return parse_port_link(self.node.run(f"ip -d -j link show dev {qif(member)}").stdout)
+
+
+def ready_problem(st, mode, members):
+    """Why a team in state ``st`` is not ready (pure; None if it is): every port
+    up, lacp: one aggregator holding every port, activebackup: an active port."""
+    down = [p for p in members if p not in st.ports or not st.ports[p].up]
+    if down:
+        return f"ports not up: {down}"
+    if mode == "lacp":
+        aggs = st.aggregators()
+        if len(aggs) != 1 or len(next(iter(aggs.values()))) != len(members):
+            return f"aggregators {aggs}: want one holding {members}"
+    if mode == "activebackup" and not st.active_port:
+        return "no active port"
+    return None

@@ -1,20 +1,34 @@
-"""The fault injectors (see the package docstring)."""
+"""The fault injectors, the one table of fault kinds, the one chooser of how a
+cable is pulled, and the one "inject, verify, revert, verify" helper."""
 
 import time
+from contextlib import contextmanager
 
 from ..errors import LaghilError
 from ..measure.model import Event
 from ..names import qif
+from ..wait import wait_until
 
 
 class FaultError(LaghilError):
     pass
 
 
+# How a cable is pulled, best first: a virtual pull drops carrier at both ends
+# at once (the virtual rack only); a host link-down is a member's own failure;
+# a switch port shutdown goes through the switch driver. PDU outlets power a
+# whole node off: never chosen to pull one cable.
+PULL_PREFERENCE = ("virtual_pull", "link_down", "switch_shutdown")
+
+
 class FaultInjector:
-    """Base: subclasses implement _inject, _revert and _verify_injected/_verify_reverted."""
+    """Base: a subclass implements ``_inject`` and ``_revert`` (each returns the
+    instant it acted, controller wall clock, or None for "now") and sets
+    ``dark``: the (node, port) ends whose carrier the fault must drop and the
+    revert must bring back."""
 
     kind = "fault"
+    dark = ()
 
     def __init__(self, rt, label):
         self.rt = rt
@@ -26,7 +40,7 @@ class FaultInjector:
     def __repr__(self):
         return f"<{type(self).__name__} {self.label}>"
 
-    def inject(self, defer):
+    def inject(self, *, defer):
         """Register the revert, then inject. Returns the instant of the fault."""
         defer(self.revert)
         self.active = True
@@ -41,22 +55,23 @@ class FaultInjector:
         self.active = False
         return self.t_revert
 
+    def carriers(self):
+        """{"node:port": carrier} at the ends the fault darkens."""
+        return {f"{n}:{p}": self.rt.node(n).carrier(p) for n, p in self.dark}
+
+    def _all(self, up):
+        seen = self.carriers()
+        return None if all(v == up for v in seen.values()) else seen
+
     def verify(self, timeout=10.0):
-        """Wait until the fault is visible where it must be; raises FaultError."""
-        self._wait(self._fault_visible, timeout, "fault not visible")
+        """Wait until the fault is visible where it must be; returns the seconds
+        it took; FaultError says what was last seen."""
+        return wait_until(lambda: self._all(False), timeout=timeout, error=FaultError,
+                          what=f"{self.label}: fault visible (carrier gone)")
 
     def verify_reverted(self, timeout=30.0):
-        self._wait(self._restore_visible, timeout, "restore not visible")
-
-    def _wait(self, check, timeout, what):
-        deadline = time.monotonic() + timeout
-        while True:
-            seen = check()
-            if seen is True:
-                return
-            if time.monotonic() > deadline:
-                raise FaultError(f"{self.label}: {what} within {timeout:g} s ({seen})")
-            time.sleep(0.1)
+        return wait_until(lambda: self._all(True), timeout=timeout, error=FaultError,
+                          what=f"{self.label}: restore visible (carrier back)")
 
     def events(self):
         out = []
@@ -66,31 +81,32 @@ class FaultInjector:
             out.append(Event(self.t_revert, f"restore: {self.label}", "restore"))
         return out
 
-    # subclasses
     def _inject(self):
         raise NotImplementedError
 
     def _revert(self):
         raise NotImplementedError
 
-    def _fault_visible(self):
-        raise NotImplementedError
-
-    def _restore_visible(self):
-        raise NotImplementedError
-
-
-def _carriers(rt, ends):
-    return {f"{n}:{p}": rt.node(n).carrier(p) for n, p in ends}
-
 
 class HostLinkDown(FaultInjector):
-    """``ip link set <port> down`` on a host (a member's own link-down)."""
+    """``ip link set <port> down`` on a host (a member's own link-down). The
+    management interface is refused, whatever the lab file says."""
     kind = "link-down"
 
     def __init__(self, rt, host, port):
+        from ..drivers.netdev import NetdevRefused, check_not_management
         super().__init__(rt, f"{host}:{port} link down")
         self.host, self.port = host, port
+        self.dark = [(host, port)]
+        try:
+            check_not_management(rt.node(host), port, "take down")
+        except NetdevRefused as e:
+            raise FaultError(str(e)) from None
+
+    @classmethod
+    def for_cable(cls, rt, cable, spec, at=None):
+        host = _end_at(rt.lab, cable, rt.lab.hosts, at)
+        return cls(rt, host.node, host.port)
 
     def _inject(self):
         t = time.time()
@@ -102,14 +118,6 @@ class HostLinkDown(FaultInjector):
         self.rt.node(self.host).run(f"ip link set dev {qif(self.port)} up")
         return t
 
-    def _fault_visible(self):
-        seen = _carriers(self.rt, [(self.host, self.port)])
-        return True if not any(seen.values()) else seen
-
-    def _restore_visible(self):
-        seen = _carriers(self.rt, [(self.host, self.port)])
-        return True if all(seen.values()) else seen
-
 
 class VirtualCablePull(FaultInjector):
     """Pull a virtual rack cable: carrier drops at BOTH ends (QMP set_link)."""
@@ -117,24 +125,22 @@ class VirtualCablePull(FaultInjector):
 
     def __init__(self, rt, cable_name):
         super().__init__(rt, f"cable {cable_name} pulled")
-        self.cable = rt.cable(cable_name)
-        if self.cable.method != "virtual_pull":
-            raise FaultError(f"cable {cable_name}: virtual pull needs the virtual rack "
-                             f"(lab {rt.lab.name!r} allows {self.cable.method})")
+        self.cable = rt.lab.cable(cable_name)
+        if rt.rack is None or not self.cable.has_fault("virtual_pull"):
+            raise FaultError(f"cable {cable_name}: a virtual pull needs the virtual rack and a "
+                             f"cable that allows it (lab {rt.lab.name!r} allows "
+                             f"{', '.join(self.cable.fault_kinds) or 'none'})")
+        self.dark = [tuple(e) for e in self.cable.refs]
+
+    @classmethod
+    def for_cable(cls, rt, cable, spec, at=None):
+        return cls(rt, cable.name)
 
     def _inject(self):
-        return self.cable.down(verify=False)
+        return self.rt.rack.set_cable(self.cable, False)[0]
 
     def _revert(self):
-        return self.cable.up(verify=False)
-
-    def _fault_visible(self):
-        seen = self.cable.carrier()
-        return True if not any(seen.values()) else seen
-
-    def _restore_visible(self):
-        seen = self.cable.carrier()
-        return True if all(seen.values()) else seen
+        return self.rt.rack.set_cable(self.cable, True)[0]
 
 
 class SwitchPortShutdown(FaultInjector):
@@ -150,6 +156,12 @@ class SwitchPortShutdown(FaultInjector):
         self.driver = switch_driver(rt.node(switch))
         far = rt.lab.far_end(switch, port)
         self.far = (far.node, far.port) if far else None
+        self.dark = [self.far] if self.far else []
+
+    @classmethod
+    def for_cable(cls, rt, cable, spec, at=None):
+        sw = _end_at(rt.lab, cable, rt.lab.switches, None)
+        return cls(rt, sw.node, sw.port)
 
     def _inject(self):
         t = time.time()
@@ -164,18 +176,6 @@ class SwitchPortShutdown(FaultInjector):
             self.rt.rack.set_port(*self.far, True)
         self.driver.port_no_shutdown(self.port)
         return t
-
-    def _fault_visible(self):
-        if not self.far:
-            return True
-        seen = _carriers(self.rt, [self.far])
-        return True if not any(seen.values()) else seen
-
-    def _restore_visible(self):
-        if not self.far:
-            return True
-        seen = _carriers(self.rt, [self.far])
-        return True if all(seen.values()) else seen
 
 
 class PduOutletOff(FaultInjector):
@@ -200,40 +200,75 @@ class PduOutletOff(FaultInjector):
         self.far = [(c.other_end(self.node, p).node, c.other_end(self.node, p).port)
                     for p in (rt.lab.node(self.node).ports if self.node else [])
                     for c in [rt.lab.cable_of(self.node, p)] if c is not None]
+        self.dark = self.far
+
+    @classmethod
+    def for_cable(cls, rt, cable, spec, at=None):
+        return cls(rt, spec.pdu, spec.outlet)
 
     def _inject(self):
         return self.pdu.off(self.outlet)
 
     def _revert(self):
-        t = self.pdu.on(self.outlet)
-        return t
-
-    def _fault_visible(self):
-        seen = _carriers(self.rt, self.far)
-        return True if not any(seen.values()) else seen
-
-    def _restore_visible(self):
-        seen = _carriers(self.rt, self.far)
-        return True if all(seen.values()) else seen
+        return self.pdu.on(self.outlet)
 
 
-def injector_for(rt, cable_name, kind):
-    """The injector of ``kind`` for a lab cable, if the lab allows it there."""
+# fault kind (as lab files name it) -> injector
+FAULT_KINDS = {"virtual_pull": VirtualCablePull, "link_down": HostLinkDown,
+               "switch_shutdown": SwitchPortShutdown, "pdu_outlet": PduOutletOff}
+
+
+def _end_at(lab, cable, section, at):
+    """The cable end on a node of ``section`` (hosts, switches); ``at`` first."""
+    ends = [e for e in cable.refs if e.node in section]
+    if not ends:
+        raise FaultError(f"cable {cable.name}: no end on a {'host' if section is lab.hosts else 'switch'}")
+    return next((e for e in ends if e.node == at), ends[0])
+
+
+def pull_method(cable, virtual):
+    """The first of :data:`PULL_PREFERENCE` that the lab allows on ``cable``
+    (``virtual``: the lab is the virtual rack), or None."""
+    return next((k for k in PULL_PREFERENCE
+                 if cable.has_fault(k) and (k != "virtual_pull" or virtual)), None)
+
+
+def injector_for(rt, cable_name, kind=None, at=None):
+    """The injector of ``kind`` (default: :func:`pull_method`) for a lab cable,
+    if the lab allows it there; ``at`` names the node whose end a one-ended
+    fault (link-down) takes."""
     cable = rt.lab.cable(cable_name)
     allowed = {f.kind: f for f in cable.faults}
+    if kind is None:
+        kind = pull_method(cable, rt.rack is not None)
+        if kind is None:
+            raise FaultError(f"cable {cable_name}: no way to pull it that laghil can drive "
+                             f"(lab {rt.lab.name!r} allows {', '.join(allowed) or 'none'}; "
+                             f"pulls: {', '.join(PULL_PREFERENCE)})")
     if kind not in allowed:
         raise FaultError(f"cable {cable_name}: fault {kind!r} not allowed by lab "
                          f"{rt.lab.name!r} (allowed: {', '.join(allowed) or 'none'})")
-    a, b = cable.a, cable.b
-    if kind == "virtual_pull":
-        return VirtualCablePull(rt, cable_name)
-    if kind == "link_down":
-        host = a if a.node in rt.lab.hosts else b
-        return HostLinkDown(rt, host.node, host.port)
-    if kind == "switch_shutdown":
-        sw = a if a.node in rt.lab.switches else b
-        return SwitchPortShutdown(rt, sw.node, sw.port)
-    if kind == "pdu_outlet":
-        f = allowed[kind]
-        return PduOutletOff(rt, f.pdu, f.outlet)
-    raise FaultError(f"cable {cable_name}: no injector for {kind!r}")
+    if kind not in FAULT_KINDS:
+        raise FaultError(f"cable {cable_name}: no injector for {kind!r}")
+    return FAULT_KINDS[kind].for_cable(rt, cable, allowed[kind], at)
+
+
+@contextmanager
+def fault(rt, cable_name, *, defer, kind=None, at=None, timeout=10.0, revert_timeout=30.0):
+    """Inject (its revert registered first), verify, hand the injector to the
+    body, then revert and verify the restore. When the body fails the revert
+    still runs (and again, harmlessly, from ``defer``).
+
+        with fault(rt, "h1-h2-a", defer=defer) as f:
+            ...   # traffic while the cable is out
+    """
+    f = injector_for(rt, cable_name, kind, at)
+    f.inject(defer=defer)
+    f.verify(timeout=timeout)
+    try:
+        yield f
+    except BaseException:
+        f.revert()
+        raise
+    f.revert()
+    f.verify_reverted(timeout=revert_timeout)

@@ -213,8 +213,30 @@ class ManagementDefaults(_Model):
     sudo: Optional[bool] = None
 
 
+def _ifname_prefix(value):
+    """A prefix to which laghil appends an index (1..99): the whole name must fit."""
+    _wrap(check_ifname, "interface name prefix")(value + "99")
+    return value
+
+
+IfNamePrefix = Annotated[str, AfterValidator(_ifname_prefix)]
+
+
+class DeviceNames(_Model):
+    """Names of the netdevs laghil makes on a lab's nodes (``defaults.devices``).
+
+    They are laghil's own so that a node's production ``bond0`` is never taken
+    for one of the suite's: a create refuses when a netdev of the name exists."""
+
+    bond: IfName = "lgbond0"
+    team: IfName = "lgteam0"
+    bridge: IfName = "lgbr0"            # a switch's bridge over the partner LAGs
+    switch_lag: IfNamePrefix = "lglag"  # a switch's partner LAGs: lglag1, lglag2...
+
+
 class Defaults(_Model):
     management: Optional[ManagementDefaults] = None
+    devices: DeviceNames = Field(default_factory=DeviceNames)
 
 
 class Port(_Model):
@@ -487,10 +509,33 @@ class Lab(_Model):
                 if outlet.feeds is not None and outlet.feeds not in owner:
                     add(("pdus", name, "outlets", number, "feeds"),
                         f"outlet feeds unknown node {outlet.feeds!r}; known nodes: {self._known()}")
+        self._check_device_names(add)
         self._check_cables(add)
         if self.kind == "virtual":
             self._check_virtual(add)
         return problems
+
+    def _check_device_names(self, add):
+        names = self.device_names
+        seen: dict[str, str] = {}
+        for field_name in ("bond", "team", "bridge"):
+            value = getattr(names, field_name)
+            if value in seen:
+                add(("defaults", "devices", field_name),
+                    f"{value!r} is already the {seen[value]} name: each device needs its own")
+            seen.setdefault(value, field_name)
+        for section in ("hosts", "switches"):
+            for node, spec in getattr(self, section).items():
+                for value, field_name in seen.items():
+                    if value in spec.ports:
+                        add(("defaults", "devices", field_name),
+                            f"{value!r} is a port of {node}: laghil's {field_name} needs a "
+                            "name of its own")
+
+    @property
+    def device_names(self) -> DeviceNames:
+        """The names laghil gives the netdevs it makes (``defaults.devices``)."""
+        return self.defaults.devices if self.defaults is not None else DeviceNames()
 
     def _known(self) -> str:
         return ", ".join(self.nodes) or "(none)"

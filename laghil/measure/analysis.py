@@ -21,6 +21,7 @@ Figures (ms unless named otherwise), R = the flow's offered rate:
 """
 
 import math
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from .agent.probe_agent import reduce_packets
@@ -71,8 +72,30 @@ def _largest_gap(gaps, bounds, top_n_full):
     return None, False
 
 
+@dataclass(frozen=True)
+class FlowOutage:
+    """T_gap and T_loss of one flow (ms), with resolution and the item-3 counts."""
+    flow: int | None
+    dst_port: int | None
+    rate_pps: float
+    resolution_ms: float
+    t_gap_ms: float | None          # None: undefined (no arrival, or not bounded)
+    t_gap_bounded: bool
+    gap: dict | None                # the agent's gap record the figure comes from
+    t_loss_ms: float
+    tx: int
+    rx: int
+    lost: int
+    loss_bursts: int
+    largest_burst: int
+    out_of_order: int
+    duplicates: int
+    no_arrivals: bool
+    method: dict
+
+
 def flow_outage(flow_result, rate_pps=None, fault_t=None, window=None, top_gaps=16):
-    """T_gap and T_loss of one flow (ms), with resolution and the item-3 counts.
+    """:class:`FlowOutage` of one flow.
 
     ``rate_pps`` defaults to the sender's declared rate in the result.
     ``fault_t`` (epoch s, receiver clock) with ``window`` (s, or (before,
@@ -94,18 +117,17 @@ def flow_outage(flow_result, rate_pps=None, fault_t=None, window=None, top_gaps=
         t_gap = 0.0 if len(gaps) < top_gaps else None
     t_loss = max(0, tx - rx) * 1e3 / r
     bursts = flow_result.get("loss_bursts") or []
-    return {
-        "flow": flow_result.get("flow"), "dst_port": flow_result.get("dst_port"),
-        "rate_pps": r, "resolution_ms": res_ms,
-        "t_gap_ms": t_gap, "t_gap_bounded": bounded, "gap": gap,
-        "t_loss_ms": t_loss, "tx": tx, "rx": rx, "lost": max(0, tx - rx),
-        "loss_bursts": int(flow_result.get("loss_burst_count") or 0),
-        "largest_burst": max((n for _, n in bursts), default=0),
-        "out_of_order": int(flow_result.get("out_of_order") or 0),
-        "duplicates": int(flow_result.get("duplicates") or 0),
-        "no_arrivals": rx == 0,
-        "method": {"t_gap": GAP_METHOD, "t_loss": LOSS_METHOD},
-    }
+    return FlowOutage(
+        flow=flow_result.get("flow"), dst_port=flow_result.get("dst_port"),
+        rate_pps=r, resolution_ms=res_ms,
+        t_gap_ms=t_gap, t_gap_bounded=bounded, gap=gap,
+        t_loss_ms=t_loss, tx=tx, rx=rx, lost=max(0, tx - rx),
+        loss_bursts=int(flow_result.get("loss_burst_count") or 0),
+        largest_burst=max((n for _, n in bursts), default=0),
+        out_of_order=int(flow_result.get("out_of_order") or 0),
+        duplicates=int(flow_result.get("duplicates") or 0),
+        no_arrivals=rx == 0,
+        method={"t_gap": GAP_METHOD, "t_loss": LOSS_METHOD})
 
 
 def _med_max(values):
@@ -113,8 +135,27 @@ def _med_max(values):
     return (percentile(vs, 50), max(vs)) if vs else (None, None)
 
 
+@dataclass(frozen=True)
+class LagOutage:
+    """Per-flow outage figures of a LAG plus max and median over the flows (item 2)."""
+    n_flows: int
+    resolution_ms: float
+    t_gap_max_ms: float | None
+    t_gap_median_ms: float | None
+    t_loss_max_ms: float | None
+    t_loss_median_ms: float | None
+    lossless_flows: list            # flows that lost nothing (the survivor's)
+    lossy_flows: list
+    no_arrival_flows: list          # flows that received nothing (T_gap undefined)
+    out_of_order: int
+    duplicates: int
+    loss_bursts: int
+    flows: list                     # [FlowOutage]
+    method: dict
+
+
 def lag_outage(flows, rate_pps=None, fault_t=None, window=None, top_gaps=16):
-    """Per-flow outage figures plus max and median over the flows (item 2).
+    """:class:`LagOutage` of the flows.
 
     Never the aggregate of all flows: flows hashed to the surviving member lose
     nothing. ``lossless_flows`` names the flows that lost no packet (the
@@ -124,24 +165,23 @@ def lag_outage(flows, rate_pps=None, fault_t=None, window=None, top_gaps=16):
     per = [flow_outage(f, rate_pps, fault_t, window, top_gaps) for f in flows]
     if not per:
         raise ValueError("lag_outage of no flows")
-    gap_med, gap_max = _med_max(p["t_gap_ms"] for p in per)
-    loss_med, loss_max = _med_max(p["t_loss_ms"] for p in per)
-    lossless = [p["flow"] for p in per if p["lost"] == 0 and p["rx"] > 0]
-    return {
-        "n_flows": len(per),
-        "resolution_ms": max(p["resolution_ms"] for p in per),
-        "t_gap_max_ms": gap_max, "t_gap_median_ms": gap_med,
-        "t_loss_max_ms": loss_max, "t_loss_median_ms": loss_med,
-        "lossless_flows": lossless,
-        "lossy_flows": [p["flow"] for p in per if p["flow"] not in lossless],
-        "no_arrival_flows": [p["flow"] for p in per if p["no_arrivals"]],
-        "out_of_order": sum(p["out_of_order"] for p in per),
-        "duplicates": sum(p["duplicates"] for p in per),
-        "loss_bursts": sum(p["loss_bursts"] for p in per),
-        "flows": per,
-        "method": {"t_gap": GAP_METHOD + f", max/median over {len(per)} flows",
-                   "t_loss": LOSS_METHOD + f", max/median over {len(per)} flows"},
-    }
+    gap_med, gap_max = _med_max(p.t_gap_ms for p in per)
+    loss_med, loss_max = _med_max(p.t_loss_ms for p in per)
+    lossless = [p.flow for p in per if p.lost == 0 and p.rx > 0]
+    return LagOutage(
+        n_flows=len(per),
+        resolution_ms=max(p.resolution_ms for p in per),
+        t_gap_max_ms=gap_max, t_gap_median_ms=gap_med,
+        t_loss_max_ms=loss_max, t_loss_median_ms=loss_med,
+        lossless_flows=lossless,
+        lossy_flows=[p.flow for p in per if p.flow not in lossless],
+        no_arrival_flows=[p.flow for p in per if p.no_arrivals],
+        out_of_order=sum(p.out_of_order for p in per),
+        duplicates=sum(p.duplicates for p in per),
+        loss_bursts=sum(p.loss_bursts for p in per),
+        flows=per,
+        method={"t_gap": GAP_METHOD + f", max/median over {len(per)} flows",
+                "t_loss": LOSS_METHOD + f", max/median over {len(per)} flows"})
 
 
 class ClockOffset(NamedTuple):
@@ -191,9 +231,31 @@ def detection_latency(event_t_host, fault_t_controller, offset=0.0, offset_uncer
                    (offset_uncertainty + event_uncertainty) * 1e3)
 
 
+@dataclass(frozen=True)
+class FlowReversion:
+    """Fail-back figures of one flow (ms): see :func:`reversion_time`."""
+    flow: int | None
+    resume_ms: float
+    failback_gap_ms: float
+    failback_bound_ms: float | None
+    reversion_ms: float
+    resolution_ms: float
+    gap: dict | None
+    method: str
+
+
+@dataclass(frozen=True)
+class Reversion:
+    """Fail-back of every flow at one restore, max and median of reversion_ms."""
+    flows: list                     # [FlowReversion]
+    reversion_max_ms: float
+    reversion_median_ms: float
+    resolution_ms: float
+
+
 def reversion_time(flow_result, restore_t, rate_pps=None, window_s=5.0, top_gaps=16):
     """Fail-back figures of one flow when the link returns at ``restore_t``
-    (epoch s, receiver clock), in ms (item 5):
+    (epoch s, receiver clock), in ms (item 5), as a :class:`FlowReversion`:
 
     * ``resume_ms``: if the flow was not receiving at ``restore_t`` (a gap
       spans it: the flow never failed over, or had not yet), the first arrival
@@ -215,11 +277,18 @@ def reversion_time(flow_result, restore_t, rate_pps=None, window_s=5.0, top_gaps
     bound = None
     if fb is None and len(gaps) >= top_gaps:
         bound = max(0.0, min(g["gap_s"] for g in gaps) * 1e3 - res_ms)
-    return {"flow": flow_result.get("flow"), "resume_ms": resume, "failback_gap_ms": failback,
-            "failback_bound_ms": bound, "reversion_ms": max(resume, failback),
-            "resolution_ms": res_ms, "gap": fb,
-            "method": "restore: first arrival after restore_t (if down), largest gap "
-                      f"starting within {window_s:g} s after it - 1/R"}
+    return FlowReversion(
+        flow=flow_result.get("flow"), resume_ms=resume, failback_gap_ms=failback,
+        failback_bound_ms=bound, reversion_ms=max(resume, failback), resolution_ms=res_ms,
+        gap=fb, method="restore: first arrival after restore_t (if down), largest gap "
+                       f"starting within {window_s:g} s after it - 1/R")
+
+
+def reversion(flows, restore_t, rate_pps, window_s=5.0):
+    """:class:`Reversion` of every flow at ``restore_t``."""
+    per = [reversion_time(f, restore_t, rate_pps, window_s) for f in flows]
+    vals = [p.reversion_ms for p in per]
+    return Reversion(per, max(vals), percentile(vals, 50), 1e3 / rate_pps)
 
 
 def jain_index(xs):

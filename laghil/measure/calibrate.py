@@ -128,7 +128,7 @@ def _trial_once(sender, receiver, dst_addr, ifname, outage_ms, rate_pps, flows, 
     # instant only. On a rack, clocks differ: the trial holds a single fault.
     fault_t = ev["down"] if native else None
     lag = analysis.lag_outage(res.flows, rate_pps, fault_t, (0.2, 10.0) if native else None)
-    gap, loss = lag["t_gap_max_ms"], lag["t_loss_max_ms"]
+    gap, loss = lag.t_gap_max_ms, lag.t_loss_max_ms
     err = None if gap is None else gap - ev["down_ms"]
     lerr = loss - ev["down_ms"]
     ok = err is not None and abs(err) <= allowed and abs(lerr) <= allowed
@@ -187,7 +187,7 @@ def rack_trial(rack, cable, sender, receiver, dst_addr, outage_ms, rate_pps=2000
     uncertainty = max(down_first - t_pre, up_last - t_pre_up) * 1e3   # QMP round trips
     lag = analysis.lag_outage(res.flows, rate_pps, down_first + clock.offset_s, (0.2, 10.0))
     allowed = allowed_error_ms(rate_pps, native=False)
-    gap, loss = lag["t_gap_max_ms"], lag["t_loss_max_ms"]
+    gap, loss = lag.t_gap_max_ms, lag.t_loss_max_ms
     err = None if gap is None else gap - injected
     lerr = loss - injected
     ok = err is not None and abs(err) <= allowed and abs(lerr) <= allowed

@@ -1,41 +1,36 @@
 """One failover trial: a member's cable broken under probe traffic and restored.
 
     trial = run_failover(rt, lag, receiver_node, "192.168.201.2", member="eth1",
-                         method="virtual_pull", defer=defer, flows=4, rate_pps=1000)
-    trial.outage["t_gap_max_ms"], trial.reversion["reversion_max_ms"]
+                         defer=defer, flows=4, rate_pps=1000)
+    trial.outage.t_gap_max_ms, trial.reversion.reversion_max_ms
 
 The probe starts, traffic runs ``hold_s`` before the fault, the fault is held
 ``down_s``, restored, and traffic runs ``after_s`` more (fail-back is measured in
 that tail). The fault and restore instants are taken on the controller's clock
 and moved onto the receiver's clock with an offset estimated from SSH round
 trips; kernel bond events of the sender (bonds only) give the detection latency
-(measurement.md items 1-5). The fault's revert is registered on ``defer``
-before it is injected.
+(measurement.md items 1-5). The cable is pulled the lab's one way
+(:func:`laghil.faults.pull_method`, or ``method``); the fault's revert is
+registered on ``defer`` before it is injected.
 """
 
 import time
 from dataclasses import dataclass, field
 
 from ..errors import LaghilError
-from ..faults import injector_for
+from ..faults import injector_for, pull_method
 from ..kevents import DOWN, UP, bond_events
-from .analysis import detection_latency
+from .analysis import LagOutage, Reversion, detection_latency
 from .model import Event
 from .distribution import SRC_OFFSET
 from .probe import Probe, sample_clock
 from .throughput import counters_command, parse_counters
 
-PULL_METHODS = ("virtual_pull", "link_down", "switch_shutdown")
 BASE_PORT = 47000
 
 
 class FailoverError(LaghilError):
     pass
-
-
-def pull_method(cable, prefer=PULL_METHODS):
-    """The first fault kind in ``prefer`` that the lab allows on ``cable``, or None."""
-    return next((k for k in prefer if cable.has_fault(k)), None)
 
 
 @dataclass
@@ -46,8 +41,8 @@ class FailoverTrial:
     res: object                     # ProbeResult
     fault_t: float                  # receiver clock, epoch s
     restore_t: float                # receiver clock, epoch s
-    outage: dict                    # analysis.lag_outage around the fault
-    reversion: dict                 # ProbeResult.reversion at the restore
+    outage: LagOutage               # around the fault
+    reversion: Reversion            # at the restore
     events: list = field(default_factory=list)      # on the receiver clock, for the timeline
     detection: object = None        # analysis.Latency of "link status definitely down"
     up_latency: object = None       # analysis.Latency of "link status definitely up" after restore
@@ -61,7 +56,7 @@ class FailoverTrial:
         return self.res.flows[flow]["lost"]
 
 
-def run_failover(rt, lag, receiver, dst_ip, method, defer, member=None, flows=4,
+def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, flows=4,
                  rate_pps=1000, hold_s=2.0, down_s=2.0, after_s=3.0, active=None,
                  slack_s=1.5, make_probe=None, pull_loaded=False):
     """Break a member's cable (of ``lag`` on its node) under probe traffic to
@@ -102,12 +97,13 @@ def run_failover(rt, lag, receiver, dst_ip, method, defer, member=None, flows=4,
     if member not in cables:
         raise FailoverError(f"{sender.name}: {member!r} is not a member of {lag.name} {members}")
     cable = cables[member]
-    fault = injector_for(rt, cable.name, method)
+    method = method or pull_method(cable, rt.rack is not None)
+    fault = injector_for(rt, cable.name, method, at=sender.name)
     late = time.time() - (t_traffic + hold_s)
     if late > slack_s:
         raise FailoverError(f"{sender.name}: the fault would land {late:.1f} s after its "
                             f"planned instant (node too slow to answer): not a valid trial")
-    t_fault = fault.inject(defer)
+    t_fault = fault.inject(defer=defer)
     fault.verify(timeout=5)
     during = active() if active else None
     time.sleep(max(0.0, t_fault + down_s - time.time()))

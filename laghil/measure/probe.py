@@ -134,12 +134,8 @@ class ProbeResult:
                                    self.receiver.get("top_gaps", 16))
 
     def reversion(self, restore_t, window_s=5.0):
-        """Per-flow :func:`analysis.reversion_time` plus max/median of reversion_ms."""
-        per = [analysis.reversion_time(f, restore_t, self.rate_pps, window_s) for f in self.flows]
-        vals = [p["reversion_ms"] for p in per]
-        return {"flows": per, "reversion_max_ms": max(vals),
-                "reversion_median_ms": analysis.percentile(vals, 50),
-                "resolution_ms": 1e3 / self.rate_pps}
+        """:class:`analysis.Reversion` of the flows at ``restore_t`` (receiver clock)."""
+        return analysis.reversion(self.flows, restore_t, self.rate_pps, window_s)
 
     def measurements(self, fault_t=None, window=None, prefix=""):
         """The achieved rate (min over flows), T_gap / T_loss (max and median
@@ -148,7 +144,7 @@ class ProbeResult:
         where the sender reported it (else 1/target), with a note when the
         sender achieved under 95% of the target."""
         lag = self.outage(fault_t, window)
-        n, res = lag["n_flows"], lag["resolution_ms"]
+        n, res = lag.n_flows, lag.resolution_ms
         achieved = self.achieved_known_pps
         if achieved:
             res = 1e3 / achieved
@@ -166,19 +162,19 @@ class ProbeResult:
                         f"packets sent / sending time per flow, min over {n} flows "
                         f"(target {self.rate_pps:.0f} pkt/s)",
                         1.0 / elapsed if elapsed else None, note=self.rate_note),
-            Measurement(f"{prefix}T_gap max", lag["t_gap_max_ms"], "ms",
+            Measurement(f"{prefix}T_gap max", lag.t_gap_max_ms, "ms",
                         f"gap outage per flow, max over {n} flows{where}", res, note=note),
-            Measurement(f"{prefix}T_gap median", lag["t_gap_median_ms"], "ms",
+            Measurement(f"{prefix}T_gap median", lag.t_gap_median_ms, "ms",
                         f"gap outage per flow, median over {n} flows{where}", res, note=note),
-            Measurement(f"{prefix}T_loss max", lag["t_loss_max_ms"], "ms",
+            Measurement(f"{prefix}T_loss max", lag.t_loss_max_ms, "ms",
                         f"loss-derived outage (Tx-Rx)/R per flow, max over {n} flows", res,
                         note=note),
-            Measurement(f"{prefix}T_loss median", lag["t_loss_median_ms"], "ms",
+            Measurement(f"{prefix}T_loss median", lag.t_loss_median_ms, "ms",
                         f"loss-derived outage (Tx-Rx)/R per flow, median over {n} flows", res,
                         note=note),
-            Measurement(f"{prefix}out-of-order", lag["out_of_order"], "pkt",
+            Measurement(f"{prefix}out-of-order", lag.out_of_order, "pkt",
                         f"packets arriving after a higher seq, sum over {n} flows", 1.0),
-            Measurement(f"{prefix}duplicates", lag["duplicates"], "pkt",
+            Measurement(f"{prefix}duplicates", lag.duplicates, "pkt",
                         f"repeated seqs, sum over {n} flows", 1.0),
         ]
 

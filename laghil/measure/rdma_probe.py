@@ -222,4 +222,19 @@ class RdmaProbe(Probe):
 
 
 __all__ = ["RdmaProbe", "RdmaProbeResult", "ProbeError", "ensure_rdma_agent", "merge_rdma",
-           "lag_port_remap"]
+           "lag_port_remap", "rc_figures"]
+
+
+def rc_figures(trials, retry_cnt, timeout):
+    """What RC trials add to the failover figures: the QPs' survival bound
+    (``retry_cnt`` and ``timeout`` as the probe set them) and the error
+    completions (none allowed), over every repetition."""
+    per = [sum(e["count"] for e in t.res.errors()) for t in trials]
+    return [
+        Measurement("RC survival bound", trials[0].res.survival_bound_s * 1e3, "ms",
+                    f"(retry_cnt + 1) x 4.096 us x 2^timeout, retry_cnt={retry_cnt}, "
+                    f"timeout={timeout}"),
+        Measurement("error completions", sum(per), "wc",
+                    "work completions with status != SUCCESS, both sides, all repetitions", 1,
+                    per, 0, "<="),
+    ]

@@ -5,19 +5,16 @@ One case per mode in CI; every option variant with --full-matrix."""
 
 import pytest
 
+from laghil.cases import BOND_CASES, Case
+from laghil.lacp import healthy_state
 from laghil.measure.model import Measurement
-
-from .cases import BOND_CASES
-from .lag_checks import assert_failover, check_distribution, record_failover, run_trials
+from pytest_laghil import params
+from pytest_laghil.lag_checks import assert_failover, check_distribution, record_failover, run_trials
 
 pytestmark = [pytest.mark.bonding, pytest.mark.ci, pytest.mark.requires("bonding", count=2)]
 
 
-def _lacp_state(case):
-    return 63 if case.options.get("lacp_rate") == "fast" else 61
-
-
-@pytest.mark.parametrize("case", BOND_CASES)
+@pytest.mark.parametrize("case", params(BOND_CASES))
 def test_bond_state_matches_configuration(lag_pair, case):
     pair = lag_pair("bond", case.mode, via=case.via, **case.options)
     for bond in (pair.a, pair.b):
@@ -38,7 +35,7 @@ def test_bond_state_matches_configuration(lag_pair, case):
             assert st.active_slave == st.primary, (
                 f"{where}: active slave {st.active_slave}, primary {st.primary} is up")
         if case.mode == "802.3ad":
-            want = _lacp_state(case)
+            want = healthy_state(case.lacp_fast)
             agg = st.aggregator
             assert agg and agg["num_ports"] == len(bond.members), f"{where}: aggregator {agg}"
             assert agg["partner_mac"] == peer_mac, (
@@ -52,7 +49,7 @@ def test_bond_state_matches_configuration(lag_pair, case):
 
 
 @pytest.mark.distribution
-@pytest.mark.parametrize("case", BOND_CASES)
+@pytest.mark.parametrize("case", params(BOND_CASES))
 def test_bond_distribution_follows_mode_oracle(lag_pair, case, measure, profile):
     pair = lag_pair("bond", case.mode, via=case.via, **case.options)
     check_distribution(pair, case, measure, profile)
@@ -60,11 +57,11 @@ def test_bond_distribution_follows_mode_oracle(lag_pair, case, measure, profile)
 
 @pytest.mark.failover
 @pytest.mark.disruptive
-@pytest.mark.parametrize("case", BOND_CASES)
+@pytest.mark.parametrize("case", params(BOND_CASES))
 def test_bond_failover_and_failback_within_profile(lag_pair, lab_rt, case, measure, profile,
                                                    defer, reps, pytestconfig):
     pair = lag_pair("bond", case.mode, via=case.via, **case.options)
-    trials = run_trials(lab_rt, pair, case, defer, reps, pytestconfig)
+    trials = run_trials(lab_rt, pair, case, reps, pytestconfig, defer=defer)
     figs = record_failover(trials, case, measure, profile)
     assert_failover(trials, pair, case, figs)
 
@@ -81,12 +78,11 @@ def test_bond_failover_and_failback_within_profile(lag_pair, lab_rt, case, measu
 def test_active_backup_failback_respects_updelay_and_primary_reselect(
         lag_pair, lab_rt, reselect, returns, measure, profile, defer, pytestconfig):
     updelay = 200
-    from .cases import Case
     case = Case("bond", "active-backup", {"miimon": 10, "updelay": updelay, "primary": 0,
                                           "primary_reselect": reselect}, "miimon_10")
     pair = lag_pair("bond", case.mode, via=case.via, **case.options)
     primary, backup = pair.members
-    (t,) = run_trials(lab_rt, pair, case, defer, 1, pytestconfig, member=primary)
+    (t,) = run_trials(lab_rt, pair, case, 1, pytestconfig, defer=defer, member=primary)
     measure.timeline(t.res.timeline(f"active-backup primary {primary}, primary_reselect "
                                     f"{reselect}, updelay {updelay} ms", t.events))
     assert t.active_during == backup, f"active {t.active_during} while {primary} was out"
@@ -102,7 +98,7 @@ def test_active_backup_failback_respects_updelay_and_primary_reselect(
         comparison=">=", note=f"updelay {updelay} ms"))
     print(f"reselect {reselect}: active {t.active_before} -> {t.active_during} -> {t.active_after}"
           f"; link up {t.up_latency.latency_ms:.1f} +- {t.up_latency.uncertainty_ms:.1f} ms after "
-          f"restore; reversion {t.reversion['reversion_max_ms']:.1f} ms")
+          f"restore; reversion {t.reversion.reversion_max_ms:.1f} ms")
     assert up.verdict == "pass", (
         f"{primary} was declared up {up.value:.1f} ms after the restore, before updelay "
         f"{updelay} ms (uncertainty {up.resolution:.1f} ms)")

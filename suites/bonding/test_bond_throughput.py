@@ -7,9 +7,9 @@ import pytest
 
 from laghil.drivers.shaping import shape
 from laghil.lag_hash import POLICIES, spread_client_ports
+from laghil.cases import L34, bond
 from laghil.measure.throughput import run_iperf3
-
-from .cases import L34, bond
+from pytest_laghil import params
 
 pytestmark = [pytest.mark.throughput, pytest.mark.bonding, pytest.mark.ci,
               pytest.mark.requires("bonding", count=2)]
@@ -28,12 +28,12 @@ LAG_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", LAG_CASES)
+@pytest.mark.parametrize("case", params(LAG_CASES))
 def test_lag_aggregate_throughput_efficiency(lag_pair, case, defer, measure, profile):
     pair = lag_pair("bond", case.mode, via=case.via, **case.options)
     a = pair.a
     for m in a.members:
-        shape(a.node, m, SHAPED_MBIT, defer)
+        shape(a.node, m, SHAPED_MBIT, defer=defer)
     cports = None
     if case.hash_policy in POLICIES:
         dports = [BASE_PORT + i for i in range(FLOWS)]

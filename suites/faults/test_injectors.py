@@ -3,7 +3,7 @@ right ends, and its revert (registered before the fault) restores the lab."""
 
 import pytest
 
-from fixtures.plugin import lacks
+from pytest_laghil import lacks
 from laghil.faults import FaultError, HostLinkDown, SwitchPortShutdown, VirtualCablePull
 
 pytestmark = [pytest.mark.disruptive, pytest.mark.smoke]
@@ -19,7 +19,7 @@ def _first_cable(config, lab, kind):
 def test_virtual_cable_pull_drops_carrier_at_both_ends(pytestconfig, lab, lab_rt, defer):
     c = _first_cable(pytestconfig, lab, "virtual_pull")
     f = VirtualCablePull(lab_rt, c.name)
-    t = f.inject(defer)
+    t = f.inject(defer=defer)
     f.verify(timeout=10)
     f.revert()
     f.verify_reverted(timeout=10)
@@ -30,7 +30,7 @@ def test_host_link_down_drops_the_host_port(pytestconfig, lab, lab_rt, defer):
     c = _first_cable(pytestconfig, lab, "link_down")
     end = c.a if c.a.node in lab.hosts else c.b
     f = HostLinkDown(lab_rt, end.node, end.port)
-    f.inject(defer)
+    f.inject(defer=defer)
     f.verify(timeout=10)
     f.revert()
     f.verify_reverted(timeout=10)
@@ -41,7 +41,7 @@ def test_switch_port_shutdown_takes_the_host_end_down(pytestconfig, lab, lab_rt,
     sw = c.a if c.a.node in lab.switches else c.b
     host = c.other_end(sw.node, sw.port)
     f = SwitchPortShutdown(lab_rt, sw.node, sw.port)
-    f.inject(defer)
+    f.inject(defer=defer)
     f.verify(timeout=10)
     assert lab_rt.node(host.node).carrier(host.port) is False, \
         f"{host.node}:{host.port} still has carrier after {sw.node}:{sw.port} shutdown"
@@ -50,11 +50,11 @@ def test_switch_port_shutdown_takes_the_host_end_down(pytestconfig, lab, lab_rt,
 
 
 def test_revert_runs_from_the_undo_stack_when_the_test_fails_midway(pytestconfig, lab, lab_rt):
-    from fixtures.fixtures import Defer
+    from pytest_laghil.undo import Defer
     c = _first_cable(pytestconfig, lab, "virtual_pull")
     stack = Defer()
     f = VirtualCablePull(lab_rt, c.name)
-    f.inject(stack)
+    f.inject(defer=stack)
     assert len(stack) == 1, "the revert must be registered before the fault"
     assert stack.run_all() == []
     f.verify_reverted(timeout=10)
@@ -76,7 +76,7 @@ def test_pdu_outlet_off_cuts_the_node_and_on_brings_it_back(pytestconfig, lab, l
     fault = next(f for f in c.faults if f.kind == "pdu_outlet")
     f = PduOutletOff(lab_rt, fault.pdu, fault.outlet)
     assert f.pdu.state(f.outlet) is True, f"{fault.pdu} outlet {fault.outlet} was off before the test"
-    f.inject(defer)
+    f.inject(defer=defer)
     f.verify(timeout=15)
     assert f.pdu.state(f.outlet) is False
     f.revert()

@@ -6,7 +6,8 @@ import statistics
 
 import pytest
 
-from laghil.lacp import capture_lacpdus, parse_lacpdus, partner_timeout, periods, state_names
+from laghil.lacp import (HEALTHY_FAST, HEALTHY_SLOW, capture_lacpdus, parse_lacpdus,
+                         partner_timeout, periods, state_names)
 from laghil.measure.model import Measurement
 
 pytestmark = [pytest.mark.lacp, pytest.mark.bonding, pytest.mark.ci, pytest.mark.requires("lacp", count=2)]
@@ -15,8 +16,9 @@ L34 = {"xmit_hash_policy": "layer3+4", "miimon": 10}
 
 
 @pytest.mark.parametrize("rate,period_key,timeout_key,state,seconds", [
-    ("fast", "fast_period_s", "short_timeout_s", 63, 6.5),
-    pytest.param("slow", "slow_period_s", "long_timeout_s", 61, 95, marks=pytest.mark.full_matrix),
+    ("fast", "fast_period_s", "short_timeout_s", HEALTHY_FAST, 6.5),
+    pytest.param("slow", "slow_period_s", "long_timeout_s", HEALTHY_SLOW, 95,
+                 marks=pytest.mark.full_matrix),
 ])
 def test_lacpdus_are_periodic_with_healthy_state_bits(lag_pair, measure, profile, rate,
                                                        period_key, timeout_key, state, seconds):
@@ -60,7 +62,7 @@ def test_silent_partner_is_timed_out_after_the_short_timeout(lag_pair, measure, 
     pair = lag_pair("bond", "802.3ad", lacp_rate="fast", **L34)
     member = pair.members[0]
     for attempt in range(1, 4):     # bounded: a partner PDU inside the rule install is ambiguous
-        res, pdus = partner_timeout(pair.a.node, member, pair.mac_b, defer)
+        res, pdus = partner_timeout(pair.a.node, member, pair.mac_b, defer=defer)
         if not res.ambiguous:
             break
         print(f"attempt {attempt}: {res.in_drop_window} partner PDU(s) arrived while the drop "

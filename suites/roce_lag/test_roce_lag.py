@@ -16,76 +16,33 @@ import time
 
 import pytest
 
-from laghil.drivers.roce import rxe_failed_qps
+from laghil.cases import ROCE_OPTIONS as MODES
+from laghil.drivers.lag import ONE_ACTIVE
+from laghil.drivers.roce import RXE_AB_DEFECT, rxe_ab_defect_applies, rxe_ab_defect_evidence
 from laghil.drivers.shaping import shape
-from laghil.kevents import kernel_events
+from laghil.faults import fault
+from laghil.faults.blackhole import RoceBlackhole
 from laghil.measure.failover import run_failover
+from laghil.measure.figures import failover_figures
 from laghil.measure.model import Measurement
-from laghil.measure.rdma_probe import RdmaProbe, lag_port_remap
+from laghil.measure.rdma_probe import RdmaProbe, lag_port_remap, rc_figures
 from laghil.measure.throughput import run_perftest
-from laghil.faults import injector_for
-
-from fixtures.lag import cable_pull_method, wait_ready
-from fixtures.plugin import lacks, strict
+from laghil.wait import wait_until
+from pytest_laghil import (KnownDefectSeen, cable_pull_method, expect_known_defect, lacks,
+                           ready_or_fail)
 
 pytestmark = [pytest.mark.roce_lag, pytest.mark.ci, pytest.mark.requires("roce_lag", count=2)]
 
 QPS, RATE = 2, 200              # per QP: 5 ms resolution; a guest's Python keeps up
 RETRY_CNT, TIMEOUT = 7, 14      # survival bound 8 x 67.1 ms = 537 ms
 SHAPED_MBIT, PERF_QPS, PERF_S, PERF_SIZE = 20.0, 16, 8, 4096
-MODES = {
-    "active-backup": {"miimon": 10},
-    "802.3ad": {"miimon": 10, "lacp_rate": "fast", "xmit_hash_policy": "layer3+4"},
-    "balance-xor": {"miimon": 10, "xmit_hash_policy": "layer3+4"},
-    # team runners
-    "activebackup": {},
-    "lacp": {"active": True, "fast_rate": True, "tx_hash": ["eth", "ipv4", "l4"]},
-}
 
 
-# Measured in the virtual rack (Debian 6.1 guest kernel): every active-slave change
-# of an active-backup bond (NETDEV_BONDING_FAILOVER) makes ib_core delete and
-# re-add the bond's GIDs; rxe looks the source GID up for every packet it builds
-# (rxe_init_packet), so a WQE sent or resent in that window fails with
-# IBV_WC_LOC_QP_OP_ERR ("qp#N Failed allocating skb" in the kernel log) and the
-# QP goes to ERR, or (seen in CI) the requester stalls with its queue full.
-# 802.3ad and balance-xor never raise that event, nor does team's activebackup
-# runner. Hardware RoCE LAG (mlx5) keeps the path in the device and is judged
-# without this allowance.
-RXE_AB_DEFECT = ("rxe (Soft-RoCE, Linux 6.1): an active-backup failover re-adds the bond's "
-                 "GIDs; a WQE built in that window fails ('qp#N Failed allocating skb') and "
-                 "the QP errors out (IBV_WC_LOC_QP_OP_ERR) or stalls")
-
-
-class RxeFailoverDefect(AssertionError):
-    """The QPs died of exactly RXE_AB_DEFECT: the sender's kernel logged rxe's
-    "qp#N Failed allocating skb" for each broken QP during the trial."""
-
-
-def _known_defect(request, pair, mode):
-    """Expect RXE_AB_DEFECT, and only it: any other failure still fails. Under
-    --strict (a certification run) a known defect is a failure like any other."""
-    if pair.provider == "rxe" and mode == "active-backup" and not strict(request.config):
-        request.applymarker(pytest.mark.xfail(reason=RXE_AB_DEFECT, raises=RxeFailoverDefect,
-                                              strict=False))
-        return True
-    return False
-
-
-def _check_known_defect(res, sender, what):
-    """Raise RxeFailoverDefect when every QP that broke (error, not RTS, or
-    messages missing) has rxe's skb failure in the sender's kernel log since
-    the probe started; the evidence goes into the message."""
-    broken = {f["tx_qp"]["qp_num"] for f in res.flows
-              if f["lost"] or f["tx_qp"].get("errors") or f["tx_qp"].get("state") != "RTS"}
-    if not broken:
-        return
-    since = (res.sender.get("t_start") or 0.0) - 1.0
-    failed = rxe_failed_qps(kernel_events(sender, since))
-    if broken <= set(failed):
-        raise RxeFailoverDefect(
-            f"{what}: {RXE_AB_DEFECT}; kernel: rxe 'Failed allocating skb' for QPs "
-            f"{sorted(failed)}, broken QPs {sorted(broken)}: " + "; ".join(res.problems()))
+def _known_defect(request, pair, kind, mode):
+    """The sender node when RXE_AB_DEFECT is expected (and only it: any other
+    failure still fails; under --certify it is a failure like any other), else None."""
+    applies = rxe_ab_defect_applies(pair.provider, kind, mode)
+    return pair.lag.a.node if expect_known_defect(request, RXE_AB_DEFECT, applies) else None
 
 
 def _probe(pair, qps=QPS):
@@ -101,28 +58,24 @@ def _assert_survived(res, what, known_defect=None):
     """``known_defect``: the sender node when RXE_AB_DEFECT is expected."""
     problems = res.problems()
     if problems and known_defect is not None:
-        _check_known_defect(res, known_defect, what)
+        evidence = rxe_ab_defect_evidence(res, known_defect)
+        if evidence:
+            raise KnownDefectSeen(f"{what}: {RXE_AB_DEFECT}", evidence)
     assert not problems, f"{what}: the RC connection did not survive: " + "; ".join(problems)
     assert all(f["rx_count"] > 0 for f in res.flows), f"{what}: a QP delivered nothing"
 
 
 def _record(trials, measure, profile, key, what):
-    gaps = [t.outage["t_gap_max_ms"] for t in trials]
-    bound_ms = trials[0].res.survival_bound_s * 1e3
-    res_ms = max(1e3 / (t.res.achieved_known_pps or RATE) for t in trials)
-    gap = measure.record(Measurement(
-        "RDMA T_gap max", max((g for g in gaps if g is not None), default=None), "ms",
-        f"largest gap between receive completions per QP minus 1/R, max over {QPS} RC QPs, worst "
-        f"of {len(trials)} repetition(s); {what}", res_ms, gaps,
-        profile.threshold(f"roce/{key}.t_gap_ms"), "<=", profile.label))
-    measure.record(Measurement(
-        "RC survival bound", bound_ms, "ms",
-        f"(retry_cnt + 1) x 4.096 us x 2^timeout, retry_cnt={RETRY_CNT}, timeout={TIMEOUT}"))
-    measure.record(Measurement(
-        "error completions", sum(sum(e["count"] for e in t.res.errors()) for t in trials), "wc",
-        "work completions with status != SUCCESS, both sides, all repetitions", 1,
-        [sum(e["count"] for e in t.res.errors()) for t in trials], 0, "<="))
-    return gap, bound_ms
+    figs = failover_figures(trials, profile, key=key, what=what, rdma=True)
+    for m in figs.all + rc_figures(trials, RETRY_CNT, TIMEOUT):
+        measure.record(m)
+    return figs.gap, trials[0].res.survival_bound_s * 1e3
+
+
+def _gid_ips(roce):
+    """(problems, the RoCE v2 addresses of the device's one port)."""
+    problems, devs = roce.problems()
+    return problems, next(iter(devs[roce.device].ports.values())).roce_v2_ips()
 
 
 def test_one_rdma_device_on_the_bond_with_gids_following_its_addresses(roce_pair, lab, defer):
@@ -144,29 +97,23 @@ def test_one_rdma_device_on_the_bond_with_gids_following_its_addresses(roce_pair
     cmd = f"ip addr del {extra}/24 dev {a.lag.name}"
     defer(a.node.run, cmd + " 2>/dev/null; true", check=False)
     a.node.run(f"ip addr add {extra}/24 dev {a.lag.name}")
-    t0 = time.monotonic()
-    while True:
-        problems, devs = a.problems()
-        port = next(iter(devs[a.device].ports.values()))
-        if extra in port.roce_v2_ips() and not problems:
-            break
-        assert time.monotonic() - t0 < 10, (
-            f"{a.node.name}: no RoCE v2 GID for {extra} on {a.device} 10 s after adding it to "
-            f"{a.lag.name}: {problems or sorted(port.roce_v2_ips())}")
-        time.sleep(0.5)
-    added_s = time.monotonic() - t0
+
+    def gid_present():
+        problems, ips = _gid_ips(a)
+        return None if extra in ips and not problems else (problems or sorted(ips))
+    added_s = wait_until(gid_present, timeout=10, interval=0.5,
+                         what=f"{a.node.name}: a RoCE v2 GID for {extra} on {a.device} after "
+                              f"adding it to {a.lag.name}")
     a.node.run(cmd)
-    t0 = time.monotonic()
-    while True:
-        _, devs = a.problems()
-        port = next(iter(devs[a.device].ports.values()))
-        if extra not in port.roce_v2_ips():
-            break
-        assert time.monotonic() - t0 < 10, (
-            f"{a.node.name}: GID for {extra} still on {a.device} 10 s after its removal")
-        time.sleep(0.5)
+
+    def gid_gone():
+        ips = _gid_ips(a)[1]
+        return sorted(ips) if extra in ips else None
+    gone_s = wait_until(gid_gone, timeout=10, interval=0.5,
+                        what=f"{a.node.name}: the GID for {extra} gone from {a.device} after "
+                             "its removal")
     print(f"{a.device} on {a.lag.name}: GID for {extra} present {added_s:.1f} s after "
-          f"the address was added, gone {time.monotonic() - t0:.1f} s after removal (poll 0.5 s)")
+          f"the address was added, gone {gone_s:.1f} s after removal (poll 0.5 s)")
 
 
 @pytest.mark.failover
@@ -183,11 +130,11 @@ def test_rc_traffic_survives_member_pull(roce_pair, lab_rt, lab, kind, mode, mea
     """Team's activebackup runner moves the active port without the bonding
     failover event: on rxe it shows the HA that bonding's active-backup loses."""
     pair = roce_pair(mode, kind=kind, **MODES[mode])
-    known = pair.lag.a.node if kind == "bond" and _known_defect(request, pair, mode) else None
+    known = _known_defect(request, pair, kind, mode)
     method = cable_pull_method(pair.lag, pytestconfig, lab)
     lag = pair.lag
-    active = lag.active if mode in ("active-backup", "activebackup") else None
-    trials = [run_failover(lab_rt, lag.a, lag.b.node, lag.ip_b, method, defer,
+    active = lag.active if mode in ONE_ACTIVE else None
+    trials = [run_failover(lab_rt, lag.a, lag.b.node, lag.ip_b, defer=defer, method=method,
                            active=active, make_probe=_probe(pair)) for _ in range(reps)]
     t = trials[-1]
     key = mode if kind == "bond" else f"team-{mode}"
@@ -197,7 +144,7 @@ def test_rc_traffic_survives_member_pull(roce_pair, lab_rt, lab, kind, mode, mea
         f"RoCE LAG {kind} {mode}: RC QPs while {t.member}'s cable is pulled and restored",
         t.events))
     for i, t in enumerate(trials):
-        print(f"rep {i}: pulled {t.member}, RDMA T_gap {t.outage['t_gap_max_ms']} ms, "
+        print(f"rep {i}: pulled {t.member}, RDMA T_gap {t.outage.t_gap_max_ms} ms, "
               f"carried {t.carried}, QP states {t.res.states()}, active "
               f"{t.active_before} -> {t.active_during} -> {t.active_after}")
         _assert_survived(t.res, f"rep {i}, {t.member}'s cable pulled", known)
@@ -208,7 +155,7 @@ def test_rc_traffic_survives_member_pull(roce_pair, lab_rt, lab, kind, mode, mea
             assert t.active_during not in (None, t.member), (
                 f"rep {i}: active member {t.active_before} -> {t.active_during} while "
                 f"{t.member}'s cable was out")
-        g = t.outage["t_gap_max_ms"]
+        g = t.outage.t_gap_max_ms
         assert g is not None and g < bound_ms, (
             f"rep {i}: RDMA gap {g} ms not under the RC survival bound {bound_ms:.0f} ms")
     assert gap.verdict == "pass", (
@@ -229,7 +176,7 @@ def test_rc_connection_made_before_fault_works_after_failback(roce_pair, lab_rt,
     same QPs, which must keep delivering."""
     opts = dict(MODES[mode], **({"primary": 0} if mode == "active-backup" else {}))
     pair = roce_pair(mode, **opts)
-    known = pair.lag.a.node if _known_defect(request, pair, mode) else None
+    known = _known_defect(request, pair, "bond", mode)
     method = cable_pull_method(pair.lag, pytestconfig, lab)
     lag = pair.lag
     after_s = 5.0
@@ -237,9 +184,9 @@ def test_rc_connection_made_before_fault_works_after_failback(roce_pair, lab_rt,
         member, active = lag.a.members[0], lag.active
     else:
         member, active = None, None          # the loaded member, from the counters
-    t = run_failover(lab_rt, lag.a, lag.b.node, lag.ip_b, method, defer, member=member,
-                     active=active, make_probe=_probe(pair), after_s=after_s)
-    rev = t.reversion["reversion_max_ms"]
+    t = run_failover(lab_rt, lag.a, lag.b.node, lag.ip_b, defer=defer, method=method,
+                     member=member, active=active, make_probe=_probe(pair), after_s=after_s)
+    rev = t.reversion.reversion_max_ms
     fig = measure.record(Measurement(
         "RDMA fail-back gap", rev, "ms",
         "per QP: largest gap within the tail after the restore (first arrival if none), max "
@@ -274,25 +221,23 @@ def test_qp_created_while_member_down_works_and_survives_restore(roce_pair, lab_
     lag = pair.lag
     down = lag.a.members[0]
     cable = lab_rt.lab.cable_of(lag.a.node.name, down)
-    fault = injector_for(lab_rt, cable.name, method)
-    fault.inject(defer)
-    fault.verify(timeout=5)
     qps = 4
-    probe = RdmaProbe(lag.a.node, lag.b.node, lag.ip_b, qps=qps, rate_pps=RATE, duration_s=8.0,
-                      retry_cnt=RETRY_CNT, timeout=TIMEOUT)
-    defer(probe.stop)
-    t_start = probe.start()
-    time.sleep(max(0.0, t_start + 3.0 - time.time()))
-    t_restore = fault.revert()
-    fault.verify_reverted(timeout=10)
+    with fault(lab_rt, cable.name, defer=defer, kind=method, at=lag.a.node.name, timeout=5,
+               revert_timeout=10) as f:
+        probe = RdmaProbe(lag.a.node, lag.b.node, lag.ip_b, qps=qps, rate_pps=RATE,
+                          duration_s=8.0, retry_cnt=RETRY_CNT, timeout=TIMEOUT)
+        defer(probe.stop)
+        t_start = probe.start()
+        time.sleep(max(0.0, t_start + 3.0 - time.time()))
+    t_restore = f.t_revert
     res = probe.wait()
-    wait_ready(lag.a)
+    ready_or_fail(lag.a)
     rows = [(f["flow"], f["tx_count"], f["rx_count"], f["tx_qp"]["state"]) for f in res.flows]
     print(f"{down}'s cable out while {qps} QPs connected, restored {t_restore - t_start:.1f} s "
           f"into the traffic; per QP (flow, sent, delivered, state): {rows}")
     measure.timeline(res.timeline(f"RoCE LAG 802.3ad: QPs made while {down} was down, "
                                   "cable restored under traffic"))
-    measure.record(Measurement("RDMA T_gap max", res.outage()["t_gap_max_ms"], "ms",
+    measure.record(Measurement("RDMA T_gap max", res.outage().t_gap_max_ms, "ms",
                                f"largest per-QP gap over the run, {qps} QPs", 1e3 / RATE))
     _assert_survived(res, f"QPs made while {down} was down")
 
@@ -309,19 +254,16 @@ def test_rdma_aggregate_throughput_over_lag_against_one_member(roce_pair, lab_rt
     method = cable_pull_method(pair.lag, pytestconfig, lab)
     lag, a, b = pair.lag, pair.a, pair.b
     for m in lag.a.members:
-        shape(lag.a.node, m, SHAPED_MBIT, defer)
+        shape(lag.a.node, m, SHAPED_MBIT, defer=defer)
     # 16 QPs: each gets a random rdma_cm port, hence flow label and UDP source
     # port; all on one member has a chance of 2^-15 (8 QPs did it once in CI)
     both = run_perftest(lag.a.node, lag.b.node, lag.ip_b, a.device, b.device, lag.a.members,
                         qps=PERF_QPS, duration_s=PERF_S, size=PERF_SIZE)
     out = lag.a.members[1]
-    fault = injector_for(lab_rt, lab_rt.lab.cable_of(lag.a.node.name, out).name, method)
-    fault.inject(defer)
-    fault.verify(timeout=5)
-    one = run_perftest(lag.a.node, lag.b.node, lag.ip_b, a.device, b.device, lag.a.members,
-                       qps=PERF_QPS, duration_s=PERF_S, size=PERF_SIZE)
-    fault.revert()
-    fault.verify_reverted(timeout=10)
+    with fault(lab_rt, lab_rt.lab.cable_of(lag.a.node.name, out).name, defer=defer, kind=method,
+               at=lag.a.node.name, timeout=5, revert_timeout=10):
+        one = run_perftest(lag.a.node, lag.b.node, lag.ip_b, a.device, b.device, lag.a.members,
+                           qps=PERF_QPS, duration_s=PERF_S, size=PERF_SIZE)
     floor = profile.threshold("roce/throughput.min_gain")
     gain_tool = both.tool_bps / one.tool_bps if one.tool_bps else float("inf")
     gain_ctr = both.counters_bps / one.counters_bps if one.counters_bps else float("inf")
@@ -364,25 +306,19 @@ def test_probe_reports_lost_connection_when_outage_exceeds_survival_bound(roce_p
     requester spins in the kernel, a soft lockup of the guest.)"""
     pair = roce_pair("802.3ad", **MODES["802.3ad"])
     lag = pair.lag
-    rx, dev = lag.b.node, lag.b.name
+    rx = lag.b.node
     retry_cnt, timeout, hole_s, run_s = 1, 12, 1.0, 5.0
-    # the ingress qdisc and the filter's modules first, before any traffic: under
-    # emulation their first load takes seconds (3 s seen in CI), which would land
-    # the blackhole after the traffic
-    defer(rx.run, f"tc qdisc del dev {dev} ingress 2>/dev/null; true", check=False)
-    rx.run(f"modprobe -q cls_u32 2>/dev/null; modprobe -q act_gact 2>/dev/null; "
-           f"tc qdisc add dev {dev} ingress")
+    # ready before any traffic: only the filter's add is timed
+    hole = RoceBlackhole(rx, lag.b.name).prepare(defer=defer)
     probe = RdmaProbe(lag.a.node, rx, lag.ip_b, qps=QPS, rate_pps=RATE, duration_s=run_s,
                       retry_cnt=retry_cnt, timeout=timeout)
     bound_ms = probe.survival_bound_s * 1e3
     defer(probe.stop)
     t0 = probe.start()
     time.sleep(max(0.0, t0 + 1.0 - time.time()))
-    rx.run(f"tc filter add dev {dev} parent ffff: protocol ip prio 1 u32 match ip protocol 17 "
-           "0xff match ip dport 4791 0xffff action drop")
-    t_on = time.time()
+    t_on = hole.on()
     time.sleep(hole_s)
-    rx.run(f"tc filter del dev {dev} parent ffff: prio 1")
+    hole.off()
     late = t_on - t0
     assert late + hole_s <= run_s, (
         f"the blackhole was in place only {late:.1f} s after the traffic began, past its "
@@ -424,8 +360,8 @@ def test_mlx5_qp_lag_port_moves_to_the_survivor(roce_pair, lab_rt, lab, measure,
         return RdmaProbe(lag.a.node, lag.b.node, lag.ip_b, qps=qps, rate_pps=RATE,
                          duration_s=duration_s, retry_cnt=RETRY_CNT, timeout=TIMEOUT,
                          lag_port_every=0.05)
-    t = run_failover(lab_rt, lag.a, lag.b.node, lag.ip_b, method, defer, member=member,
-                     make_probe=make)
+    t = run_failover(lab_rt, lag.a, lag.b.node, lag.ip_b, defer=defer, method=method,
+                     member=member, make_probe=make)
     if t.res.lag_port_error or not t.res.lag_ports:
         lacks(pytestconfig, "mlx5 per-QP LAG port", lab,
               f"mlx5dv_query_qp_lag_port on {pair.a.device}: {t.res.lag_port_error or 'no sample'}"

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from fixtures.plugin import lab_of
-from fixtures.reporter import inventory_properties, set_inventory
+from pytest_laghil import lab_of
+from pytest_laghil.reporter import inventory_properties, set_inventory
 from laghil.inventory import inventory_command, parse_inventory
 from laghil.measure.model import Measurement
 
@@ -97,12 +97,12 @@ def test_cable_has_carrier_at_both_ends(cable, cable_name):
 @pytest.mark.disruptive
 def test_cable_pull_drops_and_restores_carrier_at_both_ends(lab, cable, defer):
     c = cable(lab.cables[0].name)
-    defer(c.up)
-    t_pull = c.down(verify=False)
+    f = c.pull(defer=defer)
+    t_pull = f.t_inject
     t_down = c.wait_carrier(False, timeout=10)
     seen = c.carrier()
     assert not any(seen.values()), f"{c.name}: after pull, carrier still seen at {seen}"
-    t_restore = c.up(verify=False)
+    t_restore = f.revert()
     t_up = c.wait_carrier(True, timeout=10)
     seen = c.carrier()
     assert all(seen.values()), f"{c.name}: after restore, carrier missing at {seen}"

@@ -5,9 +5,10 @@ profile. One case per runner in CI; variants with --full-matrix."""
 
 import pytest
 
-from suites.bonding.cases import TEAM_CASES
-from suites.bonding.lag_checks import (assert_failover, check_distribution, record_failover,
-                                       run_trials)
+from laghil.cases import TEAM_CASES
+from laghil.lacp import healthy_state
+from pytest_laghil import params
+from pytest_laghil.lag_checks import assert_failover, check_distribution, record_failover, run_trials
 
 pytestmark = [pytest.mark.team, pytest.mark.ci, pytest.mark.requires("team", count=2)]
 
@@ -17,7 +18,7 @@ def _make(lag_pair, case):
     return lag_pair("team", case.mode, via=case.via, **opts)
 
 
-@pytest.mark.parametrize("case", TEAM_CASES)
+@pytest.mark.parametrize("case", params(TEAM_CASES))
 def test_team_state_matches_configuration(lag_pair, case):
     pair = _make(lag_pair, case)
     for team in (pair.a, pair.b):
@@ -34,7 +35,7 @@ def test_team_state_matches_configuration(lag_pair, case):
         if case.mode == "activebackup":
             assert st.active_port in team.members, f"{where}: active port {st.active_port!r}"
         if case.mode == "lacp":
-            want = 63 if case.options.get("fast_rate") else 61
+            want = healthy_state(case.lacp_fast)
             aggs = st.aggregators()
             assert len(aggs) == 1 and sorted(next(iter(aggs.values()))) == sorted(team.members), (
                 f"{where}: aggregators {aggs}: want one holding {team.members}")
@@ -47,7 +48,7 @@ def test_team_state_matches_configuration(lag_pair, case):
 
 
 @pytest.mark.distribution
-@pytest.mark.parametrize("case", TEAM_CASES)
+@pytest.mark.parametrize("case", params(TEAM_CASES))
 def test_team_distribution_follows_runner_oracle(lag_pair, case, measure, profile):
     pair = _make(lag_pair, case)
     check_distribution(pair, case, measure, profile)
@@ -55,10 +56,10 @@ def test_team_distribution_follows_runner_oracle(lag_pair, case, measure, profil
 
 @pytest.mark.failover
 @pytest.mark.disruptive
-@pytest.mark.parametrize("case", TEAM_CASES)
+@pytest.mark.parametrize("case", params(TEAM_CASES))
 def test_team_failover_and_failback_within_profile(lag_pair, lab_rt, case, measure, profile,
                                                    defer, reps, pytestconfig):
     pair = _make(lag_pair, case)
-    trials = run_trials(lab_rt, pair, case, defer, reps, pytestconfig)
+    trials = run_trials(lab_rt, pair, case, reps, pytestconfig, defer=defer)
     figs = record_failover(trials, case, measure, profile)
     assert_failover(trials, pair, case, figs)

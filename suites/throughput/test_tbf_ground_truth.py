@@ -19,7 +19,7 @@ def test_lag_aggregate_matches_tbf_shaped_sum(lag_pair, defer, measure, profile)
     bond_a, bond_b = pair.a, pair.b
     client, server = bond_a.node, bond_b.node
     for m in bond_a.members:
-        shape(client, m, SHAPED_MBIT, defer)
+        shape(client, m, SHAPED_MBIT, defer=defer)
     speeds = {m: SHAPED_MBIT * 1e6 for m in bond_a.members}
     res = run_iperf3(client, server, "192.168.201.2", bond_a.members, speeds,
                      flows=4, streams=1, duration_s=10, omit_s=3)

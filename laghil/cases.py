@@ -1,10 +1,10 @@
-"""The bond and team configurations the suites run: one per mode / runner in CI,
-every option variant with --full-matrix. A case's ``key`` names its thresholds
-in the certification profile (e.g. ``failover/802.3ad.miimon_10.t_gap_ms``)."""
+"""The bond and team configurations the suites run, as data any suite can use:
+one per mode / runner in CI, every option variant (``full``) with
+--full-matrix. A case's ``key`` names its thresholds in the certification
+profile (e.g. ``failover/802.3ad.miimon_10.t_gap_ms``). The pytest plugin turns
+a list of cases into parameters (``pytest_laghil.params``)."""
 
 from dataclasses import dataclass, field
-
-import pytest
 
 
 @dataclass(frozen=True)
@@ -14,11 +14,17 @@ class Case:
     options: dict = field(default_factory=dict)
     monitor: str = ""           # threshold family: miimon_10, miimon_100, arp_100, ethtool, ...
     via: str = None             # None: back to back; "switch": both hosts bonded to a switch
+    full: bool = False          # a full-matrix variant (not in CI)
 
     @property
     def key(self):
         name = self.mode if self.kind == "bond" else f"team-{self.mode}"
         return f"{name}.{self.monitor}"
+
+    @property
+    def lacp_fast(self):
+        """802.3ad / team lacp: is the LACP rate fast?"""
+        return self.options.get("lacp_rate") == "fast" or self.options.get("fast_rate") is True
 
     @property
     def hash_policy(self):
@@ -44,9 +50,7 @@ def bond(mode, full=False, via=None, **options):
     mon = (f"miimon_{options['miimon']}" if options.get("miimon")
            else f"arp_{options['arp_interval']}" if options.get("arp_interval") else "none")
     via = "switch" if mode in NEEDS_SWITCH else via
-    case = Case("bond", mode, options, mon, via)
-    marks = [pytest.mark.full_matrix] if full else []
-    return pytest.param(case, id=case.id(), marks=marks)
+    return Case("bond", mode, options, mon, via, full)
 
 
 L34 = {"xmit_hash_policy": "layer3+4"}
@@ -88,9 +92,7 @@ BOND_CASES = [
 
 
 def team(runner, full=False, link_watch="ethtool", via=None, **options):
-    case = Case("team", runner, dict(options, link_watch=link_watch), link_watch, via)
-    marks = [pytest.mark.full_matrix] if full else []
-    return pytest.param(case, id=case.id(), marks=marks)
+    return Case("team", runner, dict(options, link_watch=link_watch), link_watch, via, full)
 
 
 TX_L34 = {"tx_hash": ["eth", "ipv4", "l4"]}
@@ -109,3 +111,15 @@ TEAM_CASES = [
     team("loadbalance", True, tx_hash=["eth", "ipv4"]),
     team("lacp", True, active=True, fast_rate=False, **TX_L34),
 ]
+
+
+# RoCE LAG: the options of each bond mode / team runner the RoCE suite runs
+# (mlx5 offloads active-backup, balance-xor and 802.3ad, over a bond or a team)
+ROCE_OPTIONS = {
+    "active-backup": {"miimon": 10},
+    "802.3ad": {"miimon": 10, "lacp_rate": "fast", "xmit_hash_policy": "layer3+4"},
+    "balance-xor": {"miimon": 10, "xmit_hash_policy": "layer3+4"},
+    # team runners
+    "activebackup": {},
+    "lacp": {"active": True, "fast_rate": True, "tx_hash": ["eth", "ipv4", "l4"]},
+}
