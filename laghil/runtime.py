@@ -15,7 +15,7 @@ from .errors import UnknownNode
 from .node import Node
 from .transport.cmdlog import CommandLog
 from .transport.redact import Redactor
-from .transport.ssh import Sessions
+from .transport.pool import Sessions
 
 
 class LabRuntime:

@@ -316,3 +316,26 @@ def test_secret_in_password_env_is_refused(tmp_path):
         load_lab(path)
     assert e.value.problems[0].startswith(f"{e.value.path}:5: hosts.h1.management.password_env: ")
     assert "NAME of a variable" in e.value.problems[0]
+
+
+def test_laghil_device_names_default_to_its_own_and_are_checked():
+    lab = load_lab("virtual")
+    names = lab.device_names
+    assert (names.bond, names.team, names.bridge, names.switch_lag) == \
+        ("lgbond0", "lgteam0", "lgbr0", "lglag")
+
+
+def test_device_names_with_shell_characters_or_taken_by_a_port_are_refused(tmp_path):
+    text = (LABS / "virtual.yaml").read_text()
+    bad = text.replace("defaults:\n", "defaults:\n  devices: {bond: \"b;reboot\", team: eth1, "
+                                      "switch_lag: lglaglaglaglag}\n", 1)
+    p = tmp_path / "names.yaml"
+    p.write_text(bad)
+    with pytest.raises(LabError) as e:
+        load_lab(str(p))
+    msg = str(e.value)
+    assert "defaults.devices.bond" in msg and "shell characters" in msg
+    assert "defaults.devices.switch_lag" in msg     # with its index it is over 15 characters
+    p.write_text(text.replace("defaults:\n", "defaults:\n  devices: {team: eth1}\n", 1))
+    with pytest.raises(LabError, match="defaults.devices.team: 'eth1' is a port of h1"):
+        load_lab(str(p))

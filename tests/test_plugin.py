@@ -260,3 +260,36 @@ def test_full_matrix_variants_are_deselected_without_the_option(pytester, inner)
     assert r.stdout.str().count("REPS 10") == 2
     r = inner(MATRIX, "-s", "--full-matrix", "--reps", "3")
     assert r.stdout.str().count("REPS 3") == 2
+
+
+def test_the_plugin_loads_through_its_entry_point_and_the_root_conftest_lists_none():
+    from importlib.metadata import entry_points
+    eps = [e for e in entry_points(group="pytest11") if e.name == "laghil"]
+    assert [e.value for e in eps] == ["pytest_laghil.plugin"]
+    root = Path(__file__).resolve().parents[1] / "conftest.py"
+    assert "pytest_plugins" not in root.read_text()
+
+
+def test_unit_tests_and_collect_only_make_no_run_folder(pytester, tmp_path, monkeypatch):
+    reports = tmp_path / "reports"
+    monkeypatch.setenv("LAGHIL_REPORTS_DIR", str(reports))
+    # a unit test (no lab fixture; a local fixture named like one does not count)
+    pytester.makepyfile(test_unit="""
+        import pytest
+
+        @pytest.fixture
+        def profile():
+            return "mine"
+
+        def test_pure(profile):
+            assert profile == "mine"
+    """)
+    pytester.runpytest_inprocess("-q").assert_outcomes(passed=1)
+    assert not reports.exists()
+    pytester.makepyfile(test_lab="def test_uses_the_lab(lab):\n    assert lab.name\n")
+    r = pytester.runpytest_inprocess("--collect-only", "-q")
+    assert "2 tests collected" in r.stdout.str()
+    assert not reports.exists()
+    pytester.runpytest_inprocess("-q", "test_lab.py").assert_outcomes(passed=1)
+    (run,) = reports.iterdir()
+    assert {p.name for p in run.iterdir()} >= {"junit.xml", "results.json", "report.html"}

@@ -369,3 +369,10 @@ def test_virtual_pdu_on_rack_reports_on_at_once_and_boots_in_background(tmp_path
         assert rack.booted.wait(5) and rack.is_powered("h2")
         assert rack.calls == [("off", "h2"), ("on", "h2")]
         assert vpdu.backend.errors == []
+
+
+def test_every_fault_kind_a_lab_file_may_name_has_its_injector():
+    from laghil.faults import FAULT_KINDS as INJECTORS, PULL_PREFERENCE
+    from laghil.lab import FAULT_KINDS
+    assert set(INJECTORS) == set(FAULT_KINDS)
+    assert set(PULL_PREFERENCE) <= set(FAULT_KINDS) and "pdu_outlet" not in PULL_PREFERENCE

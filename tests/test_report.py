@@ -1,5 +1,7 @@
 """Run reports: results.json schema, report.html in a real headless Chromium, the plugin.
 
+(About 490 lines: results.json, report.html and the plugin's reporting, end to end.)
+
 (a) results JSON: stable keys, verdicts (a skip is never a pass), statistics;
 (b) a sample run rendered to report.html and opened from disk (file://) in
     Debian's Chromium driven by playwright: no console errors, no requests

@@ -4,17 +4,15 @@ create/destroy command sequences on a fake node (undo registered first, members
 restored exactly)."""
 
 import json
-import re
 import shlex
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from laghil.drivers.netdev import parse_state
 from laghil.drivers.team import (LINK_WATCHERS, RUNNERS, Team, TeamError, lacp_state_bits,
                                  parse_port_link, parse_team_state, team_config)
-from laghil.errors import BadName, CommandFailed
+from laghil.errors import BadName
 from laghil.drivers.netdev import NetdevRefused, UndoIncomplete, preflight_command
 
 from fake_iproute import FakeNode

@@ -1,4 +1,7 @@
-"""SSH transport against a real throwaway sshd on 127.0.0.1 (tests/sshd.py)."""
+"""SSH transport against a real throwaway sshd on 127.0.0.1 (tests/sshd.py).
+
+(About 400 lines: the SSH transport against a real sshd, one case per failure mode.)
+"""
 
 import hashlib
 import os
@@ -17,7 +20,8 @@ from laghil.errors import (AuthError, BadName, CommandFailed, CommandTimeout, Co
 from laghil.names import qif
 from laghil.transport.cmdlog import CommandLog
 from laghil.transport.redact import Redactor
-from laghil.transport.ssh import Result, Sessions, SshSession, remote_command
+from laghil.transport.pool import Sessions
+from laghil.transport.ssh import Result, SshSession, remote_command
 from sshd import LoopbackSshd, free_port
 
 @pytest.fixture(scope="module")

@@ -133,3 +133,14 @@ def test_cable_socket_has_a_deep_buffer_and_a_taken_port_is_named():
             wire_socket("h1", nic)
     finally:
         sock.close()
+
+
+def test_every_library_package_is_installed():
+    """pyproject lists the packages (the plugin's folder is mapped to pytest_laghil):
+    a new subpackage of laghil must be in the list."""
+    import tomllib
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    found = {".".join(p.parent.relative_to(root).parts) for p in (root / "laghil").rglob("__init__.py")}
+    assert found | {"pytest_laghil"} == listed

@@ -1,5 +1,9 @@
 """The lab file model: what a rack holds and how its nodes are wired.
 
+(About 430 lines: the pydantic model of every section of a lab file and the
+lab's queries; field types, cross checks and SSH access are in fields.py,
+checks.py and access.py.)
+
 A lab is hosts, switches, PDUs and BMCs (all "nodes", names unique across the
 four kinds) plus the cables between host and switch ports. Every model is a
 frozen pydantic v2 model that refuses unknown fields.
@@ -19,160 +23,19 @@ holds a password or SNMP community; :meth:`Lab.ssh_target` reads it at use.
 
 from __future__ import annotations
 
-import os
-import re
-from pathlib import Path
-from typing import Annotated, Literal, Mapping, NamedTuple, Optional, Union
+from typing import Annotated, Literal, Mapping, Optional, Union
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    ValidationInfo,
-    model_validator,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, \
+    model_validator
 
-from ..errors import BadName, LabError, LaghilError, UnknownNode
-from ..vlab.paths import lab_state_dir
-from ..names import check_ifname, check_name
+from ..errors import UnknownNode
+from ..names import check_ifname
 from ..transport.target import SshTarget
-
-CAPABILITIES = (
-    "bonding", "team", "lacp", "rxe", "roce_lag", "sriov", "sriov_lag",
-    "ib_bond", "numa", "switch_lag", "virtual_pull", "mlx5",
-)
-FAULT_KINDS = ("link_down", "switch_shutdown", "virtual_pull", "pdu_outlet")
-PDU_MODELS = ("apc-rpdu2", "apc-sporlet", "raritan-px", "virtual")
-# Switch platforms whose ports are Linux netdevs (so Linux ifname rules apply).
-LINUX_SWITCH_PLATFORMS = ("linux", "cumulus", "sonic")
-VIRTUAL_ADDRESS = "127.0.0.1"
-
-
-class UnknownPort(LaghilError, KeyError):
-    """A port name that the node does not declare."""
-
-    def __str__(self):
-        return str(self.args[0]) if self.args else "unknown port"
-
-
-class UnknownCable(LaghilError, KeyError):
-    """A cable name that the lab does not declare."""
-
-    def __str__(self):
-        return str(self.args[0]) if self.args else "unknown cable"
-
-
-class PortRef(NamedTuple):
-    """One end of a cable: a node and one of its ports."""
-
-    node: str
-    port: str
-
-    def __str__(self):
-        return f"{self.node}:{self.port}"
-
-
-class Problem(NamedTuple):
-    """One cross-check failure: where in the lab data (a key path) and what."""
-
-    loc: tuple
-    message: str
-
-
-def format_loc(loc) -> str:
-    """Render a key path as ``hosts.h1.ports.eth1`` / ``cables[2].ends[0]``."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int) and not isinstance(part, bool):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
-def vlab_state_dir(lab_name: str, env: Optional[Mapping[str, str]] = None) -> Path:
-    """Where the virtual rack keeps its state (SSH key, known_hosts, guest files)."""
-    return lab_state_dir(lab_name, env)
-
-
-# --------------------------------------------------------------------------
-# Field types. Validators raise ValueError: pydantic turns it into a problem.
-
-def _wrap(check, what):
-    def validate(value):
-        try:
-            return check(value, what)
-        except BadName as e:
-            raise ValueError(str(e)) from None
-    return validate
-
-
-_SWITCH_PORT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.:-]{0,63}$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
-_PCI = re.compile(r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
-
-
-def _node_name(value):
-    value = _wrap(check_name, "node name")(value)
-    if ":" in value:
-        raise ValueError(f"node name {value!r} must not contain ':' (cable ends are node:port)")
-    return value
-
-
-def _switch_port(value):
-    if not isinstance(value, str) or not _SWITCH_PORT.match(value):
-        raise ValueError(
-            f"switch port name {value!r} is not valid: 1-64 characters of letters, "
-            "digits and / _ . : - (no spaces or shell characters)"
-        )
-    return value
-
-
-def _env_name(value):
-    if not _ENV_NAME.match(value):
-        raise ValueError(
-            f"{value!r} is not an environment variable name: give the NAME of a "
-            "variable holding the secret, never the secret itself"
-        )
-    return value
-
-
-def _pattern(regex, what, example):
-    def validate(value):
-        if not regex.match(value):
-            raise ValueError(f"{value!r} is not a valid {what} (like {example})")
-        return value.lower()
-    return validate
-
-
-def _capability(value):
-    if isinstance(value, str) and value not in CAPABILITIES:
-        raise ValueError(f"unknown capability {value!r}; allowed: {', '.join(CAPABILITIES)}")
-    return value
-
-
-def _cable_end(value):
-    node, sep, port = value.partition(":")
-    if not sep or not node or not port:
-        raise ValueError(f"cable end {value!r} must be 'node:port'")
-    return value
-
-
-NodeName = Annotated[str, AfterValidator(_node_name)]
-Name = Annotated[str, AfterValidator(_wrap(check_name, "name"))]
-IfName = Annotated[str, AfterValidator(_wrap(check_ifname, "interface name"))]
-SwitchPortName = Annotated[str, AfterValidator(_switch_port)]
-EnvName = Annotated[str, AfterValidator(_env_name)]
-Mac = Annotated[str, AfterValidator(_pattern(_MAC, "MAC address", "aa:bb:cc:dd:ee:ff"))]
-Pci = Annotated[str, AfterValidator(_pattern(_PCI, "PCI address", "0000:3b:00.0"))]
-Capability = Annotated[Literal[CAPABILITIES], BeforeValidator(_capability)]  # type: ignore[valid-type]
-CableEnd = Annotated[str, AfterValidator(_cable_end)]
-TcpPort = Annotated[int, Field(ge=1, le=65535)]
-Seconds = Annotated[float, Field(gt=0)]
+from .fields import (CAPABILITIES, FAULT_KINDS, LINUX_SWITCH_PLATFORMS, PDU_MODELS,  # noqa: F401
+                     VIRTUAL_ADDRESS, Capability, CableEnd, EnvName, IfName, Mac, Name, NodeName,
+                     Pci, PortRef, Problem, Seconds, SwitchPortName, TcpPort, UnknownCable,
+                     UnknownPort, _wrap, format_loc)
+from .access import vlab_state_dir  # noqa: F401  (re-exported)
 
 
 class _Model(BaseModel):
@@ -480,158 +343,16 @@ class Lab(_Model):
 
     def cross_check(self) -> list[Problem]:
         """Every whole-lab consistency problem (empty list when the lab is sound)."""
-        problems: list[Problem] = []
-        add = lambda loc, msg: problems.append(Problem(tuple(loc), msg))  # noqa: E731
+        from .checks import cross_check
+        return cross_check(self)
 
-        # Node names are unique across hosts, switches, PDUs and BMCs.
-        owner: dict[str, str] = {}
-        for section in _SECTIONS:
-            for name in getattr(self, section):
-                if name in owner:
-                    add((section, name), f"node name {name!r} is already used in {owner[name]}")
-                else:
-                    owner[name] = section
-
-        for section in ("hosts", "switches"):
-            for name, node in getattr(self, section).items():
-                self._check_management(add, section, name, node.management)
-        for name, host in self.hosts.items():
-            self._check_host(add, name, host)
-        for name, sw in self.switches.items():
-            if sw.platform in LINUX_SWITCH_PLATFORMS:
-                for port in sw.ports:
-                    try:
-                        check_ifname(port, f"port of {sw.platform} switch")
-                    except BadName as e:
-                        add(("switches", name, "ports", port), str(e))
-        for name, pdu in self.pdus.items():
-            for number, outlet in pdu.outlets.items():
-                if outlet.feeds is not None and outlet.feeds not in owner:
-                    add(("pdus", name, "outlets", number, "feeds"),
-                        f"outlet feeds unknown node {outlet.feeds!r}; known nodes: {self._known()}")
-        self._check_device_names(add)
-        self._check_cables(add)
-        if self.kind == "virtual":
-            self._check_virtual(add)
-        return problems
-
-    def _check_device_names(self, add):
-        names = self.device_names
-        seen: dict[str, str] = {}
-        for field_name in ("bond", "team", "bridge"):
-            value = getattr(names, field_name)
-            if value in seen:
-                add(("defaults", "devices", field_name),
-                    f"{value!r} is already the {seen[value]} name: each device needs its own")
-            seen.setdefault(value, field_name)
-        for section in ("hosts", "switches"):
-            for node, spec in getattr(self, section).items():
-                for value, field_name in seen.items():
-                    if value in spec.ports:
-                        add(("defaults", "devices", field_name),
-                            f"{value!r} is a port of {node}: laghil's {field_name} needs a "
-                            "name of its own")
+    def _known(self) -> str:
+        return ", ".join(self.nodes) or "(none)"
 
     @property
     def device_names(self) -> DeviceNames:
         """The names laghil gives the netdevs it makes (``defaults.devices``)."""
         return self.defaults.devices if self.defaults is not None else DeviceNames()
-
-    def _known(self) -> str:
-        return ", ".join(self.nodes) or "(none)"
-
-    def _check_management(self, add, section, name, mgmt: Management):
-        loc = (section, name, "management", "jump")
-        if mgmt.jump is None:
-            return
-        if mgmt.jump == name:
-            add(loc, f"node {name!r} cannot be its own jump host")
-        elif mgmt.jump not in self.hosts and mgmt.jump not in self.switches:
-            add(loc, f"jump host {mgmt.jump!r} is not a host or switch of this lab; "
-                     f"known: {', '.join([*self.hosts, *self.switches])}")
-        else:
-            chain, hop = [name], mgmt.jump
-            while hop is not None and hop != name and hop not in chain:
-                chain.append(hop)
-                node = self.hosts.get(hop) or self.switches.get(hop)
-                hop = node.management.jump if node else None
-            order = self.nodes
-            if hop == name and name == min(chain, key=order.index):  # report each loop once
-                add(loc, f"jump hosts loop: {' -> '.join(chain + [name])}")
-
-    def _check_host(self, add, name, host: Host):
-        for i, dev in enumerate(host.rdma):
-            for j, netdev in enumerate(dev.netdevs):
-                if netdev not in host.ports:
-                    add(("hosts", name, "rdma", i, "netdevs", j),
-                        f"RDMA device {dev.name!r} netdev {netdev!r} is not a port of "
-                        f"{name}; ports: {', '.join(host.ports)}")
-        if host.bmc is not None and host.bmc not in self.bmcs:
-            add(("hosts", name, "bmc"),
-                f"bmc {host.bmc!r} is not a bmc of this lab; bmcs: {', '.join(self.bmcs) or '(none)'}")
-
-    def _node_ports(self, node: str):
-        n = self.hosts.get(node) or self.switches.get(node)
-        return None if n is None else n.ports
-
-    def _check_cables(self, add):
-        names: dict[str, int] = {}
-        used: dict[PortRef, str] = {}
-        for i, cable in enumerate(self.cables):
-            if cable.name in names:
-                add(("cables", i, "name"), f"cable name {cable.name!r} is already used by cables[{names[cable.name]}]")
-            names.setdefault(cable.name, i)
-            for j, ref in enumerate(cable.refs):
-                loc = ("cables", i, "ends", j)
-                ports = self._node_ports(ref.node)
-                if ports is None:
-                    where = "not a host or switch" if ref.node in self.nodes else "unknown node"
-                    add(loc, f"cable {cable.name!r}: {where} {ref.node!r}; hosts and switches: "
-                             f"{', '.join([*self.hosts, *self.switches]) or '(none)'}")
-                elif ref.port not in ports:
-                    add(loc, f"cable {cable.name!r}: {ref.node} has no port {ref.port!r}; "
-                             f"ports: {', '.join(ports)}")
-                elif ref in used:
-                    add(loc, f"port {ref} is already cabled by {used[ref]!r}")
-                else:
-                    used[ref] = cable.name
-            for j, fault in enumerate(cable.faults):
-                self._check_fault(add, ("cables", i, "faults", j), cable, fault)
-
-    def _check_fault(self, add, loc, cable: Cable, fault: Fault):
-        if fault.kind == "switch_shutdown":
-            if not any(ref.node in self.switches for ref in cable.refs):
-                add(loc, f"switch_shutdown needs a switch at one end of cable {cable.name!r}")
-        elif fault.kind == "pdu_outlet":
-            pdu = self.pdus.get(fault.pdu)
-            if pdu is None:
-                add(loc, f"pdu_outlet: unknown pdu {fault.pdu!r}; pdus: {', '.join(self.pdus) or '(none)'}")
-            elif fault.outlet not in pdu.outlets:
-                add(loc, f"pdu_outlet: {fault.pdu} has no outlet {fault.outlet}; "
-                         f"outlets: {', '.join(map(str, pdu.outlets)) or '(none)'}")
-            elif pdu.outlets[fault.outlet].protected:
-                add(loc, f"pdu_outlet: outlet {fault.pdu}:{fault.outlet} is protected and "
-                         "may never be switched off")
-
-    def _check_virtual(self, add):
-        ssh_ports: dict[int, str] = {}
-        for section in ("hosts", "switches"):
-            for name, node in getattr(self, section).items():
-                mgmt = node.management
-                if mgmt.address != VIRTUAL_ADDRESS:
-                    add((section, name, "management", "address"),
-                        f"a virtual lab is reached on {VIRTUAL_ADDRESS}, not {mgmt.address!r}")
-                if mgmt.port in ssh_ports:
-                    add((section, name, "management", "port"),
-                        f"management port {mgmt.port} is already used by {ssh_ports[mgmt.port]}")
-                ssh_ports.setdefault(mgmt.port, name)
-                for pname, port in node.ports.items():
-                    missing = [f for f in ("mac", "speed") if getattr(port, f) is None]
-                    if missing:
-                        add((section, name, "ports", pname),
-                            f"a virtual lab port needs {' and '.join(missing)} (802.3ad needs a speed)")
-
-    # ---- queries ----------------------------------------------------------
 
     @property
     def source(self) -> Optional[str]:
@@ -712,51 +433,10 @@ class Lab(_Model):
             raise ValueError(f"unknown capability {cap!r}; allowed: {', '.join(CAPABILITIES)}")
         return cap in self.capabilities(node)
 
-    def ssh_target(self, node_name: str, env: Optional[Mapping[str, str]] = None,
-                   _chain: tuple = ()) -> SshTarget:
-        """What the transport needs to reach ``node_name`` (jump hosts resolved).
-
-        The password is read from ``env`` (default ``os.environ``) through
-        ``management.password_env``. For a virtual lab a missing key_file or
-        known_hosts is the virtual rack's own, under :func:`vlab_state_dir`.
-        """
-        env = os.environ if env is None else env
-        node = self.node(node_name)
-        if not isinstance(node, (Host, Switch)):
-            raise LabError(self._where(), [f"node {node_name!r} is a {type(node).__name__.lower()}, "
-                                           "not reachable over SSH"])
-        if node_name in _chain:
-            raise LabError(self._where(), [f"jump hosts loop: {' -> '.join(_chain + (node_name,))}"])
-        m = node.management
-        key_file, known_hosts = m.key_file, m.known_hosts
-        if self.kind == "virtual":
-            state = vlab_state_dir(self.name, env)
-            key_file = key_file or str(state / "id_ed25519")
-            known_hosts = known_hosts or str(state / "known_hosts")
-        password = None
-        if m.password_env:
-            password = env.get(m.password_env) or None
-            if password is None and not key_file:
-                raise LabError(self._where(), [
-                    f"node {node_name!r}: environment variable {m.password_env} "
-                    "(management.password_env) is not set and no key_file is given"])
-        jump = None
-        if m.jump:
-            jump = self.ssh_target(m.jump, env, _chain + (node_name,))
-        return SshTarget(
-            name=node_name,
-            address=m.address,
-            port=m.port,
-            user=m.user,
-            key_file=os.path.expanduser(key_file) if key_file else None,
-            password=password,
-            known_hosts=os.path.expanduser(known_hosts) if known_hosts else None,
-            accept_unknown_host_keys=m.accept_unknown_host_keys,
-            connect_timeout=m.connect_timeout,
-            command_timeout=m.command_timeout,
-            sudo=m.sudo,
-            jump=jump,
-        )
+    def ssh_target(self, node_name: str, env: Optional[Mapping[str, str]] = None) -> SshTarget:
+        """What the transport needs to reach ``node_name``: see :func:`access.ssh_target`."""
+        from .access import ssh_target
+        return ssh_target(self, node_name, env)
 
     def _where(self) -> str:
         return self._source or f"lab {self.name!r}"

@@ -1,7 +1,7 @@
 """Failover figures from probe results: pure functions (measurement.md).
 
 Input is what the probe agent's ``recv`` reports per flow (see
-:mod:`laghil.measure.agent.probe_agent`): ``tx_count``, ``rx_count`` (unique
+:mod:`laghil.measure.agent.flowstats`): ``tx_count``, ``rx_count`` (unique
 sequence numbers received), ``rate_pps``, ``out_of_order``, ``duplicates``,
 ``loss_burst_count``, ``gaps`` (the top-N inter-arrival gaps, each with
 ``gap_s``, ``t_before``, ``t_after``, ``seq_before``, ``seq_after``) and
@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .agent.probe_agent import reduce_packets
+from .agent.flowstats import reduce_packets
 from .model import Series, percentile, summarize
 
 GAP_METHOD = "gap outage per flow (max inter-arrival gap - 1/R)"

@@ -1,7 +1,10 @@
 """Probe traffic between two nodes: the controller side of the probe agent.
 
+(About 440 lines: the probe's result model and its lifecycle on two nodes, start,
+collect, stop, share one set of run files.)
+
 :class:`Probe` uploads ``agent/probe_agent.py`` (once per node session, to
-``/tmp/laghil-probe-<hash>.py``), starts the receiver in the background on the
+``/tmp/laghil-agent-<hash>/``), starts the receiver in the background on the
 receiver node, waits for its ready file, starts the sender in the background
 on the sender node, and on :meth:`Probe.wait` collects both JSON results into
 a :class:`ProbeResult`. Every agent runs in its own session (``setsid``) under
@@ -27,7 +30,8 @@ from ..names import q
 from . import analysis
 from .model import Measurement, Timeline
 
-AGENT_FILE = Path(__file__).parent / "agent" / "probe_agent.py"
+AGENT_DIR = Path(__file__).parent / "agent"
+AGENT_FILES = ("probe_agent.py", "rdma_agent.py", "flowstats.py")   # uploaded together
 PYTHON = "/usr/bin/python3"
 RECV_SLACK_S = 3.0       # receiver runs this much longer than the sender
 SENDER_START_S = 20.0    # allowance for the sender's start after the receiver's
@@ -41,23 +45,31 @@ class ProbeError(LaghilError):
     """The probe could not start, or an agent failed; names the node and the cause."""
 
 
-def agent_source():
-    """(bytes, short sha256) of the agent file."""
-    data = AGENT_FILE.read_bytes()
-    return data, hashlib.sha256(data).hexdigest()[:12]
+def agent_sources():
+    """({file name: bytes} of the agents and their shared reduction module, a
+    short sha256 over all of them)."""
+    files = {name: (AGENT_DIR / name).read_bytes() for name in AGENT_FILES}
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(name.encode() + b"\0" + files[name])
+    return files, h.hexdigest()[:12]
 
 
-def ensure_agent(node):
-    """Upload the agent to ``node`` unless it is already there; return its remote
-    path. Checked on the node every time (one round trip): a node that was power
-    cycled (a PDU test) or rebooted has lost /tmp."""
-    data, digest = agent_source()
-    path = f"/tmp/laghil-probe-{digest}.py"
+def ensure_agent(node, entry="probe_agent.py"):
+    """Upload the agents (one folder per version) to ``node`` unless they are
+    already there; return the remote path of ``entry``. Checked on the node
+    every time (one round trip): a node that was power cycled (a PDU test) or
+    rebooted has lost /tmp."""
+    files, digest = agent_sources()
+    d = f"/tmp/laghil-agent-{digest}"
     with _upload_lock:
-        r = node.run(f"test -s {q(path)} && echo present || echo missing", check=False)
+        test = " && ".join(f"test -s {q(d)}/{name}" for name in files)
+        r = node.run(f"{test} && echo present || {{ mkdir -p {q(d)}; echo missing; }}",
+                     check=False)
         if r.stdout.strip() != "present":
-            node.session.upload(data, path, 0o755)
-    return path
+            for name, data in files.items():
+                node.session.upload(data, f"{d}/{name}", 0o755)
+    return f"{d}/{entry}"
 
 
 def _background(cmd, hard_s, out, err, rc, pidfile):

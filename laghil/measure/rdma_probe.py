@@ -14,41 +14,18 @@ retransmits, so an outage shows as a gap, not as loss: a message missing at
 the end, an error completion or a QP out of RTS fails HA.
 """
 
-import hashlib
-import threading
 
 from ..names import q
 from . import analysis
 from .model import Measurement
-from .probe import AGENT_FILE, Probe, ProbeError, ProbeResult, merge_flow
+from .probe import Probe, ProbeError, ProbeResult, ensure_agent, merge_flow
 
-RDMA_AGENT_FILE = AGENT_FILE.parent / "rdma_agent.py"
 DEFAULT_PORT = 18515
-_lock = threading.Lock()
-
-
-def rdma_agent_sources():
-    """{file name: bytes} of the agent and the reduction module it imports, and
-    a short digest over both."""
-    files = {"rdma_agent.py": RDMA_AGENT_FILE.read_bytes(), "probe_agent.py": AGENT_FILE.read_bytes()}
-    h = hashlib.sha256()
-    for name in sorted(files):
-        h.update(name.encode() + b"\0" + files[name])
-    return files, h.hexdigest()[:12]
 
 
 def ensure_rdma_agent(node):
-    """Upload the RDMA agent (with probe_agent.py beside it) unless present;
-    return the remote path of rdma_agent.py. Checked every time (one round trip)."""
-    files, digest = rdma_agent_sources()
-    d = f"/tmp/laghil-probe-rdma-{digest}"
-    with _lock:
-        r = node.run(f"test -s {q(d)}/rdma_agent.py && test -s {q(d)}/probe_agent.py "
-                     f"&& echo present || {{ mkdir -p {q(d)}; echo missing; }}", check=False)
-        if r.stdout.strip() != "present":
-            for name, data in files.items():
-                node.session.upload(data, f"{d}/{name}", 0o755)
-    return f"{d}/rdma_agent.py"
+    """The agents uploaded (:func:`probe.ensure_agent`); the remote path of rdma_agent.py."""
+    return ensure_agent(node, "rdma_agent.py")
 
 
 def merge_rdma(sender, receiver, qps, rate_pps):

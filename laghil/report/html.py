@@ -1,5 +1,8 @@
 """report.html: one self-contained page for a run, readable offline from disk.
 
+(About 470 lines: one page and its inline SVG charts; the page has no external
+parts by design.)
+
 No external URLs, no scripts: inline CSS, and charts as inline SVG generated
 here (hover titles are native SVG ``<title>``s). Every text from a run is
 escaped. The page: header with totals, a summary table, then per test its

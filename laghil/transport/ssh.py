@@ -1,5 +1,9 @@
 """SSH transport: run commands and upload files on lab nodes (paramiko).
 
+(Over 400 lines: one class, the session, whose run / upload / reconnect paths
+share one lock and one channel state; set-up is in connect.py, framing in
+framing.py, the pool in pool.py.)
+
 One :class:`SshSession` per node holds one SSH connection, opened on first use
 and reused by every command (through a jump host when ``target.jump`` is set).
 Commands run in one of two modes:
@@ -31,6 +35,7 @@ Every command (and upload) is recorded, redacted, in a
 and the cause; passwords never appear in them.
 """
 
+
 import io
 import os
 import secrets
@@ -39,112 +44,20 @@ import shlex
 import socket
 import threading
 import time
-from base64 import b64encode
-from dataclasses import dataclass
-from hashlib import sha256
 
 import paramiko
 
-from ..errors import (AuthError, CommandFailed, CommandTimeout, ConnectError,
-                      HostKeyError, TransportError, UnknownNode)
+from ..errors import CommandFailed, CommandTimeout, ConnectError, TransportError
 from .cmdlog import CommandLog
+from .connect import open_transport
+from .framing import (BUF, Deadline, Lost, Marks, Result, Stale, decode, framed,
+                      remote_command)
 from .redact import SECRETS
 
 MODES = ("exec", "shell")
-KILL_AFTER_S = 2          # remote `timeout -k`: SIGKILL this long after SIGTERM
 TIMEOUT_GRACE_S = 5.0     # controller waits timeout + this before giving up
-KEEPALIVE_S = 15          # SSH keepalive interval on every connection
-_BUF = 1 << 16
 
-
-@dataclass(frozen=True)
-class Result:
-    """Outcome of one remote command. ``stdout``/``stderr`` are exactly what the
-    command wrote (decoded as UTF-8, invalid bytes replaced)."""
-
-    node: str
-    command: str
-    rc: int
-    stdout: str
-    stderr: str
-    duration_s: float
-
-    @property
-    def ok(self):
-        return self.rc == 0
-
-
-def remote_command(cmd, timeout, sudo=False):
-    """The shell text that runs ``cmd`` under ``/bin/sh -c`` with a remote kill.
-
-    When the node has ``timeout`` (coreutils) the command runs as
-    ``[sudo -n] timeout -k 2 <timeout> sh -c <cmd>``, which SIGTERMs and then
-    SIGKILLs the command's whole process group when the timeout expires (exit
-    status 124, or 137 after SIGKILL). Without ``timeout`` only the controller
-    side timeout applies.
-    """
-    sudo_ = "sudo -n " if sudo else ""
-    inner = "sh -c " + shlex.quote(cmd)
-    return (f"if command -v timeout >/dev/null 2>&1; then "
-            f"exec {sudo_}timeout -k {KILL_AFTER_S} {timeout:.3f} {inner}; "
-            f"else exec {sudo_}{inner}; fi")
-
-
-def fingerprint(key):
-    """OpenSSH-style SHA256 fingerprint of a paramiko key."""
-    return "SHA256:" + b64encode(sha256(key.asbytes()).digest()).decode().rstrip("=")
-
-
-class _Stale(Exception):
-    """The connection or channel was unusable before the command was sent: safe to retry."""
-
-
-class _Lost(Exception):
-    """The channel ended after the command was sent: it may or may not have run."""
-
-
-class _Deadline(Exception):
-    """The controller-side deadline passed; carries the partial output."""
-
-    def __init__(self, out=b"", err=b""):
-        super().__init__("deadline")
-        self.out, self.err = bytes(out), bytes(err)
-
-
-class _Marks:
-    """Finds one command's start and end markers in a growing stream buffer."""
-
-    def __init__(self, start, end, status=False):
-        self.start, self.end, self.status = start, end, status
-        self.begin = None    # index just after the start marker
-        self.stop = None     # index of the end marker (its leading newline)
-        self.rc = None       # exit status following the end marker (status=True)
-        self._scan = 0       # searches resume here, minus a marker's length
-
-    def update(self, buf):
-        """Look at new data in ``buf``; return True once every marker was found."""
-        if self.begin is None:
-            i = buf.find(self.start, max(0, self._scan - len(self.start)))
-            self._scan = len(buf)
-            if i < 0:
-                return False
-            self.begin = self._scan = i + len(self.start)
-        if self.stop is None:
-            i = buf.find(self.end, max(self.begin, self._scan - len(self.end)))
-            self._scan = len(buf)
-            if i < 0:
-                return False
-            self.stop = i
-        if self.status and self.rc is None:
-            j = buf.find(b"\n", self.stop + len(self.end))
-            if j < 0:
-                return False
-            self.rc = int(buf[self.stop + len(self.end):j])
-        return True
-
-
-def _decode(data):
-    return bytes(data).decode("utf-8", errors="replace")
+__all__ = ["MODES", "Result", "SshSession", "remote_command"]
 
 
 class SshSession:
@@ -238,7 +151,7 @@ class SshSession:
             deadline = t0 + timeout + grace
             try:
                 rc, out, err = self._with_connection(lambda: self._execute(remote, deadline))
-            except _Deadline as d:
+            except Deadline as d:
                 how = ("process group killed by the controller, shell discarded"
                        if self.mode == "shell" else
                        f"controller gave up: no exit status {self.timeout_grace:g} s later, "
@@ -250,7 +163,7 @@ class SshSession:
             duration = time.monotonic() - t0
             if rc in (124, 137) and duration >= timeout - 0.05:
                 self._timeout(cmd, timeout, started, t0, out, err, "killed on the node")
-            result = Result(self.name, cmd, rc, _decode(out), _decode(err), duration)
+            result = Result(self.name, cmd, rc, decode(out), decode(err), duration)
             self._record(cmd, rc, started, t0, result.stdout, result.stderr)
         if check and rc != 0:
             raise self._redacted(CommandFailed(self.name, result))
@@ -277,7 +190,7 @@ class SshSession:
                 else:
                     how = self._with_connection(
                         lambda: self._upload_sftp(data, remote_path, mode, deadline))
-            except _Deadline:
+            except Deadline:
                 self._timeout(label, self.target.command_timeout, started, t0, b"", b"",
                               "upload")
             except CommandFailed as e:
@@ -321,7 +234,7 @@ class SshSession:
             try:
                 chan.exec_command(text)
             except (paramiko.SSHException, EOFError, OSError) as e:
-                raise _Stale(f"exec request failed: {e}") from e
+                raise Stale(f"exec request failed: {e}") from e
             if stdin is not None:
                 self._send(chan, stdin, deadline)
                 chan.shutdown_write()
@@ -329,7 +242,7 @@ class SshSession:
             self._pump(chan, out, err, deadline,
                        lambda: chan.exit_status_ready() and (chan.eof_received or chan.closed))
             if chan.exit_status < 0:
-                raise _Lost("the channel closed without an exit status")
+                raise Lost("the channel closed without an exit status")
             return chan.exit_status, out, err
         finally:
             chan.close()
@@ -338,22 +251,22 @@ class SshSession:
         """Run ``remote`` through the persistent shell; return (rc, stdout, stderr)."""
         chan = self._shell_channel()
         while chan.recv_ready():          # stray output of earlier background jobs
-            chan.recv(_BUF)
+            chan.recv(BUF)
         while chan.recv_stderr_ready():
-            chan.recv_stderr(_BUF)
+            chan.recv_stderr(BUF)
         script = self._framed(remote)
         try:
             chan.sendall(script.encode())
         except (paramiko.SSHException, EOFError, OSError) as e:
             self._discard_shell()
-            raise _Stale(f"cannot write to the shell: {e}") from e
+            raise Stale(f"cannot write to the shell: {e}") from e
         try:
             return self._read_framed(chan, deadline)
-        except _Deadline:
+        except Deadline:
             self._kill_shell_group()
             self._discard_shell()
             raise
-        except (_Lost, _Stale):
+        except (Lost, Stale):
             self._discard_shell()
             raise
 
@@ -366,24 +279,15 @@ class SshSession:
         try:
             self._exec_run(f"kill -KILL -- -{int(pid)} 2>/dev/null; exit 0",
                            time.monotonic() + max(5.0, self.timeout_grace))
-        except (_Deadline, _Lost, _Stale, TransportError, paramiko.SSHException,
+        except (Deadline, Lost, Stale, TransportError, paramiko.SSHException,
                 EOFError, OSError):
             pass
 
     def _framed(self, remote):
-        """Shell text running ``remote`` in a subshell between start and end markers.
-
-        Start markers on both streams come first (output before them is stray
-        and ignored; their absence when the channel dies means the command never
-        started, so it is safe to retry); the end markers follow, preceded by a
-        newline that :meth:`_read_framed` strips, and on stdout carry the status.
-        """
+        """:func:`framing.framed` with this session's next tag."""
         self._seq += 1
-        tag = self._tag = f"{self._token}:{self._seq}"
-        return (f"printf '%s:s\\n' '{tag}'; printf '%s:s\\n' '{tag}' >&2; "
-                f"( {remote} ) </dev/null; __laghil_rc=$?; "
-                f"printf '\\n%s:e:%d\\n' '{tag}' \"$__laghil_rc\"; "
-                f"printf '\\n%s:e\\n' '{tag}' >&2\n")
+        self._tag = f"{self._token}:{self._seq}"
+        return framed(self._tag, remote)
 
     def _shell_channel(self):
         """The live persistent shell channel, opened (and synchronised) if needed."""
@@ -396,7 +300,7 @@ class SshSession:
             chan.exec_command("exec /bin/sh")
         except (paramiko.SSHException, EOFError, OSError) as e:
             chan.close()
-            raise _Stale(f"cannot start /bin/sh: {e}") from e
+            raise Stale(f"cannot start /bin/sh: {e}") from e
         self._shell = chan
         # Synchronise: whatever the login shell's start-up files print comes
         # before the first start marker and is thrown away.
@@ -405,49 +309,49 @@ class SshSession:
             chan.sendall(self._framed("echo $$").encode())
             _, pid, _ = self._read_framed(chan, time.monotonic() + limit)
             self._shell_pid = int(pid.strip() or 0)
-        except _Deadline:
+        except Deadline:
             self._discard_shell()
             raise ConnectError(self.name, f"the shell on {self.where} did not start "
                                           f"within {limit:g} s") from None
-        except (_Lost, _Stale, paramiko.SSHException, EOFError, OSError) as e:
+        except (Lost, Stale, paramiko.SSHException, EOFError, OSError) as e:
             self._discard_shell()
-            raise _Stale(f"the shell exited at start: {e}") from e
+            raise Stale(f"the shell exited at start: {e}") from e
         return chan
 
     def _read_framed(self, chan, deadline):
         """Read the output of the last :meth:`_framed` command until both end
-        markers arrived; return (rc, stdout, stderr). Raises _Stale if the channel
-        ended before any start marker, _Lost if it ended later."""
+        markers arrived; return (rc, stdout, stderr). Raises Stale if the channel
+        ended before any start marker, Lost if it ended later."""
         tag = self._tag.encode()
-        out_marks = _Marks(tag + b":s\n", b"\n" + tag + b":e:", status=True)
-        err_marks = _Marks(tag + b":s\n", b"\n" + tag + b":e\n")
+        out_marks = Marks(tag + b":s\n", b"\n" + tag + b":e:", status=True)
+        err_marks = Marks(tag + b":s\n", b"\n" + tag + b":e\n")
         out, err = bytearray(), bytearray()
 
         def done():
             found_out = out_marks.update(out)
             return err_marks.update(err) and found_out
         if not self._pump(chan, out, err, deadline, done):
-            tail = _decode(err[-500:]).strip() or "the shell channel closed"
+            tail = decode(err[-500:]).strip() or "the shell channel closed"
             if out_marks.begin is None and err_marks.begin is None:
-                raise _Stale(f"the shell ended before the command started: {tail}")
-            raise _Lost(tail)
+                raise Stale(f"the shell ended before the command started: {tail}")
+            raise Lost(tail)
         return (out_marks.rc, out[out_marks.begin:out_marks.stop],
                 err[err_marks.begin:err_marks.stop])
 
     def _pump(self, chan, out, err, deadline, done):
         """Move stdout/stderr of ``chan`` into ``out``/``err`` until ``done()``
         (return True), the channel ends first (return False) or ``deadline``
-        passes (raise _Deadline). Blocks in poll() or on events, never spins."""
+        passes (raise Deadline). Blocks in poll() or on events, never spins."""
         while True:
             while chan.recv_ready():
-                out += chan.recv(_BUF)
+                out += chan.recv(BUF)
             while chan.recv_stderr_ready():
-                err += chan.recv_stderr(_BUF)
+                err += chan.recv_stderr(BUF)
             if done():
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise _Deadline(out, err)
+                raise Deadline(out, err)
             if chan.eof_received or chan.closed:
                 # No more output can come; only an exit status may still arrive.
                 if chan.closed or chan.status_event.is_set():
@@ -466,13 +370,13 @@ class SshSession:
         while view:
             chan.settimeout(max(0.1, deadline - time.monotonic()))
             try:
-                n = chan.send(view[:_BUF])
+                n = chan.send(view[:BUF])
             except socket.timeout:
-                raise _Deadline() from None
+                raise Deadline() from None
             except (paramiko.SSHException, EOFError, OSError) as e:
-                raise _Lost(f"sending data failed: {e}") from e
+                raise Lost(f"sending data failed: {e}") from e
             if n <= 0:
-                raise _Lost("the channel closed while sending data")
+                raise Lost("the channel closed while sending data")
             view = view[n:]
         chan.settimeout(None)
 
@@ -483,7 +387,7 @@ class SshSession:
             sftp = paramiko.SFTPClient.from_transport(self._transport)
         except (paramiko.SSHException, EOFError, OSError) as e:
             if not self.connected:
-                raise _Stale(f"cannot open SFTP: {e}") from e
+                raise Stale(f"cannot open SFTP: {e}") from e
             # no SFTP subsystem on this node
             return self._upload_stdin(data, remote_path, mode, False, deadline)
         if sftp is None:
@@ -493,15 +397,15 @@ class SshSession:
             sftp.putfo(io.BytesIO(data), remote_path)
             sftp.chmod(remote_path, mode)
         except socket.timeout:
-            raise _Deadline() from None
+            raise Deadline() from None
         except IOError as e:
             if not self.connected:
-                raise _Lost(f"connection lost during SFTP upload: {e}") from e
+                raise Lost(f"connection lost during SFTP upload: {e}") from e
             msg = f"sftp: cannot write {remote_path}: {e.strerror or e}"
             raise CommandFailed(self.name, Result(self.name, f"upload {remote_path}", 1, "", msg,
                                                   0.0)) from e
         except (paramiko.SSHException, EOFError) as e:
-            raise _Lost(f"SFTP upload failed: {e}") from e
+            raise Lost(f"SFTP upload failed: {e}") from e
         finally:
             sftp.close()
         return "sftp"
@@ -513,7 +417,7 @@ class SshSession:
         rc, out, err = self._exec_run(f"( {remote} ); exit $?", deadline, stdin=data)
         if rc != 0:
             raise CommandFailed(self.name, Result(self.name, f"upload {remote_path}", rc,
-                                                  _decode(out), _decode(err), 0.0))
+                                                  decode(out), decode(err), 0.0))
         return "cat"
 
     # ------------------------------------------------------------- connection
@@ -529,14 +433,14 @@ class SshSession:
         while True:
             try:
                 return fn()
-            except _Stale as e:
+            except Stale as e:
                 if retried:
                     self._drop()
                     raise ConnectError(self.name, f"connection to {self.where} unusable after "
                                                   f"reconnecting: {e}") from None
                 retried = True
                 self._reconnect(str(e))
-            except _Lost as e:
+            except Lost as e:
                 cause = "connection lost" if not self.connected else "channel closed"
                 if not self.connected:
                     self._drop()
@@ -550,6 +454,10 @@ class SshSession:
         except TransportError as e:
             msg = str(e).removeprefix(f"{e.node}: ")
             raise type(e)(self.name, f"{cause}; reconnect failed: {msg}") from e
+
+    def _connect(self):
+        self._transport = open_transport(self)
+        self.connect_count += 1
 
     def _drop(self):
         """Forget the shell and the connection (closing both)."""
@@ -566,11 +474,11 @@ class SshSession:
     def _open_channel(self):
         transport = self._transport
         if transport is None:
-            raise _Stale("not connected")
+            raise Stale("not connected")
         try:
             return transport.open_session(timeout=self.target.connect_timeout)
         except (paramiko.SSHException, EOFError, OSError) as e:
-            raise _Stale(f"cannot open a channel: {e or type(e).__name__}") from e
+            raise Stale(f"cannot open a channel: {e or type(e).__name__}") from e
 
     def open_tunnel(self, host, port, timeout, for_node):
         """A ``direct-tcpip`` channel from this (jump) node to ``host:port``, to be
@@ -594,161 +502,6 @@ class SshSession:
                                      f"{self.name} ({self.target.address}:{self.target.port}): "
                                      f"{cause}")
 
-    def _connect(self):
-        """Open, verify and authenticate a new connection (within connect_timeout)."""
-        t = self.target
-        deadline = time.monotonic() + t.connect_timeout
-        pkey = self._load_key()
-        sock = self._open_socket(deadline)
-        transport = paramiko.Transport(sock)
-        try:
-            self._handshake(transport, deadline)
-            self._authenticate(transport, pkey, deadline)
-        except BaseException:
-            transport.close()
-            raise
-        transport.set_keepalive(KEEPALIVE_S)
-        self._transport = transport
-        self.connect_count += 1
-
-    def _remaining(self, deadline):
-        return max(0.05, deadline - time.monotonic())
-
-    def _timed_out(self, stage):
-        return ConnectError(self.name, f"cannot connect to {self.where}: timed out after "
-                                       f"{self.target.connect_timeout:g} s ({stage})")
-
-    def _load_key(self):
-        path = self.target.key_file
-        if path is None:
-            return None
-        path = os.path.expanduser(path)
-        if not os.path.isfile(path):
-            raise AuthError(self.name, f"key file {path} not found (key_file for {self.where})")
-        try:
-            return paramiko.PKey.from_path(path)
-        except paramiko.PasswordRequiredException:
-            raise AuthError(self.name, f"key file {path} is protected by a passphrase; "
-                                       "laghil needs an unencrypted key") from None
-        except Exception as e:  # noqa: BLE001 - any parse error of a user-supplied file
-            raise AuthError(self.name, f"cannot load key file {path}: {e}") from None
-
-    def _open_socket(self, deadline):
-        t = self.target
-        if t.jump is not None:
-            return self.jump.open_tunnel(t.address, t.port, self._remaining(deadline), t.name)
-        try:
-            sock = socket.create_connection((t.address, t.port), timeout=self._remaining(deadline))
-        except ConnectionRefusedError:
-            raise ConnectError(self.name, f"cannot connect to {self.where}: connection refused "
-                                          "(no sshd listening on that port?)") from None
-        except socket.timeout:
-            raise self._timed_out("TCP connect: host down or port filtered?") from None
-        except socket.gaierror as e:
-            raise ConnectError(self.name, f"cannot resolve {t.address!r}: {e.strerror}") from None
-        except OSError as e:
-            raise ConnectError(self.name, f"cannot connect to {self.where}: "
-                                          f"{e.strerror or e}") from None
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
-
-    def _known_hosts(self):
-        path = os.path.expanduser(self.target.known_hosts or "~/.ssh/known_hosts")
-        keys = paramiko.HostKeys()
-        if os.path.isfile(path):
-            try:
-                keys.load(path)
-            except (OSError, paramiko.SSHException) as e:
-                raise HostKeyError(self.name, f"cannot read known_hosts {path}: {e}") from None
-        return keys, path
-
-    def _handshake(self, transport, deadline):
-        t = self.target
-        hostname = t.address if t.port == 22 else f"[{t.address}]:{t.port}"
-        known, path = self._known_hosts()
-        expected = known.lookup(hostname)
-        if expected:  # ask the server for the key type we know, as OpenSSH does
-            want = []
-            for kt in expected.keys():
-                want += ["rsa-sha2-512", "rsa-sha2-256", kt] if kt == "ssh-rsa" else [kt]
-            opts = transport.get_security_options()
-            opts.key_types = ([k for k in want if k in opts.key_types]
-                              + [k for k in opts.key_types if k not in want])
-        remaining = self._remaining(deadline)
-        transport.banner_timeout = transport.handshake_timeout = remaining
-        transport.auth_timeout = remaining
-        try:
-            transport.start_client(timeout=remaining)
-        except (paramiko.SSHException, EOFError, OSError) as e:
-            if time.monotonic() >= deadline - 0.2:
-                raise self._timed_out(self._stage(transport)) from None
-            raise ConnectError(self.name, f"SSH handshake with {self.where} failed: "
-                                          f"{e or type(e).__name__}") from None
-        if getattr(transport, "host_key", None) is None:
-            raise self._timed_out(self._stage(transport))
-        key = transport.get_remote_server_key()
-        self._check_host_key(hostname, key, expected, path)
-
-    @staticmethod
-    def _stage(transport):
-        if not transport.remote_version:
-            return "no SSH banner: is an SSH server listening there?"
-        return "during the SSH key exchange"
-
-    def _check_host_key(self, hostname, key, expected, path):
-        t = self.target
-        offered = f"{key.get_name()} {fingerprint(key)}"
-        if expected is None:
-            if t.accept_unknown_host_keys:
-                return
-            missing = "" if os.path.isfile(path) else " (the file does not exist)"
-            raise HostKeyError(self.name, (
-                f"host key of {self.where} is unknown: {hostname} is not in {path}{missing}; "
-                f"the server offers {offered}. Add it to known_hosts (ssh-keyscan -p {t.port} "
-                f"{t.address} >> {path}), point known_hosts at the right file, or set "
-                f"accept_unknown_host_keys: true for a throwaway lab"))
-        ours = expected.get(key.get_name())
-        if ours != key:
-            known = ", ".join(f"{k.get_name()} {fingerprint(k)}" for k in expected.values())
-            raise HostKeyError(self.name, (
-                f"host key of {self.where} does NOT match {path}: the server offers {offered}, "
-                f"known_hosts has {known} for {hostname}. The node was reinstalled, or someone "
-                f"is intercepting the connection; if the change is expected, remove the old "
-                f"entry (ssh-keygen -R '{hostname}' -f {path})"))
-
-    def _authenticate(self, transport, pkey, deadline):
-        t = self.target
-        attempts = []
-        if pkey is not None:
-            attempts.append((f"key {t.key_file}", lambda: transport.auth_publickey(t.user, pkey)))
-        if t.password is not None:
-            attempts.append(("password", lambda: transport.auth_password(t.user, t.password)))
-        if not attempts:
-            raise AuthError(self.name, f"no key_file and no password configured for {self.where}")
-        failures = []
-        for label, attempt in attempts:
-            try:
-                attempt()
-            except paramiko.BadAuthenticationType as e:
-                allowed = ", ".join(e.allowed_types)
-                failures.append(f"{label} not accepted (server allows: {allowed})")
-                continue
-            except paramiko.AuthenticationException as e:
-                if "timeout" in str(e).lower() or time.monotonic() >= deadline:
-                    raise self._timed_out("authentication") from None
-                failures.append(f"{label} refused")
-                continue
-            except (paramiko.SSHException, EOFError, OSError) as e:
-                if time.monotonic() >= deadline - 0.2:
-                    raise self._timed_out("authentication") from None
-                raise ConnectError(self.name, f"connection to {self.where} failed during "
-                                              f"authentication: {e or type(e).__name__}") from None
-            if transport.is_authenticated():
-                return
-            failures.append(f"{label}: more authentication required (unsupported)")
-        raise AuthError(self.name, f"authentication as {t.user!r} to {self.where} failed: "
-                                   + "; ".join(failures))
-
     # ------------------------------------------------------------------ helpers
 
     def _record(self, cmd, rc, started, t0, stdout="", stderr="", error=None):
@@ -762,70 +515,8 @@ class SshSession:
 
     def _timeout(self, cmd, timeout, started, t0, out, err, how):
         msg = f"timed out after {timeout:g} s ({how}) on {self.where}: {cmd!r}"
-        self._record(cmd, None, started, t0, _decode(out), _decode(err), error=msg)
+        self._record(cmd, None, started, t0, decode(out), decode(err), error=msg)
         exc = CommandTimeout(self.name, msg)
-        exc.result = Result(self.name, cmd, -1, _decode(out), _decode(err),
+        exc.result = Result(self.name, cmd, -1, decode(out), decode(err),
                             time.monotonic() - t0)
         raise self._redacted(exc) from None
-
-
-class Sessions:
-    """One SshSession per node, created on first ``get(name)`` and cached.
-
-    ``targets`` maps node names to SshTargets (a dict, or a callable raising
-    KeyError for unknown names). Jump hosts are sessions of the pool too, so
-    nodes behind one jump host share its connection.
-    """
-
-    def __init__(self, targets, log=None, redactor=None, mode="shell"):
-        self._targets = targets
-        if redactor is None:
-            redactor = log.redactor if log is not None else SECRETS
-        self.redactor = redactor
-        self.log = log if log is not None else CommandLog(redactor)
-        self.mode = mode
-        self._sessions = {}
-        self._lock = threading.Lock()
-
-    def get(self, name):
-        """The session of node ``name``; UnknownNode if there is no such target."""
-        try:
-            target = self._targets(name) if callable(self._targets) else self._targets[name]
-        except KeyError:
-            known = ("" if callable(self._targets)
-                     else f"; known: {', '.join(sorted(self._targets))}")
-            raise UnknownNode(f"unknown node {name!r}{known}") from None
-        return self.session_for(target)
-
-    def session_for(self, target):
-        """The cached session for ``target`` (made, with its jump chain, if new)."""
-        key = (target.name, target.address, target.port, target.user)
-        with self._lock:
-            session = self._sessions.get(key)
-        if session is not None:
-            return session
-        jump = self.session_for(target.jump) if target.jump is not None else None
-        with self._lock:
-            session = self._sessions.get(key)
-            if session is None:
-                session = SshSession(target, self.log, self.redactor, self.mode,
-                                     jump_session=jump)
-                self._sessions[key] = session
-        return session
-
-    def __iter__(self):
-        with self._lock:
-            return iter(list(self._sessions.values()))
-
-    def close_all(self):
-        """Close every session (nodes first, then jump hosts)."""
-        with self._lock:
-            sessions, self._sessions = list(self._sessions.values()), {}
-        for session in sorted(sessions, key=lambda s: s.target.jump is None):
-            session.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close_all()

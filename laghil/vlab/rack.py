@@ -1,5 +1,8 @@
 """Build, start, drive and stop the virtual rack of a virtual lab.
 
+(About 520 lines: the rack's lifecycle, up, status, cables, power, down, over
+one state folder; kernel, initramfs, QMP and the PDU agent are modules of their own.)
+
 One QEMU (TCG) guest per host and switch of the lab; one pair of UDP socket
 netdevs on 127.0.0.1 per cable; SSH on 127.0.0.1:<management port> by hostfwd;
 one QMP socket per guest. State lives in ``<state>/vlab/<lab>/``: the per-run SSH

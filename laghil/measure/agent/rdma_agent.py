@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """laghil RDMA probe agent: sequence-numbered messages over RC queue pairs.
 
+(About 500 lines: one script uploaded to the nodes, stdlib and pyverbs only.)
+
 Runs with the host's python3 and pyverbs (Debian's python3-pyverbs or the PyPI
-package); uploaded next to ``probe_agent.py``, whose per-flow reduction it
+package); uploaded next to ``flowstats.py``, whose per-flow reduction it
 reuses, so a QP's result has the very shape of a UDP probe flow (gaps, loss
 bursts, bins) and the same analysis applies. Two commands, each bounded in
 time and exiting by itself:
@@ -15,7 +17,7 @@ time and exiting by itself:
           immediate data is the message's sequence number. Stops after
           --duration, or once every QP has delivered its END message (then a
           short linger). Prints ONE JSON object: per QP the reduced flow
-          (see probe_agent), its error completions and its QP state.
+          (see flowstats), its error completions and its QP state.
 ``send``  Connects --qps RC QPs to the receiver with rdma_cm, with --retry-cnt
           and --timeout (local ACK timeout exponent) set on each QP, and posts
           signalled SEND_WITH_IMM messages (imm = sequence number) at --rate
@@ -48,9 +50,9 @@ import sys
 import time
 
 try:                                      # uploaded side by side
-    from probe_agent import FlowStats, TOP_GAPS
+    from flowstats import TOP_GAPS, FlowStats
 except ImportError:                       # imported from the laghil package
-    from .probe_agent import FlowStats, TOP_GAPS
+    from .flowstats import TOP_GAPS, FlowStats
 
 MSG = 64                      # bytes per message
 END_IMM = 0xFFFFFFFF          # immediate data of the END message; payload: !Q count
