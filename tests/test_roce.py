@@ -159,18 +159,18 @@ def test_lag_port_remap_of_a_queue_affinity_failover():
     s = _samples([(9.9, [1, 2, 1, 2]), (10.0, [1, 2, 1, 2]), (10.05, [1, 2, 1, 2]),
                   (10.10, [2, 2, 2, 2]), (11.5, [2, 2, 2, 2]), (12.5, [1, 2, 1, 2])])
     m = lag_port_remap(s, 1, fault_t=10.02, restore_t=12.4)
-    assert m["before"] == {0: 1, 1: 2, 2: 1, 3: 2}
-    assert m["on_failed_before"] == [0, 2]
-    assert m["remap_ms"] == pytest.approx(80.0)
-    assert m["stuck"] == {}
-    assert m["resolution_ms"] == pytest.approx(100.0)
+    assert m.before == {0: 1, 1: 2, 2: 1, 3: 2}
+    assert m.on_failed_before == [0, 2]
+    assert m.remap_ms == pytest.approx(80.0)
+    assert m.stuck == {}
+    assert m.resolution_ms == pytest.approx(100.0)
 
 
 def test_lag_port_remap_reports_qps_left_on_the_failed_port():
     s = _samples([(9.9, [1, 2]), (10.5, [1, 2]), (11.2, [1, 2]), (11.4, [1, 2])])
     m = lag_port_remap(s, 1, fault_t=10.0, restore_t=12.0)
-    assert m["remap_ms"] is None
-    assert m["stuck"] == {0: [11.2, 11.4]}
+    assert m.remap_ms is None
+    assert m.stuck == {0: [11.2, 11.4]}
 
 
 def test_agent_refuses_a_bad_lag_port_interval(capsys):

@@ -373,7 +373,7 @@ class Bond(UpperDevice):
         """Create the bond, enslave members, bring it up (and add ``address``).
         Refused (nothing changed) when the name or a member is not laghil's to
         take; the undo (destroy + restore every member) is registered first."""
-        return self._create(defer, self.create_commands(address))
+        return self._create(self.create_commands(address), defer=defer)
 
     def info(self):
         """`ip -d -j link show <bond>` linkinfo data (mode, miimon, active slave...)."""

@@ -187,7 +187,7 @@ class UpperDevice:
     kind = "netdev"
     _saved = ()
 
-    def _create(self, defer, cmds):
+    def _create(self, cmds, *, defer):
         check_can_create(self.node, self.kind, self.name, self.members)
         self._saved = [read_state(self.node, m) for m in self.members]
         defer(self.destroy)

@@ -63,7 +63,7 @@ class LinuxBridge(UpperDevice):
         cmds = [f"ip link add name {b} type bridge stp_state 0 forward_delay 0"]
         cmds += [f"ip link set dev {qif(m)} master {b}" for m in self.members]
         cmds.append(f"ip link set dev {b} up")
-        return self._create(defer, cmds)
+        return self._create(cmds, defer=defer)
 
 
 class LinuxSwitch(SwitchDriver):

@@ -320,7 +320,7 @@ class Team(UpperDevice):
             except ValueError:
                 raise TeamError(f"{self.node.name}: team {self.name}: address {address!r} "
                                 "is not an IP address with prefix (e.g. 192.168.1.1/24)") from None
-        return self._create(defer, self.create_commands(address))
+        return self._create(self.create_commands(address), defer=defer)
 
     def delete_command(self):
         """Shell text: stop teamd if it runs, wait (bounded) for the netdev to go,

@@ -52,33 +52,37 @@ def failover_figures(trials, profile, *, key, what, rdma=False):
         n = len(trials[0].res.flows)
         return FailoverFigures(gap=Measurement(
             "RDMA T_gap max", worst, "ms",
-            f"{RDMA_GAP.format(n=n)} of {len(trials)} repetition(s); {what}", res_ms, gaps,
-            profile.threshold(f"roce/{key}.t_gap_ms"), "<=", profile.label))
+            f"{RDMA_GAP.format(n=n)} of {len(trials)} repetition(s); {what}", resolution=res_ms,
+            repetitions=gaps, threshold=profile.threshold(f"roce/{key}.t_gap_ms"),
+            profile=profile.label))
     losses = [t.outage.t_loss_max_ms for t in trials]
     revs = [t.reversion.reversion_max_ms for t in trials]
     where = f"{what}, {len(trials)} repetition(s); {summarize_text(gaps)}"
+    judged = {"resolution": res_ms, "comparison": "<=", "profile": profile.label}
     figs = FailoverFigures(
-        gap=Measurement("T_gap max", worst, "ms", f"{UDP_GAP}; {where}", res_ms, gaps,
-                        profile.threshold(f"failover/{key}.t_gap_ms"), "<=", profile.label),
+        gap=Measurement("T_gap max", worst, "ms", f"{UDP_GAP}; {where}", repetitions=gaps,
+                        threshold=profile.threshold(f"failover/{key}.t_gap_ms"), **judged),
         loss=Measurement("T_loss max", max(losses), "ms",
                          "loss-derived outage (Tx-Rx)/R per flow over the trial, max over flows, "
-                         "worst repetition", res_ms, losses,
-                         profile.threshold(f"failover/{key}.t_loss_ms"), "<=", profile.label),
+                         "worst repetition", repetitions=losses,
+                         threshold=profile.threshold(f"failover/{key}.t_loss_ms"), **judged),
         reversion=Measurement("reversion max", max(revs), "ms",
                               "fail-back: first arrival after restore if down, else the largest "
-                              "gap within 3 s after it, max over flows, worst repetition", res_ms,
-                              revs, profile.threshold(f"failback/{key}.reversion_ms"), "<=",
-                              profile.label))
+                              "gap within 3 s after it, max over flows, worst repetition",
+                              repetitions=revs,
+                              threshold=profile.threshold(f"failback/{key}.reversion_ms"),
+                              **judged))
     for attr, name in (("out_of_order", "out-of-order"), ("duplicates", "duplicates")):
         vals = [getattr(t.outage, attr) for t in trials]
         figs.more.append(Measurement(
             name, max(vals), "packets", "sum over flows, worst repetition (measurement.md "
-            "item 3: expected in broadcast and during MAC moves)", 1, vals))
+            "item 3: expected in broadcast and during MAC moves)", resolution=1, repetitions=vals))
     lats = [t.detection for t in trials if t.detection is not None]
     if lats:
         figs.more.append(Measurement(
             "detection latency", max(x.latency_ms for x in lats), "ms",
             "kernel 'link status definitely down' (node clock, /dev/kmsg marker) minus the "
             "fault instant (controller clock), offset from SSH round trips",
-            max(x.uncertainty_ms for x in lats), [x.latency_ms for x in lats]))
+            resolution=max(x.uncertainty_ms for x in lats),
+            repetitions=[x.latency_ms for x in lats]))
     return figs

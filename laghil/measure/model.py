@@ -7,7 +7,7 @@ time without them is not a measurement.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import KW_ONLY, asdict, dataclass, field
 from typing import Optional
 
 
@@ -43,6 +43,7 @@ class Measurement:
     value: Optional[float]
     unit: str
     method: str
+    _: KW_ONLY                              # everything after ``method`` by keyword
     resolution: Optional[float] = None      # in ``unit``
     repetitions: list = field(default_factory=list)
     threshold: Optional[float] = None

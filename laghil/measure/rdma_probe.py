@@ -14,6 +14,7 @@ retransmits, so an outage shows as a gap, not as loss: a message missing at
 the end, an error completion or a QP out of RTS fails HA.
 """
 
+from dataclasses import dataclass
 
 from ..names import q
 from . import analysis
@@ -48,17 +49,27 @@ def merge_rdma(sender, receiver, qps, rate_pps):
     return out
 
 
+@dataclass(frozen=True)
+class LagPortRemap:
+    """How mlx5's per-QP LAG ports moved at a member failure (:func:`lag_port_remap`)."""
+    before: dict                    # QP index -> LAG port, last sample before the fault
+    on_failed_before: list          # QPs on the failed port before the fault
+    remap_ms: float | None          # first sample with no QP on it, after the fault
+    stuck: dict                     # QP -> sample instants back on the failed port
+    resolution_ms: float | None     # the sampling interval
+
+
 def lag_port_remap(samples, failed_port, fault_t, restore_t):
     """What a hardware RoCE LAG did with its QPs' ports around a failover, from
     the agent's ``lag_ports`` samples [{"t", "active": [port per QP]}] (the
     sender's clock; ``fault_t``/``restore_t`` on the same clock).
 
-    Returns {"before": {QP: port} at the last sample before the fault,
-    "on_failed_before": QPs that used ``failed_port`` then, "remap_ms": time
-    from the fault to the first sample with no QP on ``failed_port`` (None if
-    never), "stuck": {QP: [t...]} samples from 1 s after the fault to the
-    restore where a QP still used ``failed_port``, "resolution_ms": the
-    sampling interval}."""
+    Returns a :class:`LagPortRemap`: ``before`` {QP: port} at the last sample
+    before the fault, ``on_failed_before`` the QPs that used ``failed_port``
+    then, ``remap_ms`` the time from the fault to the first sample with no QP
+    on ``failed_port`` (None if never), ``stuck`` {QP: [t...]} samples from 1 s
+    after the fault to the restore where a QP still used ``failed_port``,
+    ``resolution_ms`` the sampling interval."""
     samples = sorted(samples, key=lambda x: x["t"])
     before = [x for x in samples if x["t"] < fault_t]
     during = [x for x in samples if fault_t <= x["t"] < restore_t]
@@ -71,10 +82,11 @@ def lag_port_remap(samples, failed_port, fault_t, restore_t):
                 if port == failed_port:
                     stuck.setdefault(qp, []).append(x["t"])
     steps = [b["t"] - a["t"] for a, b in zip(samples, samples[1:])]
-    return {"before": dict(enumerate(last)),
-            "on_failed_before": [qp for qp, port in enumerate(last) if port == failed_port],
-            "remap_ms": None if remap is None else (remap - fault_t) * 1e3, "stuck": stuck,
-            "resolution_ms": (sorted(steps)[len(steps) // 2] * 1e3) if steps else None}
+    return LagPortRemap(
+        before=dict(enumerate(last)),
+        on_failed_before=[qp for qp, port in enumerate(last) if port == failed_port],
+        remap_ms=None if remap is None else (remap - fault_t) * 1e3, stuck=stuck,
+        resolution_ms=(sorted(steps)[len(steps) // 2] * 1e3) if steps else None)
 
 
 class RdmaProbeResult(ProbeResult):
@@ -133,10 +145,10 @@ class RdmaProbeResult(ProbeResult):
         out += [
             Measurement(f"{prefix}error completions", n_err, "wc",
                         f"work completions with status != SUCCESS, both sides, {len(self.flows)} QPs",
-                        1.0),
+                        resolution=1.0),
             Measurement(f"{prefix}RC survival bound", bound * 1e3 if bound else None, "ms",
                         f"(retry_cnt + 1) x 4.096 us x 2^timeout with retry_cnt={retry}, "
-                        f"timeout={timeout} (IB local ACK timeout)", None),
+                        f"timeout={timeout} (IB local ACK timeout)", resolution=None),
         ]
         return out
 
@@ -212,6 +224,6 @@ def rc_figures(trials, retry_cnt, timeout):
                     f"(retry_cnt + 1) x 4.096 us x 2^timeout, retry_cnt={retry_cnt}, "
                     f"timeout={timeout}"),
         Measurement("error completions", sum(per), "wc",
-                    "work completions with status != SUCCESS, both sides, all repetitions", 1,
-                    per, 0, "<="),
+                    "work completions with status != SUCCESS, both sides, all repetitions", resolution=1,
+                    repetitions=per, threshold=0, comparison="<="),
     ]

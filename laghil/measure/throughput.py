@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ..errors import LaghilError
 from ..names import q, qif
+from ..wait import wait_until
 from .analysis import jain_index
 from .model import Measurement
 
@@ -180,19 +181,35 @@ class ThroughputResult:
         ms = [
             Measurement("aggregate (counters)", self.counters_bps / 1e6, "Mbit/s",
                         f"sum of member {self.direction}_bytes deltas over {self.steady_s:.1f} s "
-                        "steady state", res),
+                        "steady state", resolution=res),
             Measurement("aggregate (iperf3)", self.tool_bps / 1e6, "Mbit/s",
                         f"iperf3 -J receiver sum, {self.flows} flows x {self.streams} streams, "
-                        "ramp-up omitted", None),
+                        "ramp-up omitted", resolution=None),
             Measurement("distribution (Jain)", self.jain, "",
-                        f"Jain's index of member {self.direction} rates", None),
+                        f"Jain's index of member {self.direction} rates", resolution=None),
         ]
         if self.efficiency is not None:
             ms.append(Measurement("efficiency", self.efficiency, "",
-                                  "counter aggregate / sum of member speeds", None,
+                                  "counter aggregate / sum of member speeds", resolution=None,
                                   threshold=threshold_efficiency, comparison=">=",
                                   profile=profile))
         return ms
+
+
+def _read_result(node, path, parse, *, timeout, interval, what):
+    """Poll ``path`` on ``node`` (bounded) until ``parse`` takes its text; the
+    parsed result. ThroughputError with the last text seen if it never does."""
+    got = []
+
+    def check():
+        text = node.run(f"cat {path} 2>/dev/null", check=False).stdout.strip()
+        try:
+            got.append(parse(text))
+        except ThroughputError as e:
+            return f"{e}: {text[-400:]!r}"
+        return None
+    wait_until(check, timeout=timeout, interval=interval, what=what, error=ThroughputError)
+    return got[-1]
 
 
 def run_iperf3(client, server, dst, members, member_speeds_bps, flows=4, streams=2,
@@ -226,18 +243,11 @@ def run_iperf3(client, server, dst, members, member_speeds_bps, flows=4, streams
         after = parse_counters(client.run(counters_command(members)).stdout, members)
         rates = counter_rates(before, after)
         time.sleep(max(0.0, duration_s + 0.5 - (time.monotonic() - t_start)))
-        deadline = time.monotonic() + 20
         per_flow = []
         for f in out_files:
-            while True:  # each client writes its JSON when it ends (bounded by `timeout`)
-                text = client.run(f"cat {f} 2>/dev/null", check=False).stdout.strip()
-                try:
-                    parsed = parse_iperf3(text)
-                    break
-                except ThroughputError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.5)
+            # each client writes its JSON when it ends (bounded by `timeout`)
+            parsed = _read_result(client, f, parse_iperf3, timeout=20, interval=0.5,
+                                  what=f"{client.name}: iperf3 to {dst}: result {f}")
             if parsed.get("error"):
                 raise ThroughputError(f"{client.name}: iperf3 to {dst}: {parsed['error']}")
             per_flow.append(parsed["received_bps"])
@@ -297,17 +307,8 @@ def run_perftest(client, server, dst, device_c, device_s, members, qps=8, durati
         time.sleep(max(0.0, duration_s - 1.0 - (time.monotonic() - t0)))
         after = parse_counters(client.run(counters_command(members)).stdout, members)
         rates = counter_rates(before, after)
-        deadline = time.monotonic() + 30
-        while True:
-            text = client.run(f"cat {cfile} 2>/dev/null", check=False).stdout
-            try:
-                parsed = parse_perftest(text)
-                break
-            except ThroughputError:
-                if time.monotonic() > deadline:
-                    raise ThroughputError(f"{client.name}: {tool} to {dst} gave no result: "
-                                          f"{text[-400:]!r}") from None
-                time.sleep(1.0)
+        parsed = _read_result(client, cfile, parse_perftest, timeout=30, interval=1.0,
+                              what=f"{client.name}: {tool} to {dst}: a result in {cfile}")
     finally:
         client.run(f"rm -f {cfile}", check=False)
         server.run(f"rm -f {sfile}", check=False)

@@ -94,7 +94,7 @@ def test_active_backup_failback_respects_updelay_and_primary_reselect(
     up = measure.record(Measurement(
         "link up after restore", t.up_latency.latency_ms, "ms",
         "kernel 'link status definitely up' minus the restore instant (clock offset from SSH "
-        "round trips)", t.up_latency.uncertainty_ms, threshold=updelay - t.up_latency.uncertainty_ms,
+        "round trips)", resolution=t.up_latency.uncertainty_ms, threshold=updelay - t.up_latency.uncertainty_ms,
         comparison=">=", note=f"updelay {updelay} ms"))
     print(f"reselect {reselect}: active {t.active_before} -> {t.active_during} -> {t.active_after}"
           f"; link up {t.up_latency.latency_ms:.1f} +- {t.up_latency.uncertainty_ms:.1f} ms after "

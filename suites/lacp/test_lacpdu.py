@@ -39,7 +39,7 @@ def test_lacpdus_are_periodic_with_healthy_state_bits(lag_pair, measure, profile
         measure.record(Measurement(
             f"LACPDU period ({who})", med, "s",
             f"median interval between the {who}'s LACPDUs captured on {member} "
-            f"(tcpdump, scapy.contrib.lacp), {len(ps)} intervals", 1e-6, ps,
+            f"(tcpdump, scapy.contrib.lacp), {len(ps)} intervals", resolution=1e-6, repetitions=ps,
             profile=profile.label, note=f"802.1AX {rate} periodic {want:g} s +- {tol:g} s"))
         print(f"{who}: {len(sent)} PDUs, periods {[round(p, 3) for p in ps]}, states "
               f"{sorted({p.actor_state for p in sent})}")
@@ -83,7 +83,7 @@ def test_silent_partner_is_timed_out_after_the_short_timeout(lag_pair, measure, 
         "partner timeout", res.timeout_s, "s",
         "loss of the partner's sync bit (sysfs ad_partner_oper_port_state, polled every 5 ms) "
         "minus the last partner LACPDU seen before the drop rule (tcpdump), one node clock",
-        0.005, threshold=want + tol, comparison="<=", profile=profile.label,
+        resolution=0.005, threshold=want + tol, comparison="<=", profile=profile.label,
         note=f"802.1AX short timeout {want:g} s"))
     assert want - tol <= m.value <= want + tol, (
         f"partner declared out of sync {m.value:.3f} s after its last LACPDU: want "

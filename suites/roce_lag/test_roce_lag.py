@@ -190,7 +190,7 @@ def test_rc_connection_made_before_fault_works_after_failback(roce_pair, lab_rt,
     fig = measure.record(Measurement(
         "RDMA fail-back gap", rev, "ms",
         "per QP: largest gap within the tail after the restore (first arrival if none), max "
-        f"over {QPS} QPs", 1e3 / RATE, threshold=profile.threshold("roce/failback.t_gap_ms"),
+        f"over {QPS} QPs", resolution=1e3 / RATE, threshold=profile.threshold("roce/failback.t_gap_ms"),
         comparison="<=", profile=profile.label))
     measure.timeline(t.res.timeline(
         f"RoCE LAG {mode}: {t.member}'s cable pulled and restored, fail-back", t.events))
@@ -238,7 +238,7 @@ def test_qp_created_while_member_down_works_and_survives_restore(roce_pair, lab_
     measure.timeline(res.timeline(f"RoCE LAG 802.3ad: QPs made while {down} was down, "
                                   "cable restored under traffic"))
     measure.record(Measurement("RDMA T_gap max", res.outage().t_gap_max_ms, "ms",
-                               f"largest per-QP gap over the run, {qps} QPs", 1e3 / RATE))
+                               f"largest per-QP gap over the run, {qps} QPs", resolution=1e3 / RATE))
     _assert_survived(res, f"QPs made while {down} was down")
 
 
@@ -369,16 +369,16 @@ def test_mlx5_qp_lag_port_moves_to_the_survivor(roce_pair, lab_rt, lab, measure,
     m = lag_port_remap(t.res.lag_ports, failed_port, t.fault_t + t.to_sender_s,
                        t.restore_t + t.to_sender_s)
     measure.record(Measurement(
-        "QP LAG port remap", m["remap_ms"], "ms",
+        "QP LAG port remap", m.remap_ms, "ms",
         f"first mlx5dv_query_qp_lag_port sample with no QP on port {failed_port} minus the fault "
         f"instant ({member}'s cable), {qps} QPs (clock offset from SSH round trips)",
-        m["resolution_ms"], threshold=1000.0, comparison="<="))
-    print(f"ports before {m['before']}, remap {m['remap_ms']} ms, stuck {m['stuck']}")
-    assert m["on_failed_before"], (
-        f"no QP used port {failed_port} ({member}) before the fault: {m['before']}; "
+        resolution=m.resolution_ms, threshold=1000.0, comparison="<="))
+    print(f"ports before {m.before}, remap {m.remap_ms} ms, stuck {m.stuck}")
+    assert m.on_failed_before, (
+        f"no QP used port {failed_port} ({member}) before the fault: {m.before}; "
         "queue affinity should spread QPs over both ports")
-    assert m["remap_ms"] is not None and m["remap_ms"] <= 1000.0, (
-        f"QPs {m['on_failed_before']} still on port {failed_port} {m['remap_ms']} ms after "
+    assert m.remap_ms is not None and m.remap_ms <= 1000.0, (
+        f"QPs {m.on_failed_before} still on port {failed_port} {m.remap_ms} ms after "
         f"{member}'s cable was pulled")
-    assert not m["stuck"], f"QPs back on the failed port {failed_port} while it was out: {m['stuck']}"
+    assert not m.stuck, f"QPs back on the failed port {failed_port} while it was out: {m.stuck}"
     _assert_survived(t.res, f"{member}'s cable pulled")

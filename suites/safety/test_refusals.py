@@ -27,7 +27,7 @@ def _host_ports(lab, host):
     return sorted(p for p in lab.hosts[host].ports if lab.cable_of(host, p) is not None)
 
 
-def _own(node, defer, name, cmds):
+def _own(node, name, cmds, *, defer):
     """A netdev the TEST makes to stand for the server's own: raw commands, its
     removal registered first."""
     defer(node.run, f"ip link del dev {name} 2>/dev/null; true", check=False)
@@ -40,7 +40,7 @@ def test_a_netdev_with_the_lags_name_is_refused_and_left_alone(lab, node, lag_pa
     host = list(lab.hosts)[0]
     h = node(host)
     name = getattr(lab.device_names, kind)
-    _own(h, defer, name, [f"ip link add name {name} type bond mode active-backup"])
+    _own(h, name, [f"ip link add name {name} type bond mode active-backup"], defer=defer)
     before = _link(h, name)
     with pytest.raises(NetdevRefused) as e:
         lag_pair(kind, mode)
@@ -57,8 +57,9 @@ def test_a_member_enslaved_elsewhere_is_refused_and_left_alone(lab, node, defer)
     m1, m2 = _host_ports(lab, host)[:2]
     own = "prodbond9"
     defer(h.run, f"ip link set dev {m2} up", check=False)     # runs last: after the delete
-    _own(h, defer, own, [f"ip link add name {own} type bond mode active-backup",
-                         f"ip link set dev {m2} down", f"ip link set dev {m2} master {own}"])
+    _own(h, own, [f"ip link add name {own} type bond mode active-backup",
+                         f"ip link set dev {m2} down", f"ip link set dev {m2} master {own}"],
+         defer=defer)
     before = _link(h, m2)
     lag = make_lag(h, "bond", "balance-xor", [m1, m2], name=lab.device_names.bond)
     with pytest.raises(NetdevRefused, match=f"{host}: refusing to create bond "

@@ -47,8 +47,8 @@ def test_node_answers_ssh(node, node_name, profile, measure):
     m = measure.record(Measurement(
         "command round trip median", statistics.median(rtts), "ms",
         f"median of {len(rtts)} `hostname` runs over the node's persistent SSH session, "
-        "controller monotonic clock", time.get_clock_info("monotonic").resolution * 1000,
-        rtts, limit, "<=", profile.label))
+        "controller monotonic clock", resolution=time.get_clock_info("monotonic").resolution * 1000,
+        repetitions=rtts, threshold=limit, comparison="<=", profile=profile.label))
     print(f"{node_name}: command round trip median {m.value:.1f} ms over {len(rtts)}")
     assert m.verdict == "pass", (f"{node_name}: median command round trip {m.value:.0f} ms > "
                                  f"{limit:g} ms ({profile.label}); each: "
@@ -66,7 +66,7 @@ def test_virtual_rack_boots_within_profile(lab_rt, profile, measure):
         "virtual rack boot", lab_rt.boot_seconds, "s",
         f"wall time of this run's rack boot: {len(lab_rt.rack.plans)} guests started until "
         "every guest's sshd sends its banner (controller monotonic clock, polled every 0.25 s)",
-        0.25, [], limit, "<=", profile.label))
+        resolution=0.25, repetitions=[], threshold=limit, comparison="<=", profile=profile.label))
     assert m.verdict == "pass", (f"virtual rack {lab_rt.lab.name!r} booted in "
                                  f"{m.value:.1f} s > {limit:g} s ({profile.label})")
 

@@ -30,7 +30,7 @@ def test_lag_aggregate_matches_tbf_shaped_sum(lag_pair, defer, measure, profile)
     shaped = res.capacity_bps
     err = abs(res.counters_bps - shaped) / shaped
     measure.record(Measurement("counter aggregate vs tbf sum", err, "",
-                               "|aggregate - shaped sum| / shaped sum", None,
+                               "|aggregate - shaped sum| / shaped sum", resolution=None,
                                threshold=max_err, comparison="<=", profile=profile.label))
     per = {p: round(r["tx_bps"] / 1e6, 2) for p, r in res.members.items()}
     assert err <= max_err, (
