@@ -1,7 +1,8 @@
 """The bond and team configurations the suites run, as data any suite can use:
 one per mode / runner in CI, every option variant (``full``) with
---full-matrix. A case's ``key`` names its thresholds in the certification
-profile (e.g. ``failover/802.3ad.miimon_10.t_gap_ms``). The pytest plugin turns
+--full-matrix. A case's ``key`` (``802.3ad.miimon_10``) names its allowances in
+the certification profile (laghil.bounds: the bound is the configuration's
+part plus the platform's allowance). The pytest plugin turns
 a list of cases into parameters (``pytest_laghil.params``)."""
 
 from dataclasses import dataclass, field
@@ -123,3 +124,10 @@ ROCE_OPTIONS = {
     "activebackup": {},
     "lacp": {"active": True, "fast_rate": True, "tx_hash": ["eth", "ipv4", "l4"]},
 }
+
+
+def roce_case(kind, mode):
+    """The Case of a RoCE LAG mode or runner (its options from ROCE_OPTIONS)."""
+    if kind == "bond":
+        return bond(mode, **ROCE_OPTIONS[mode])
+    return team(mode, **ROCE_OPTIONS[mode])

@@ -6,6 +6,7 @@
     laghil vlab up|down|status [--lab]   the embedded virtual rack
     laghil vlab kernel                   fetch the guest kernel into the cache
     laghil measure calibrate [--lab L]   known outages measured by the probe
+    laghil report compare BASE CUR       judged figures of a run against a baseline
 """
 
 import argparse
@@ -91,6 +92,18 @@ def cmd_measure(args):
     return main_calibrate(args.args)
 
 
+def cmd_report_compare(args):
+    from .profile import load_profile
+    from .report.compare import compare, format_rows, load_runs
+    tol = args.tolerance
+    if tol is None:
+        tol = load_profile(args.profile).threshold("regression/tolerance")
+    (current,) = load_runs(args.current)[-1:]
+    rows = compare(load_runs(args.baseline), current, tol)
+    print(format_rows(rows))
+    return 1 if any(r.worse for r in rows) else 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="laghil", description="HA/LAG hardware-in-the-loop validation")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -110,6 +123,16 @@ def build_parser():
     m.add_argument("args", nargs=argparse.REMAINDER,
                    help="options of the action (see laghil measure calibrate --help)")
     m.set_defaults(func=cmd_measure)
+
+    r = sub.add_parser("report", help="run reports").add_subparsers(dest="action", required=True)
+    c = r.add_parser("compare", help="judged figures of a run against a baseline (exit 1 if "
+                                     "one is worse)")
+    c.add_argument("baseline", help="baseline: a results.json, its run folder, or a folder of runs")
+    c.add_argument("current", help="the run to judge: a results.json or its run folder")
+    c.add_argument("--tolerance", type=float, default=None,
+                   help="share a median may worsen (default: the profile's regression/tolerance)")
+    c.add_argument("--profile", default="default")
+    c.set_defaults(func=cmd_report_compare)
 
     v = sub.add_parser("vlab", help="the embedded virtual rack")
     v.add_argument("action", choices=["up", "down", "status", "kernel"])

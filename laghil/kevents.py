@@ -7,7 +7,7 @@ readings of its wall clock (bash's $EPOCHREALTIME, no process started between
 them), and each event is placed relative to that marker: wall = marker wall +
 (event stamp - marker stamp). With the node's clock offset (SSH round trips,
 laghil.measure.probe.sample_clock) the events land on the controller's timeline
-and give the detection latency (measurement.md item 4).
+and give the detection latency (docs/measurement.md item 4).
 """
 
 import re

@@ -5,7 +5,7 @@ a packet takes in balance-xor, 802.3ad, and balance-tlb/alb with tlb_dynamic_lb=
 (drivers/net/bonding/bond_main.c, kernel 6.1: ``bond_xmit_hash`` then
 ``slaves->arr[hash % count]``). The array holds the usable members in enslave
 order. From it the suites predict how many packets each member must carry for a
-set of flows (measurement.md item 7: "the share each member should get from the
+set of flows (docs/measurement.md item 7: "the share each member should get from the
 xmit_hash_policy") and which flows must not notice the loss of another member.
 
 Byte order follows the kernel on a little-endian host (x86_64): addresses and

@@ -1,7 +1,7 @@
 """Certification profiles: versioned YAML files of thresholds (profiles/NAME.yaml)."""
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -23,10 +23,30 @@ class Profile:
     version: int
     source: str
     thresholds: dict
+    allowances: dict = field(default_factory=dict)
 
     @property
     def label(self):
         return f"{self.name} v{self.version}"
+
+    def allowance(self, kind, case_key):
+        """A platform allowance (ms) of ``kind`` (``switchover_ms``, ``detect_ms``,
+        ``failback_ms``, ``rc_switchover_ms``) for a case key such as
+        ``active-backup.miimon_10``: the case's own, else its mode's
+        (``active-backup``), else the kind's ``default``."""
+        table = self.allowances.get(kind)
+        if not isinstance(table, dict):
+            raise ProfileError(f"profile {self.label} ({self.source}) has no allowances.{kind}")
+        mode = case_key.rsplit(".", 1)[0]        # 802.3ad.miimon_10 -> 802.3ad
+        for k in (case_key, mode, "default"):
+            if k in table:
+                v = table[k]
+                if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+                    raise ProfileError(f"profile {self.label}: allowances.{kind}.{k} is not a "
+                                       f"number >= 0: {v!r}")
+                return float(v)
+        raise ProfileError(f"profile {self.label} ({self.source}): allowances.{kind} has no "
+                           f"{case_key!r}, {mode!r} nor 'default'")
 
     def threshold(self, key):
         """A threshold by its section and name, e.g. ``failover/active-backup.miimon_10.t_gap_ms``."""
@@ -56,4 +76,8 @@ def load_profile(name_or_path="default"):
                 if not isinstance(d, dict) or k not in d]
     if problems:
         raise ProfileError("; ".join(problems))
-    return Profile(str(d["name"]), int(d["version"]), str(p), dict(d["thresholds"]))
+    allowances = d.get("allowances") or {}
+    if not isinstance(allowances, dict):
+        raise ProfileError(f"{p}: allowances must be a mapping of kind -> {{mode: ms}}")
+    return Profile(str(d["name"]), int(d["version"]), str(p), dict(d["thresholds"]),
+                   dict(allowances))

@@ -254,12 +254,12 @@ MATRIX = """
 def test_full_matrix_variants_are_deselected_without_the_option(pytester, inner):
     r = inner(MATRIX, "-s")
     r.assert_outcomes(passed=1, deselected=1)
-    assert "REPS 2" in r.stdout.str()
+    assert "REPS 3" in r.stdout.str()
     r = inner(MATRIX, "-s", "--full-matrix")
     r.assert_outcomes(passed=2)
     assert r.stdout.str().count("REPS 10") == 2
-    r = inner(MATRIX, "-s", "--full-matrix", "--reps", "3")
-    assert r.stdout.str().count("REPS 3") == 2
+    r = inner(MATRIX, "-s", "--full-matrix", "--reps", "4")
+    assert r.stdout.str().count("REPS 4") == 2
 
 
 def test_the_plugin_loads_through_its_entry_point_and_the_root_conftest_lists_none():

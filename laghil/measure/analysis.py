@@ -1,4 +1,4 @@
-"""Failover figures from probe results: pure functions (measurement.md).
+"""Failover figures from probe results: pure functions (docs/measurement.md).
 
 Input is what the probe agent's ``recv`` reports per flow (see
 :mod:`laghil.measure.agent.flowstats`): ``tx_count``, ``rx_count`` (unique

@@ -9,7 +9,7 @@ The probe starts, traffic runs ``hold_s`` before the fault, the fault is held
 that tail). The fault and restore instants are taken on the controller's clock
 and moved onto the receiver's clock with an offset estimated from SSH round
 trips; kernel bond events of the sender (bonds only) give the detection latency
-(measurement.md items 1-5). The cable is pulled the lab's one way
+(docs/measurement.md items 1-5). The cable is pulled the lab's one way
 (:func:`laghil.faults.pull_method`, or ``method``); the fault's revert is
 registered on ``defer`` before it is injected.
 """
@@ -52,8 +52,25 @@ class FailoverTrial:
     carried: dict = field(default_factory=dict)     # member -> tx packets over the trial
     to_sender_s: float = 0.0        # add to a receiver-clock instant for the sender's clock
 
+    duration_s: float = 0.0         # the probe's run, from the first packet
+
     def lost(self, flow):
         return self.res.flows[flow]["lost"]
+
+    def invalid(self):
+        """Why this trial's figures cannot be (physics), or None: a detection
+        latency below zero by more than its uncertainty, an outage longer than
+        the trial itself. An invalid trial is retried, never counted."""
+        for what, lat in (("detection latency", self.detection), ("link-up latency",
+                                                                    self.up_latency)):
+            if lat is not None and lat.latency_ms + lat.uncertainty_ms < 0:
+                return (f"{what} {lat.latency_ms:.1f} +- {lat.uncertainty_ms:.1f} ms is below "
+                        "zero: the fault and the kernel event are not on one time line")
+        gap = self.outage.t_gap_max_ms
+        if self.duration_s and gap is not None and gap > self.duration_s * 1e3:
+            return (f"T_gap {gap:.0f} ms is longer than the {self.duration_s:g} s trial: the "
+                    "probe did not run across the fault")
+        return None
 
 
 def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, flows=4,
@@ -136,4 +153,4 @@ def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, 
         reversion=res.reversion(t_restore + to_rx, window_s=after_s),
         events=events, detection=detection, up_latency=up_latency,
         active_before=before, active_during=during, active_after=after,
-        to_sender_s=tx_clock.offset_s - to_rx)
+        to_sender_s=tx_clock.offset_s - to_rx, duration_s=duration_s)

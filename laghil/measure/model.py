@@ -1,6 +1,6 @@
 """What a test measured, in a form reports can show and compare across runs.
 
-Every figure carries its method and its resolution (measurement.md): a failover
+Every figure carries its method and its resolution (docs/measurement.md): a failover
 time without them is not a measurement.
 """
 
@@ -50,6 +50,7 @@ class Measurement:
     comparison: str = "<="
     profile: Optional[str] = None           # the threshold profile it came from
     note: str = ""
+    basis: str = ""                         # how the threshold follows from the configuration
 
     @property
     def verdict(self):

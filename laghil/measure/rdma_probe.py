@@ -9,7 +9,7 @@ sequence-numbered messages at a fixed rate per QP (``agent/rdma_agent.py``).
 The result has the UDP probe's per-flow shape (one flow per QP), so T_gap,
 T_loss, reversion and timelines come from the same analysis; on top it holds
 each QP's error completions and final state on both sides, and the survival
-bound of the requester's retry_cnt/timeout (measurement.md item 6). An RC QP
+bound of the requester's retry_cnt/timeout (docs/measurement.md item 6). An RC QP
 retransmits, so an outage shows as a gap, not as loss: a message missing at
 the end, an error completion or a QP out of RTS fails HA.
 """

@@ -424,6 +424,8 @@ def _measurements_table(measurements):
         thr = (f"{_e(m.comparison)} {fmt(m.threshold)} {_e(m.unit)}"
                if m.threshold is not None else "\u2013")
         prof = f'<br><span class="small">profile {_e(m.profile)}</span>' if m.profile else ""
+        if m.basis:
+            prof += f'<br><span class="small">bound: {_e(m.basis)}</span>'
         note = f'<br><span class="small">{_e(m.note)}</span>' if m.note else ""
         rows.append(
             f"<tr><td>{_e(m.name)}{note}</td><td class=\"num\"><b>{fmt(m.value)}</b></td>"

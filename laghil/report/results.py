@@ -180,7 +180,7 @@ def measurement_to_dict(m):
         "resolution": _num(m.resolution), "repetitions": [_num(v) for v in m.repetitions],
         "stats": {k: _num(v) for k, v in m.stats.items()},
         "threshold": _num(m.threshold), "comparison": m.comparison,
-        "verdict": m.verdict, "profile": m.profile, "note": m.note,
+        "verdict": m.verdict, "profile": m.profile, "note": m.note, "basis": m.basis,
     }
 
 
@@ -189,7 +189,8 @@ def measurement_from_dict(d):
                        method=d.get("method", ""), resolution=d.get("resolution"),
                        repetitions=list(d.get("repetitions") or []),
                        threshold=d.get("threshold"), comparison=d.get("comparison", "<="),
-                       profile=d.get("profile"), note=d.get("note", ""))
+                       profile=d.get("profile"), note=d.get("note", ""),
+                       basis=d.get("basis", ""))
 
 
 def timeline_to_dict(t):

@@ -84,7 +84,7 @@ class Deadline(Exception):
 
 def survival_bound_s(retry_cnt, timeout):
     """(retry_cnt + 1) x 4.096 us x 2^timeout: the longest outage an RC QP
-    rides out (IB spec local ACK timeout; measurement.md item 6)."""
+    rides out (IB spec local ACK timeout; docs/measurement.md item 6)."""
     return (retry_cnt + 1) * 4.096e-6 * 2 ** timeout
 
 

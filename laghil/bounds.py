@@ -1,0 +1,125 @@
+"""What the configuration allows: the bound of a failover figure as a formula of
+the LAG's configuration plus the platform's allowance, never a flat number.
+
+    b = gap_bound(case, profile, resolution_ms=1.0)
+    b.ms            # 56.0
+    b.describe()    # "miimon 10 + downdelay 0 + 1/R 1 + switch-over allowance 45 = 56 ms"
+
+The configuration part is what the protocol needs to see a failure and act
+(docs/measurement.md, "Bounds"):
+
+* bond, MII monitor: a carrier drop is seen at the next poll (<= ``miimon``),
+  then ``downdelay``;
+* bond, ARP monitor: ``arp_interval`` x (``arp_missed_max`` + 1);
+* team, ethtool link watch: ``delay_down``; arp_ping: ``interval`` x
+  (``missed_max`` + 1);
+* fail-back: the same with ``updelay`` / ``delay_up``;
+* RoCE over the LAG: the LAG's bound plus one RC local ACK timeout
+  (4.096 us x 2^timeout), after which the requester resends.
+
+The allowance is the platform's: how long the rest takes on healthy hardware
+(scheduling, the driver's switch-over, the probe's own jitter). A profile sets
+it per mode or runner (``allowances`` in profiles/*.yaml, measured on the
+healthy platform); the formula stays the same, so a slower failover than the
+configuration and the platform explain fails, whatever its cause.
+"""
+
+from dataclasses import dataclass
+
+ARP_MISSED_MAX = 2          # bonding's default arp_missed_max
+TEAM_MISSED_MAX = 3         # teamd's arp_ping default missed_max
+
+
+@dataclass(frozen=True)
+class Bound:
+    figure: str
+    terms: tuple            # ((label, ms), ...): the formula's inputs, in order
+
+    @property
+    def ms(self):
+        return float(sum(v for _, v in self.terms))
+
+    @property
+    def formula(self):
+        return " + ".join(label for label, _ in self.terms)
+
+    @property
+    def inputs(self):
+        return {label: v for label, v in self.terms}
+
+    def describe(self):
+        parts = " + ".join(f"{label} {v:g}" for label, v in self.terms)
+        return f"{parts} = {self.ms:g} ms"
+
+
+def _num(options, key, default=0):
+    v = options.get(key, default)
+    return float(v) if v not in (None, "") else float(default)
+
+
+def detect_terms(kind, options):
+    """The configuration's part of detecting a member failure, as (label, ms) terms."""
+    if kind == "bond":
+        if _num(options, "arp_interval"):
+            ai, mm = _num(options, "arp_interval"), _num(options, "arp_missed_max", ARP_MISSED_MAX)
+            return (("arp_interval x (arp_missed_max + 1)", ai * (mm + 1)),)
+        return (("miimon", _num(options, "miimon")), ("downdelay", _num(options, "downdelay")))
+    lw = options.get("link_watch", "ethtool")
+    lwo = options.get("link_watch_opts") or {}
+    if lw == "arp_ping":
+        iv, mm = _num(lwo, "interval"), _num(lwo, "missed_max", TEAM_MISSED_MAX)
+        return (("link_watch.interval x (missed_max + 1)", iv * (mm + 1)),)
+    return (("link_watch.delay_down", _num(lwo, "delay_down")),)
+
+
+def up_terms(kind, options):
+    """The configuration's part of taking a member back (fail-back)."""
+    if kind == "bond":
+        if _num(options, "arp_interval"):
+            return (("arp_interval", _num(options, "arp_interval")),)
+        return (("miimon", _num(options, "miimon")), ("updelay", _num(options, "updelay")))
+    lwo = options.get("link_watch_opts") or {}
+    if options.get("link_watch", "ethtool") == "arp_ping":
+        return (("link_watch.interval", _num(lwo, "interval")),)
+    return (("link_watch.delay_up", _num(lwo, "delay_up")),)
+
+
+def _allowance(profile, kind, case_key, what):
+    return (f"{what} allowance ({profile.label})", profile.allowance(kind, case_key))
+
+
+def gap_bound(case, profile, resolution_ms):
+    """T_gap of a member pull under a probe of ``resolution_ms`` (1/R)."""
+    return Bound("T_gap", detect_terms(case.kind, case.options)
+                 + (("1/R", resolution_ms), _allowance(profile, "switchover_ms", case.key,
+                                                          "switch-over")))
+
+
+def loss_bound(case, profile, resolution_ms):
+    """T_loss over the whole trial: what the failover and the fail-back may each lose."""
+    return Bound("T_loss", detect_terms(case.kind, case.options)
+                 + up_terms(case.kind, case.options)
+                 + (("1/R", resolution_ms),
+                    _allowance(profile, "switchover_ms", case.key, "switch-over"),
+                    _allowance(profile, "failback_ms", case.key, "fail-back")))
+
+
+def detection_bound(case, profile):
+    """The kernel's 'link status definitely down' after the fault instant."""
+    return Bound("detection latency", detect_terms(case.kind, case.options)
+                 + (_allowance(profile, "detect_ms", case.key, "detection"),))
+
+
+def reversion_bound(case, profile, resolution_ms):
+    """The fail-back disruption after the cable returns."""
+    return Bound("reversion", up_terms(case.kind, case.options)
+                 + (("1/R", resolution_ms), _allowance(profile, "failback_ms", case.key,
+                                                          "fail-back")))
+
+
+def rc_gap_bound(case, profile, resolution_ms, timeout):
+    """RDMA T_gap of RC QPs over the LAG: the LAG's bound plus one local ACK timeout."""
+    return Bound("RDMA T_gap", detect_terms(case.kind, case.options)
+                 + (("1/R", resolution_ms),
+                    (f"ACK timeout 4.096 us x 2^{timeout}", 4.096e-3 * 2 ** timeout),
+                    _allowance(profile, "rc_switchover_ms", case.key, "RC switch-over")))

@@ -1,0 +1,86 @@
+"""Bounds from the configuration (laghil.bounds) and the profile's allowances."""
+
+import pytest
+
+from laghil.bounds import detection_bound, gap_bound, rc_gap_bound, reversion_bound
+from laghil.cases import BOND_CASES, TEAM_CASES, Case, bond, team
+from laghil.profile import Profile, ProfileError, load_profile
+
+# a profile with known allowances: the lookup and the formulas, not the numbers
+PROFILE = Profile("t", 1, "test", {}, {
+    "switchover_ms": {"default": 30, "team-lacp": 90, "802.3ad.miimon_10": 40},
+    "detect_ms": {"default": 25}, "failback_ms": {"default": 200},
+    "rc_switchover_ms": {"default": 40}, "stall_ms": {"default": 150}})
+
+
+def test_an_mii_monitored_bond_is_allowed_its_monitor_downdelay_and_the_platform():
+    c = bond("active-backup", miimon=10, primary=0)
+    b = gap_bound(c, PROFILE, 1.0)
+    assert b.inputs == {"miimon": 10.0, "downdelay": 0.0, "1/R": 1.0,
+                        f"switch-over allowance ({PROFILE.label})": 30.0}
+    assert b.ms == 41.0
+    assert b.describe() == (f"miimon 10 + downdelay 0 + 1/R 1 + switch-over allowance "
+                            f"({PROFILE.label}) 30 = 41 ms")
+    slow = bond("active-backup", miimon=10, downdelay=200, primary=0)
+    assert gap_bound(slow, PROFILE, 1.0).ms == 241.0     # what downdelay allows, if configured
+
+
+def test_a_10x_slower_failover_fails_where_the_healthy_one_passes():
+    """Healthy active-backup miimon 10 in the rack: T_gap median about 11-16 ms;
+    with a 200 ms downdelay the case did not configure: about 215 ms."""
+    b = gap_bound(bond("active-backup", miimon=10, primary=0), load_profile("default"), 1.0)
+    assert 16 < b.ms < 215 / 3
+
+
+def test_arp_monitor_and_team_link_watchers():
+    arp = bond("balance-xor", arp_interval=100, arp_ip_target="@peer")
+    assert gap_bound(arp, PROFILE, 1.0).inputs["arp_interval x (arp_missed_max + 1)"] == 300
+    t = team("activebackup", link_watch="arp_ping",
+             link_watch_opts={"interval": 100, "missed_max": 3})
+    assert gap_bound(t, PROFILE, 1.0).inputs["link_watch.interval x (missed_max + 1)"] == 400
+    t2 = team("lacp", link_watch_opts={"delay_down": 50, "delay_up": 20})
+    assert gap_bound(t2, PROFILE, 1.0).inputs["link_watch.delay_down"] == 50
+    assert reversion_bound(t2, PROFILE, 1.0).inputs["link_watch.delay_up"] == 20
+
+
+def test_detection_reversion_and_rc_bounds():
+    c = bond("active-backup", miimon=10, updelay=200, primary=0)
+    assert detection_bound(c, PROFILE).formula == \
+        f"miimon + downdelay + detection allowance ({PROFILE.label})"
+    assert reversion_bound(c, PROFILE, 1.0).inputs["updelay"] == 200
+    rc = rc_gap_bound(c, PROFILE, 5.0, 14)
+    assert rc.inputs["ACK timeout 4.096 us x 2^14"] == pytest.approx(67.108864)
+
+
+def test_every_case_has_its_allowances_in_the_shipped_profile():
+    shipped = load_profile("default")
+    for c in BOND_CASES + TEAM_CASES:
+        for kind in ("switchover_ms", "detect_ms", "failback_ms", "rc_switchover_ms", "stall_ms"):
+            assert shipped.allowance(kind, c.key) >= 0
+
+
+def test_allowance_lookup_case_then_mode_then_default_and_unknown_kinds_are_errors():
+    assert PROFILE.allowance("switchover_ms", "team-lacp.ethtool") == 90
+    assert PROFILE.allowance("switchover_ms", "802.3ad.miimon_100") == 30    # default
+    shipped = load_profile("default")
+    assert shipped.allowance("switchover_ms", "802.3ad.miimon_10") == \
+        shipped.allowances["switchover_ms"]["802.3ad"]          # the mode has a dot in it
+    with pytest.raises(ProfileError, match="no allowances.frobnicate_ms"):
+        PROFILE.allowance("frobnicate_ms", "balance-rr.miimon_10")
+    assert Case("bond", "balance-rr", {"miimon": 10}, "miimon_10").key == "balance-rr.miimon_10"
+
+
+def test_a_trial_physics_rules_out_is_invalid():
+    from types import SimpleNamespace
+
+    from laghil.measure.analysis import Latency
+    from laghil.measure.failover import FailoverTrial
+
+    def trial(det=None, gap=20.0, duration=8.5):
+        outage = SimpleNamespace(t_gap_max_ms=gap)
+        return FailoverTrial("eth1", "h1-h2-a", "virtual_pull", None, 0.0, 0.0, outage, None,
+                             detection=det, duration_s=duration)
+    assert trial(Latency(7.0, 12.0)).invalid() is None
+    assert trial(Latency(-4.8, 12.0)).invalid() is None           # zero within its uncertainty
+    assert "below zero" in trial(Latency(-20.0, 12.0)).invalid()
+    assert "longer than the 8.5 s trial" in trial(gap=9000.0).invalid()
