@@ -486,3 +486,37 @@ def test_a_test_interrupted_after_setup_is_not_a_pass(tmp_path):
     got = {t.nodeid: (t.verdict, t.reason) for t in run.tests}
     assert got["t::done"] == ("passed", "")
     assert got["t::cut"][0] == "error" and "interrupted" in got["t::cut"][1]
+
+
+def test_allure_results_carry_use_case_mode_and_check_labels(pytester, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAGHIL_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("BUILD_URL", "https://ci.example/job/nightly/42/")
+    monkeypatch.setenv("BUILD_TAG", "nightly-42")
+    pytester.makepyfile(test_inner=textwrap.dedent("""
+        import pytest
+        from laghil.cases import bond
+
+        @pytest.mark.roce_lag
+        @pytest.mark.bonding
+        @pytest.mark.parametrize("kind,mode", [("bond", "802.3ad")])
+        def test_rc_traffic_survives_member_pull(kind, mode):
+            pass
+
+        @pytest.mark.bonding
+        @pytest.mark.parametrize("case", [bond("balance-xor", miimon=10)])
+        def test_bond_state_matches_configuration(case):
+            pass
+    """))
+    alluredir = tmp_path / "allure"
+    pytester.runpytest_inprocess(f"--alluredir={alluredir}").assert_outcomes(passed=2)
+    results = [json.loads(p.read_text()) for p in alluredir.glob("*-result.json")]
+    got = {r["name"]: {(lb["name"], lb["value"]) for lb in r["labels"]} for r in results}
+    roce = next(v for k, v in got.items() if k.startswith("test_rc_traffic"))
+    assert {("epic", "RoCE LAG"), ("feature", "bond 802.3ad"),
+            ("story", "rc traffic survives member pull")} <= roce
+    state = next(v for k, v in got.items() if k.startswith("test_bond_state"))
+    assert {("epic", "bonding"), ("feature", "bond balance-xor")} <= state
+    cats = json.loads((alluredir / "categories.json").read_text())
+    assert [c["matchedStatuses"] for c in cats][2:] == [["failed"], ["broken"]]
+    assert json.loads((alluredir / "executor.json").read_text())["buildUrl"] == \
+        "https://ci.example/job/nightly/42/"

@@ -21,6 +21,7 @@ import math
 from html import escape
 from urllib.parse import quote
 
+from .groups import grouped, mode_of
 from .results import iso_time
 
 # ---- charts -----------------------------------------------------------------
@@ -301,6 +302,11 @@ section.test.v-xfailed-border { border-left-color:var(--xfail); }
 .diff { color:var(--fail); }
 figure { margin:10px 0; overflow-x:auto; } figcaption { font-weight:600; margin-bottom:4px; }
 svg.timeline { display:block; max-width:100%; height:auto; }
+svg.bounds { display:block; width:100%; max-width:900px; height:auto; font-size:11px; }
+svg.bounds rect.ok { fill:#4c8bf5; } svg.bounds rect.over { fill:#d93025; }
+svg.bounds line.bound { stroke:#1d1d1f; stroke-width:2; }
+table.summary { table-layout:auto; } table.summary td { overflow-wrap:anywhere; }
+table.summary td.mode { white-space:nowrap; }
 .small { font-size:12px; color:#666; }
 a { color:#0b5cad; }
 """
@@ -354,7 +360,11 @@ def _header(run):
             f'<p class="meta"><b>Lab</b> {_e(run.lab_name)} ({_e(run.lab_kind)}) &middot; '
             f"<b>Profile</b> {_e(run.profile)} &middot; <b>Started</b> {_e(_when(run.started))}"
             f" &middot; <b>Duration</b> {fmt(run.finished - run.started)} s</p>"
-            f'<p class="meta totals"><b>{s["total"]} tests</b>: {totals}</p></header>')
+            f'<p class="meta totals"><b>{s["total"]} tests</b>: {totals}</p>'
+            '<p class="meta">Every figure names its method and resolution; failover figures '
+            "are judged against the bound their configuration allows (formula beside each). "
+            'Definitions: <a href="../../docs/measurement.md">docs/measurement.md</a> in the '
+            "laghil checkout.</p></header>")
 
 
 def _lab_state(run):
@@ -365,25 +375,79 @@ def _lab_state(run):
             f"<pre>{_e(lines)}</pre></section>")
 
 
+# the figure a group's chart shows per mode, against its bound
+CHART_FIGURES = ("T_gap median", "RDMA T_gap median")
+
+
 def _summary(run):
-    rows = []
-    for k, t in enumerate(run.tests):
-        link = f'<a href="#t{k}" title="{_e(t.nodeid)}">{_e(t.name)}</a>'
-        dur = f'<td class="num">{fmt(t.duration_s)} s</td>'
-        if t.verdict == "skipped":
-            rows.append(f'<tr class="skipped"><td>{link}</td><td>{badge("skipped")}</td>'
-                        f'<td colspan="2" class="reason">{_e(t.reason)}</td>{dur}</tr>')
-            continue
-        m = t.key_measurement()
-        figure = f"{_e(m.name)} {fmt(m.value)} {_e(m.unit)}" if m else "\u2013"
-        thr = (f"{_e(m.comparison)} {fmt(m.threshold)} {_e(m.unit)}"
-               if m and m.threshold is not None else "\u2013")
-        title = f' title="{_e(_first_line(t.reason))}"' if t.reason else ""
-        rows.append(f"<tr{title}><td>{link}</td><td>{badge(t.verdict)}</td><td>{figure}</td>"
-                    f"<td>{thr}</td>{dur}</tr>")
-    return ('<nav class="summary"><h2>Summary</h2><table><thead><tr><th>Test</th>'
-            "<th>Verdict</th><th>Key figure</th><th>Threshold</th><th>Duration</th></tr>"
-            f'</thead><tbody>{"".join(rows)}</tbody></table></nav>')
+    """One table per use case (bonding, team, RoCE LAG...), failures and known
+    defects first; a chart per group of the failover figure per mode against
+    its bound."""
+    index = {id(t): k for k, t in enumerate(run.tests)}
+    parts = []
+    for group, tests in grouped(run.tests):
+        counts = {}
+        for t in tests:
+            counts[t.verdict] = counts.get(t.verdict, 0) + 1
+        totals = " ".join(f'<span class="badge v-{v}">{n} {_e(VERDICT_TEXT[v].lower())}</span>'
+                          for v, n in counts.items())
+        rows = [_summary_row(index[id(t)], t) for t in tests]
+        parts.append(
+            f'<h3>{_e(group)} <span class="small">{len(tests)} tests: {totals}</span></h3>'
+            f"{_bound_chart(tests)}"
+            '<table class="summary"><thead><tr><th>Test</th><th>Mode</th><th>Verdict</th>'
+            "<th>Key figure</th><th>Threshold</th><th>Duration</th></tr></thead>"
+            f'<tbody>{"".join(rows)}</tbody></table>')
+    return f'<nav class="summary"><h2>Summary</h2>{"".join(parts)}</nav>'
+
+
+def _summary_row(k, t):
+    base = t.name.split("[", 1)[0]
+    link = f'<a href="#t{k}" title="{_e(t.nodeid)}">{_e(base)}</a>'
+    mode = f'<td class="mode">{_e(mode_of(t.name)) or "&ndash;"}</td>'
+    dur = f'<td class="num">{fmt(t.duration_s)} s</td>'
+    if t.verdict == "skipped":
+        return (f'<tr class="skipped"><td>{link}</td>{mode}<td>{badge("skipped")}</td>'
+                f'<td colspan="2" class="reason">{_e(t.reason)}</td>{dur}</tr>')
+    m = t.key_measurement()
+    figure = f"{_e(m.name)} {fmt(m.value)} {_e(m.unit)}" if m else "\u2013"
+    thr = (f"{_e(m.comparison)} {fmt(m.threshold)} {_e(m.unit)}"
+           if m and m.threshold is not None else "\u2013")
+    title = f' title="{_e(_first_line(t.reason))}"' if t.reason else ""
+    return (f"<tr{title}><td>{link}</td>{mode}<td>{badge(t.verdict)}</td><td>{figure}</td>"
+            f"<td>{thr}</td>{dur}</tr>")
+
+
+def _bound_chart(tests):
+    """Inline SVG: per test with a CHART_FIGURES figure, a bar of the figure and a
+    tick at its bound (red bar when over)."""
+    items = []
+    for t in tests:
+        m = next((m for m in t.measurements if m.name in CHART_FIGURES), None)
+        if m is not None and _finite(m.value) and _finite(m.threshold):
+            items.append((mode_of(t.name) or t.name, m))
+    if not items:
+        return ""
+    top = max(max(m.value, m.threshold) for _, m in items) or 1.0
+    row, left, width = 18, 230, 520
+    h = row * len(items) + 24
+    out = [f'<svg class="bounds" viewBox="0 0 {left + width + 130} {h}" role="img" '
+           f'aria-label="failover figure per mode against its bound">']
+    for i, (label, m) in enumerate(items):
+        y = 4 + i * row
+        w = width * m.value / top
+        x_b = left + width * m.threshold / top
+        cls = "over" if m.value > m.threshold else "ok"
+        out.append(f'<text x="{left - 6}" y="{y + 12}" text-anchor="end">{_e(label[:40])}</text>'
+                   f'<rect class="{cls}" x="{left}" y="{y + 2}" width="{w:.1f}" height="{row - 6}">'
+                   f"<title>{_e(m.name)} {fmt(m.value)} {_e(m.unit)}; bound {fmt(m.threshold)}"
+                   f" {_e(m.unit)}: {_e(m.basis)}</title></rect>"
+                   f'<line class="bound" x1="{x_b:.1f}" x2="{x_b:.1f}" y1="{y}" y2="{y + row - 2}"/>'
+                   f'<text x="{left + width + 8}" y="{y + 12}">{fmt(m.value)} / {fmt(m.threshold)}'
+                   f" {_e(m.unit)}</text>")
+    out.append(f'<text x="{left}" y="{h - 4}" class="small">{_e(items[0][1].name)} (bar) '
+               "against its bound (tick), per mode</text></svg>")
+    return "".join(out)
 
 
 def _first_line(text):

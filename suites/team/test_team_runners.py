@@ -6,9 +6,9 @@ profile. One case per runner in CI; variants with --full-matrix."""
 import pytest
 
 from laghil.cases import TEAM_CASES
-from laghil.lacp import healthy_state
 from pytest_laghil import params
-from pytest_laghil.lag_checks import assert_failover, check_distribution, record_failover, run_trials
+from pytest_laghil.lag_checks import (assert_failover, check_distribution, check_team_state,
+                                      record_failover, run_trials)
 
 pytestmark = [pytest.mark.team, pytest.mark.ci, pytest.mark.requires("team", count=2)]
 
@@ -19,32 +19,12 @@ def _make(lag_pair, case):
 
 
 @pytest.mark.parametrize("case", params(TEAM_CASES))
-def test_team_state_matches_configuration(lag_pair, case):
+def test_team_state_matches_configuration(lag_pair, case, defer):
+    """teamd and netlink agree; the runner's and every port's link-watch settings
+    read back as configured or, where the case set nothing, as teamd's defaults."""
     pair = _make(lag_pair, case)
     for team in (pair.a, pair.b):
-        st = team.state()
-        where = f"{team.node.name}:{team.name}"
-        assert st.runner_name == case.mode, f"{where}: runner {st.runner_name}, configured {case.mode}"
-        assert sorted(st.ports) == sorted(team.members), f"{where}: ports {sorted(st.ports)}"
-        for p in team.members:
-            link = team.port_link(p)
-            assert link.master == team.name and link.slave_kind == "team", (
-                f"{where}: netlink shows {p} with master {link.master!r} ({link.slave_kind}), "
-                "teamd lists it as a port")
-            assert st.ports[p].up, f"{where}: port {p} link watch down"
-        if case.mode == "activebackup":
-            assert st.active_port in team.members, f"{where}: active port {st.active_port!r}"
-        if case.mode == "lacp":
-            want = healthy_state(case.lacp_fast)
-            aggs = st.aggregators()
-            assert len(aggs) == 1 and sorted(next(iter(aggs.values()))) == sorted(team.members), (
-                f"{where}: aggregators {aggs}: want one holding {team.members}")
-            for p in team.members:
-                tp = st.ports[p]
-                assert tp.lacp_state == "current" and tp.selected, (
-                    f"{where}: {p} LACP state {tp.lacp_state}, selected {tp.selected}")
-                assert (tp.actor_state, tp.partner_state) == (want, want), (
-                    f"{where}: {p} actor/partner state {tp.actor_state}/{tp.partner_state}, want {want}")
+        check_team_state(team, case, defer=defer)
 
 
 @pytest.mark.distribution
