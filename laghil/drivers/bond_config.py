@@ -37,7 +37,7 @@ class Mismatch:
     option: str
     expected: str
     read: str
-    source: str         # "configured" | "driver default"
+    source: str         # "configured", or where the default came from ("driver default")
 
     def __str__(self):
         return (f"{self.option}: read {self.read}, expected {self.expected} "
@@ -92,6 +92,16 @@ def mismatches(read, configured, defaults):
 
 
 _DEFAULTS = {}      # (kernel release, mode) -> {option: value}
+_VERSIONS = {}      # (node, command) -> its output: asked once per node and session
+
+
+def version_of(node, command):
+    """What ``command`` (``uname -r``, ``teamd -v``) prints on ``node``, asked
+    once per node in this process: the key of a defaults cache."""
+    key = (node.name, command)
+    if key not in _VERSIONS:
+        _VERSIONS[key] = node.run(command, check=False).stdout.strip()
+    return _VERSIONS[key]
 
 
 def driver_defaults(node, mode, name, *, defer):
@@ -100,7 +110,7 @@ def driver_defaults(node, mode, name, *, defer):
     registered first), once per kernel release and mode."""
     if mode not in MODES:
         raise BondConfigError(f"{node.name}: unknown bond mode {mode!r}")
-    kernel = node.run("uname -r").stdout.strip()
+    kernel = version_of(node, "uname -r")
     key = (kernel, mode)
     if key not in _DEFAULTS:
         check_can_create(node, "bond", name, [])

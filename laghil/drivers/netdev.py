@@ -89,7 +89,7 @@ def preflight_command():
 class NodeNetdevs:
     """What :func:`preflight_command` read: every link, and the management
     interfaces (the one holding the session's local address and what it sits on)."""
-    links: dict             # ifname -> {"master": str|None, "kind": str|None, "lower": str|None}
+    links: dict             # ifname -> {"master": str|None, "lower": str|None}
     management: dict        # ifname -> why it is management (address)
 
     def exists(self, name):
@@ -114,9 +114,7 @@ def parse_preflight(text, management_address=None):
     links_j, addrs_j, ssh = (p.strip() for p in parts)
     links = {}
     for d in json.loads(links_j or "[]"):
-        info = d.get("linkinfo") or {}
-        links[d["ifname"]] = {"master": d.get("master"), "kind": info.get("info_kind"),
-                              "lower": d.get("link")}
+        links[d["ifname"]] = {"master": d.get("master"), "lower": d.get("link")}
     local = ssh.split()[2] if len(ssh.split()) >= 4 else None
     wanted = {a for a in (local, management_address) if a}
     management = {}

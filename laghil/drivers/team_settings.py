@@ -13,7 +13,7 @@ Parsers are pure (tests/test_team_settings.py, on dumps captured in the rack).
 import json
 
 from ..names import q, qif
-from .bond_config import Mismatch
+from .bond_config import Mismatch, version_of
 from .netdev import check_can_create
 
 # lacp runner: config key -> state dump key
@@ -77,7 +77,7 @@ def runner_defaults(node, runner, name, *, defer):
     """teamd's runner defaults on ``node``, read from a fresh teamd named ``name``
     without ports (refused if the name is taken; its stop registered first),
     once per teamd version and runner."""
-    version = node.run("teamd -v 2>&1 | head -n 1", check=False).stdout.strip()
+    version = version_of(node, "teamd -v 2>&1 | head -n 1")
     key = (version, runner)
     if key not in _DEFAULTS:
         check_can_create(node, "team", name, [])
