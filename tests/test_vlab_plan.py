@@ -6,6 +6,7 @@ cable is a crossed pair of UDP sockets on 127.0.0.1, management is hostfwd on
 a speed (802.3ad needs one), each guest has its QMP socket.
 """
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,23 @@ def test_every_library_package_is_installed():
                  ["packages"])
     found = {".".join(p.parent.relative_to(root).parts) for p in (root / "laghil").rglob("__init__.py")}
     assert found | {"pytest_laghil"} == listed
+
+
+def test_qemu_version_parsed_from_captured_output():
+    from laghil.vlab.rack import parse_qemu_version
+    cap = Path(__file__).parent / "data" / "captures"
+    assert parse_qemu_version((cap / "qemu-version-10.txt").read_text()) == (10, 0, 2)
+    assert parse_qemu_version((cap / "qemu-version-7.2.txt").read_text()) == (7, 2, 22)
+    assert parse_qemu_version("qemu: command not found") is None
+
+
+def test_old_qemu_refused_with_the_fix(monkeypatch):
+    from laghil.vlab import rack as rk
+    cap = Path(__file__).parent / "data" / "captures"
+    old = (cap / "qemu-version-7.2.txt").read_text()
+    monkeypatch.setattr(rk, "_QEMU_CHECKED", [])
+    monkeypatch.setattr(rk.shutil, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.setattr(rk.subprocess, "run",
+                        lambda *a, **k: subprocess.CompletedProcess(a, 0, old, ""))
+    with pytest.raises(RackError, match=r"7\.2\.22 is older than 8\.0.*scripts/setup"):
+        rk.check_qemu()

@@ -287,8 +287,7 @@ class Rack:
         return cmd
 
     def _start_guest(self, plan, detach):
-        if shutil.which(QEMU) is None:
-            raise RackError(f"{QEMU} not found: run scripts/setup (apt qemu-system-x86)")
+        check_qemu()
         g = self.guest_dir(plan.name)
         _check_port_free(plan.name, plan.ssh_port)
         boot = self._boot_files()
@@ -453,6 +452,38 @@ def _ssh_banner(port, timeout):
             return s.recv(64).startswith(b"SSH-")
     except OSError:
         return False
+
+
+QEMU_MIN = (8, 0)
+
+
+def parse_qemu_version(text):
+    """``qemu-system-x86_64 --version`` -> (major, minor, micro), or None."""
+    import re
+    m = re.search(r"QEMU emulator version (\d+)\.(\d+)(?:\.(\d+))?", text)
+    return (int(m[1]), int(m[2]), int(m[3] or 0)) if m else None
+
+
+_QEMU_CHECKED = []
+
+
+def check_qemu():
+    """Refuse a missing QEMU or one older than :data:`QEMU_MIN` (7.2's virtio-net
+    wedged a guest's TX queue for good under cable pulls; igb with SR-IOV needs 8.0)."""
+    if _QEMU_CHECKED:
+        return _QEMU_CHECKED[0]
+    if shutil.which(QEMU) is None:
+        raise RackError(f"{QEMU} not found: run scripts/setup (QEMU from bookworm-backports)")
+    r = subprocess.run([QEMU, "--version"], capture_output=True, text=True, timeout=30)
+    ver = parse_qemu_version(r.stdout)
+    if ver is None or ver[:2] < QEMU_MIN:
+        have = ".".join(map(str, ver)) if ver else repr(r.stdout.strip()[:80])
+        raise RackError(f"{QEMU} {have} is older than {QEMU_MIN[0]}.{QEMU_MIN[1]}: the virtual "
+                        "rack needs QEMU >= 8.0 (igb SR-IOV; 7.2 wedges virtio-net TX queues "
+                        "under cable pulls); run scripts/setup, which installs QEMU 10 from "
+                        "bookworm-backports")
+    _QEMU_CHECKED.append(ver)
+    return ver
 
 
 WIRE_RCVBUF = 4 << 20
