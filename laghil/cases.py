@@ -114,6 +114,19 @@ TEAM_CASES = [
 ]
 
 
+# Switch LAG: the host LAGs whose switch side a switch ASIC offloads (hash tx
+# types: mlxsw, ocelot, qca8k take 802.3ad, balance-xor, team lacp and
+# loadbalance; the others are refused at enslave time)
+SWITCH_LAG_CASES = [
+    bond("802.3ad", via="switch", miimon=10, lacp_rate="fast", **L34),
+    bond("balance-xor", via="switch", miimon=10, **L34),
+    team("lacp", via="switch", active=True, fast_rate=True, **TX_L34),
+    team("loadbalance", True, via="switch", **TX_L34),
+]
+# the switch LAG modes with LACP (member steps and min-links need a protocol)
+SWITCH_LACP_CASES = [c for c in SWITCH_LAG_CASES if c.mode in ("802.3ad", "lacp")]
+
+
 # RoCE LAG: the options of each bond mode / team runner the RoCE suite runs
 # (mlx5 offloads active-backup, balance-xor and 802.3ad, over a bond or a team)
 ROCE_OPTIONS = {

@@ -17,12 +17,14 @@ from .lab.model import LINUX_SWITCH_PLATFORMS
 TOOLS = {
     "ip": "iproute2", "ethtool": "ethtool", "iperf3": "iperf3", "ib_write_bw": "perftest",
     "teamd": "libteam-utils", "rdma": "rdma-core", "python3": "python3",
+    "bridge": "iproute2", "tcpdump": "tcpdump",
     "pyverbs": "python3-pyverbs",       # a module, not a command: probed by importing it
 }
 # tools that are Python modules of the node's /usr/bin/python3 (the RDMA probe's)
 PY_MODULES = {"pyverbs": "pyverbs.cmid"}
-# What laghil.drivers.switch.LinuxSwitch runs on a Linux switch (ip link set / operstate).
-LINUX_SWITCH_TOOLS = ("ip",)
+# What laghil.drivers.switch.LinuxSwitch runs on a Linux switch: ip (LAGs, ports),
+# bridge (VLANs, FDB), tcpdump (tagged frames on members, the switch LAG suite).
+LINUX_SWITCH_TOOLS = ("ip", "bridge", "tcpdump")
 
 
 def jump_hosts(lab):

@@ -38,6 +38,19 @@ class KernelEvent:
         return "other"
 
 
+# kernel log records that mean a kernel misbehaved (not a protocol event)
+KERNEL_FAULT = re.compile(r"WARNING:|BUG:|Call Trace|NETDEV WATCHDOG|soft lockup|hung_task|"
+                          r"general protection fault|Oops|kernel BUG|refcount_t:|"
+                          r"unregister_netdevice: waiting")
+
+
+def kernel_fault_lines(dmesg_text, since=float("-inf")):
+    """Records of a kernel log (``dmesg`` or a serial console) stamped after
+    ``since`` (s since boot) that show a kernel fault, as "[stamp] message"."""
+    return [f"[{s:.3f}] {m}" for s, m in parse_dmesg(dmesg_text)
+            if s > since and KERNEL_FAULT.search(m)]
+
+
 def parse_dmesg(text):
     """Plain `dmesg` -> [(stamp_s, message)] (lines without a stamp are skipped)."""
     out = []

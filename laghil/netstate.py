@@ -57,11 +57,14 @@ def parse_links(data):
 
 
 def parse_addrs(data):
-    """`ip -j addr show` -> {ifname: sorted ["addr/prefix", ...]}."""
+    """`ip -j addr show` -> {ifname: sorted ["addr/prefix", ...]}. Addresses the
+    kernel manages itself ("dynamic": SLAAC from a router advertisement, with a
+    lifetime) are left out: they come and go with the network, not with the
+    suite (the virtual rack's slirp advertises fec0::/64 whenever it likes)."""
     out = {}
     for l in data:
         addrs = sorted(f"{a['local']}/{a['prefixlen']}" for a in l.get("addr_info") or []
-                       if "local" in a)
+                       if "local" in a and not a.get("dynamic"))
         if addrs:
             out[l["ifname"]] = addrs
     return out

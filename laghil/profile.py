@@ -24,6 +24,7 @@ class Profile:
     source: str
     thresholds: dict
     allowances: dict = field(default_factory=dict)
+    sections: dict = field(default_factory=dict)    # other top-level sections (switch_lag...)
 
     @property
     def label(self):
@@ -79,5 +80,7 @@ def load_profile(name_or_path="default"):
     allowances = d.get("allowances") or {}
     if not isinstance(allowances, dict):
         raise ProfileError(f"{p}: allowances must be a mapping of kind -> {{mode: ms}}")
+    sections = {k: v for k, v in d.items()
+                if k not in ("name", "version", "description", "thresholds", "allowances")}
     return Profile(str(d["name"]), int(d["version"]), str(p), dict(d["thresholds"]),
-                   dict(allowances))
+                   dict(allowances), sections)

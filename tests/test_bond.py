@@ -209,7 +209,7 @@ def test_switch_partner_lag_and_bridge_register_their_undo_first():
     assert node.cmds[n2].startswith("ip link add name lgbr0 type bridge stp_state 0")
     assert "ip link set dev swp3 master lgbr0" in node.cmds[n2]
     assert PARTNER_MODE["balance-alb"] is None and PARTNER_MODE["balance-rr"] == "static"
-    with pytest.raises(SwitchError, match="static or lacp"):
+    with pytest.raises(SwitchError, match="static, lacp or a bond mode"):
         sw.lag_create("lglag2", ["swp1"], "dynamic", defer=lambda fn: None)
     with pytest.raises(BadName):
         sw.bridge_create("br;x", ["swp1"], defer=lambda fn: None)

@@ -65,18 +65,19 @@ def test_roles_and_required_tools_on_rack3(rack3):
     assert node_role(rack3, "sw3") == "switch" and required_tools(rack3, "sw3") == ()
 
 
-def test_linux_switch_needs_only_iproute2(vlab):
-    assert required_tools(vlab, "sw1") == ("ip",)
+def test_linux_switch_needs_iproute2_and_tcpdump_only(vlab):
+    assert required_tools(vlab, "sw1") == ("ip", "bridge", "tcpdump")
     assert required_tools(vlab, "h1") == tuple(TOOLS)
 
 
 def test_switch_without_host_tools_passes_and_host_without_teamd_fails(vlab):
-    nodes = {"h1": FakeNode("h1"), "h2": FakeNode("h2"), "sw1": FakeNode("sw1", has=["ip"])}
+    nodes = {"h1": FakeNode("h1"), "h2": FakeNode("h2"), "sw1": FakeNode("sw1", has=["ip", "bridge", "tcpdump"])}
     rows, cables, ok = check_lab(FakeRuntime(vlab, nodes))
     assert ok, format_check(rows, cables)
     assert nodes["sw1"].commands and "teamd" not in nodes["sw1"].commands[0]
     sw1 = next(r for r in rows if r["node"] == "sw1")
-    assert sw1["role"] == "switch" and sw1["tools"] == {"ip": True}
+    assert sw1["role"] == "switch" and sw1["tools"] == {"ip": True, "bridge": True,
+                                                        "tcpdump": True}
     line = next(x for x in format_check(rows, cables).splitlines() if x.startswith("sw1"))
     assert line.split()[:4] == ["sw1", "switch", "ok", "ok"] and "n/a" in line
 

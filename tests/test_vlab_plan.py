@@ -165,3 +165,21 @@ def test_old_qemu_refused_with_the_fix(monkeypatch):
                         lambda *a, **k: subprocess.CompletedProcess(a, 0, old, ""))
     with pytest.raises(RackError, match=r"7\.2\.22 is older than 8\.0.*scripts/setup"):
         rk.check_qemu()
+
+
+def test_console_faults_after_the_mark_only(rack):
+    """A guest's serial console (the CI run's h1 of 2026-12-01, QEMU 7.2: a wedged
+    virtio TX queue) -> the watchdog records printed after the mark, per guest."""
+    cap = (Path(__file__).parent / "data" / "captures" / "h1-console-netdev-watchdog.txt")
+    lines = cap.read_text().splitlines(keepends=True)
+    g = rack.guest_dir("h1")
+    g.mkdir(parents=True)
+    (g / "console.log").write_text("".join(lines[:4]))      # boot + the first watchdog
+    marks = rack.console_marks()
+    assert rack.console_faults(marks) == {}, "nothing new after the mark"
+    with open(g / "console.log", "a") as f:
+        f.write("".join(lines[4:]))
+    faults = rack.console_faults(marks)
+    assert list(faults) == ["h1"] and len(faults["h1"]) == 5, faults
+    assert "NETDEV WATCHDOG" in faults["h1"][0] and faults["h1"][0].startswith("[1188.049]")
+    assert len(rack.console_faults({})["h1"]) == 6, "from the start: all six"

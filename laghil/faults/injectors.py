@@ -44,6 +44,7 @@ class FaultInjector:
         """Register the revert, then inject. Returns the instant of the fault."""
         defer(self.revert)
         self.active = True
+        self._defer = defer         # for a driver call that registers its own undo
         self.t_inject = self._inject() or time.time()
         return self.t_inject
 
@@ -164,17 +165,22 @@ class SwitchPortShutdown(FaultInjector):
         return cls(rt, sw.node, sw.port)
 
     def _inject(self):
+        """The fault instant: on a real switch, when the shutdown command was
+        sent (the PHY drops while the NOS executes it); in the virtual rack, when
+        the host end's carrier was dropped (QMP), which is what the host sees."""
         t = time.time()
-        self.driver.port_shutdown(self.port)
+        self.driver.port_shutdown(self.port, defer=self._defer)
         if self.rt.rack is not None and self.far:
-            self.rt.rack.set_port(*self.far, False)
+            t = self.rt.rack.set_port(*self.far, False)
         return t
 
     def _revert(self):
+        """The port first, then (virtual rack) the host end's carrier, as a PHY
+        comes up once the NOS has enabled the port; the instant as for the fault."""
         t = time.time()
-        if self.rt.rack is not None and self.far:
-            self.rt.rack.set_port(*self.far, True)
         self.driver.port_no_shutdown(self.port)
+        if self.rt.rack is not None and self.far:
+            t = self.rt.rack.set_port(*self.far, True)
         return t
 
 

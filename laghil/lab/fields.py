@@ -14,7 +14,7 @@ from ..names import check_ifname, check_name
 
 CAPABILITIES = (
     "bonding", "team", "lacp", "rxe", "roce_lag", "sriov", "sriov_lag",
-    "ib_bond", "numa", "switch_lag", "virtual_pull", "mlx5",
+    "ib_bond", "numa", "switch_lag", "lag_offload", "virtual_pull", "mlx5",
 )
 FAULT_KINDS = ("link_down", "switch_shutdown", "virtual_pull", "pdu_outlet")
 PDU_MODELS = ("apc-rpdu2", "apc-sporlet", "raritan-px", "virtual")

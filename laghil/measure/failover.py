@@ -53,6 +53,7 @@ class FailoverTrial:
     to_sender_s: float = 0.0        # add to a receiver-clock instant for the sender's clock
 
     duration_s: float = 0.0         # the probe's run, from the first packet
+    observed: object = None         # what run_failover's ``observe`` saw during the fault
 
     def lost(self, flow):
         return self.res.flows[flow]["lost"]
@@ -75,7 +76,7 @@ class FailoverTrial:
 
 def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, flows=4,
                  rate_pps=1000, hold_s=2.0, down_s=2.0, after_s=3.0, active=None,
-                 slack_s=1.5, make_probe=None, pull_loaded=False):
+                 slack_s=1.5, make_probe=None, pull_loaded=False, observe=None):
     """Break a member's cable (of ``lag`` on its node) under probe traffic to
     ``dst_ip`` on ``receiver``, restore it; return a :class:`FailoverTrial`.
 
@@ -85,7 +86,9 @@ def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, 
     longer so that a slow read cannot push the fault past the traffic).
     ``trial.carried`` is what each member transmitted over the trial.
     ``make_probe(duration_s)`` builds another probe than the UDP one (an
-    :class:`~laghil.measure.rdma_probe.RdmaProbe`) that runs that long."""
+    :class:`~laghil.measure.rdma_probe.RdmaProbe`) that runs that long.
+    ``observe(member)``, if given, is called once while the fault is in place
+    (after it is visible); what it returns is ``trial.observed``."""
     sender = lag.node
     members = list(lag.members)
     cables = {m: rt.lab.cable_of(sender.name, m) for m in members}
@@ -123,6 +126,7 @@ def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, 
     t_fault = fault.inject(defer=defer)
     fault.verify(timeout=5)
     during = active() if active else None
+    observed = observe(member) if observe else None
     time.sleep(max(0.0, t_fault + down_s - time.time()))
     t_restore = fault.revert()
     fault.verify_reverted(timeout=10)
@@ -153,4 +157,4 @@ def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, 
         reversion=res.reversion(t_restore + to_rx, window_s=after_s),
         events=events, detection=detection, up_latency=up_latency,
         active_before=before, active_during=during, active_after=after,
-        to_sender_s=tx_clock.offset_s - to_rx, duration_s=duration_s)
+        to_sender_s=tx_clock.offset_s - to_rx, duration_s=duration_s, observed=observed)

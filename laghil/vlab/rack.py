@@ -101,6 +101,35 @@ class Rack:
     def guest_dir(self, node):
         return self.dir / "guests" / node
 
+    def console_marks(self):
+        """{guest: bytes of its serial console so far}: for :meth:`console_faults`."""
+        out = {}
+        for name in self.plans:
+            try:
+                out[name] = (self.guest_dir(name) / "console.log").stat().st_size
+            except OSError:
+                out[name] = 0
+        return out
+
+    def console_faults(self, marks):
+        """{guest: [kernel fault records]} its serial console printed after
+        ``marks`` (:meth:`console_marks`): a guest kernel's own trouble (a wedged
+        virtio queue, a soft lockup, a BUG), which is the rack's, not the device
+        under test's. The console carries the kernel's errors (loglevel 3)."""
+        from ..kevents import kernel_fault_lines
+        out = {}
+        for name in self.plans:
+            try:
+                with open(self.guest_dir(name) / "console.log", "rb") as f:
+                    f.seek(marks.get(name, 0))
+                    text = f.read(1 << 20).decode("utf-8", "replace")
+            except OSError:
+                continue
+            lines = kernel_fault_lines(text)
+            if lines:
+                out[name] = lines
+        return out
+
     @property
     def key_file(self):
         return self.dir / "id_ed25519"

@@ -1,0 +1,152 @@
+"""The one interface every switch platform driver implements, and the
+platform-neutral state its read methods return.
+
+Mutating methods take ``defer`` keyword-only and register their undo on it
+BEFORE they send anything (a contract test checks every driver). Read methods
+return :class:`SwitchLag` / :class:`LagMember` / :class:`OffloadEvidence`, the
+same words on every platform, so a suite never parses a NOS's output itself.
+"""
+
+from dataclasses import dataclass, field
+
+from ...errors import LaghilError
+
+# The switch side a host's bond mode needs (NVIDIA Onyx manual, server
+# configuration: modes 0, 2, 4 need a LAG on the switch; 1, 5, 6 must not have one).
+PARTNER_MODE = {"balance-rr": "static", "balance-xor": "static", "802.3ad": "lacp",
+                "active-backup": None, "balance-tlb": None, "balance-alb": None,
+                "broadcast": None}
+
+# LACP port state bits a member needs to carry traffic (802.1AX).
+SYNC, COLLECTING, DISTRIBUTING = 0x08, 0x10, 0x20
+IN_USE = SYNC | COLLECTING | DISTRIBUTING
+
+
+class SwitchError(LaghilError):
+    pass
+
+
+class SwitchRefused(SwitchError):
+    """The platform refused a LAG operation; ``reason`` is its own text (the
+    kernel's extack, the NOS's error line), ``left`` what a check found left behind."""
+
+    def __init__(self, message, reason="", left=()):
+        super().__init__(message)
+        self.reason = reason
+        self.left = list(left)
+
+
+@dataclass(frozen=True)
+class LagMember:
+    port: str
+    oper_up: bool
+    selected: bool                  # carrying the LAG's traffic (LACP: sync+collecting+distributing)
+    actor_state: int | None = None  # LACP port state bits, None for a static LAG
+    partner_state: int | None = None
+    partner_system: str | None = None   # the partner's LACP system id (a MAC), lower case
+
+
+@dataclass(frozen=True)
+class SwitchLag:
+    name: str
+    mode: str                       # "lacp" | "static"
+    oper_up: bool
+    members: dict                   # port -> LagMember, in the LAG's order
+    min_links: int = 0
+    mac: str | None = None          # the LAG's own MAC (its LACP system id on Linux)
+
+    @property
+    def selected(self):
+        return [p for p, m in self.members.items() if m.selected]
+
+
+@dataclass(frozen=True)
+class OffloadEvidence:
+    """What a platform shows about whether a LAG is in hardware. ``verdict`` is
+    "offloaded", "not_offloaded" (a software LAG: also the silent fallback of
+    DSA) or "unknown" (no signal read): only "offloaded" passes an offload check."""
+    lag: str
+    verdict: str
+    signals: dict = field(default_factory=dict)     # signal -> what was read
+    missing: tuple = ()                             # capabilities that would have told
+
+    def describe(self):
+        sig = "; ".join(f"{k}: {v}" for k, v in self.signals.items()) or "no signal"
+        return f"{self.lag}: {self.verdict} ({sig})"
+
+
+class SwitchDriver:
+    """A switch platform. Subclasses implement what their NOS can do; the rest
+    raises :class:`SwitchError` naming the platform and the operation."""
+
+    platform = None
+    # Does a member taken out of an LACP LAG tell the partner (a last LACPDU
+    # out of sync), or does the partner only notice at its LACP timeout? The
+    # bound of a member removal under traffic follows from it.
+    lacp_leave_notifies = False
+
+    def __init__(self, node):
+        self.node = node
+
+    def _cannot(self, what):
+        raise SwitchError(f"switch {self.node.name}: driver {self.platform!r} cannot {what}")
+
+    # ------------------------------------------------------------ ports
+    def port_shutdown(self, port, *, defer):
+        """Shut ``port`` (its no-shutdown registered first)."""
+        self._cannot("shut ports")
+
+    def port_no_shutdown(self, port):
+        self._cannot("bring ports up")
+
+    def port_oper_up(self, port):
+        self._cannot("read port state")
+
+    # ------------------------------------------------------------ LAGs
+    def lag_create(self, name, ports, mode, *, defer, **options):
+        """A LAG over ``ports``: ``mode`` "static" or "lacp"; options the
+        platform knows (lacp_rate, xmit_hash_policy, min_links)."""
+        self._cannot("create LAGs")
+
+    def lag_state(self, name):
+        """:class:`SwitchLag` read back from the switch."""
+        self._cannot("read LAG state")
+
+    def lag_member_remove(self, name, port, *, defer):
+        self._cannot("remove LAG members")
+
+    def lag_member_add(self, name, port, *, defer):
+        self._cannot("add LAG members")
+
+    def lag_delete(self, name, *, defer):
+        """Delete a LAG with whatever sits on it; the undo rebuilds both."""
+        self._cannot("delete LAGs")
+
+    def offload_evidence(self, name):
+        """:class:`OffloadEvidence` for LAG ``name``."""
+        self._cannot("read offload state")
+
+    # ------------------------------------------------------------ L2
+    def bridge_create(self, name, members, *, defer, vlans=()):
+        """One L2 domain over ports and LAGs; ``vlans``: tagged VLAN ids on every
+        member (a VLAN-aware bridge), none: untagged."""
+        self._cannot("create bridges")
+
+    def bridge_member_remove(self, bridge, member, *, defer):
+        self._cannot("remaster bridge members")
+
+    def bridge_member_add(self, bridge, member, *, defer):
+        self._cannot("remaster bridge members")
+
+    def fdb(self, bridge):
+        """[(mac, port, vlan, flags)] the switch learned in ``bridge``."""
+        self._cannot("read the FDB")
+
+    # ------------------------------------------------------------ health
+    def log_mark(self):
+        """An opaque mark: :meth:`kernel_faults` reports what came after it."""
+        self._cannot("read its log")
+
+    def kernel_faults(self, since):
+        """[line] of WARNING / BUG / call trace / watchdog records after ``since``."""
+        self._cannot("read its log")

@@ -1,0 +1,72 @@
+"""Arista EOS. Config lines per the EOS manual (channel-group on the member,
+``lacp timer fast``, ``port-channel min-links``); state from ``show
+port-channel summary`` parsed with ntc-templates' TextFSM template (a
+maintained template library), tested on real output from that project's
+tests (tests/data/samples/ntc-templates--arista_eos_*.raw)."""
+
+import re
+
+from .base import LagMember, SwitchError, SwitchLag
+from .nos import NosSwitch
+
+ABBREV = {"Et": "Ethernet", "Po": "Port-Channel"}
+
+
+def canonical(name):
+    """``Et5`` / ``Ethernet5`` -> ``Ethernet5``; ``Po105`` -> ``Port-Channel105``."""
+    m = re.match(r"^([A-Za-z-]+?)(\d[\d/]*)$", name)
+    if not m:
+        return name
+    word, num = m.groups()
+    return f"{ABBREV.get(word, word)}{num}"
+
+
+def parse_portchannel_summary(text):
+    """``show port-channel summary`` -> {number: SwitchLag}. A member is
+    selected when bundled in the port-channel (flag P), up unless D."""
+    try:
+        from ntc_templates.parse import parse_output
+    except ImportError:
+        raise SwitchError("parsing EOS output needs ntc-templates (pip install laghil[nos])") \
+            from None
+    out = {}
+    for row in parse_output(platform="arista_eos", command="show port-channel summary",
+                            data=text):
+        num = int(re.sub(r"\D", "", row["bundle_name"]))
+        members = {}
+        for port, flags in zip(row["member_interface"], row["member_interface_status"]):
+            p = canonical(port)
+            members[p] = LagMember(p, "D" not in flags, "P" in flags)
+        mode = "lacp" if row["bundle_protocol"].upper().startswith("LACP") else "static"
+        out[num] = SwitchLag(canonical(row["bundle_name"]), mode, "U" in row["bundle_status"],
+                             members)
+    return out
+
+
+class EosSwitch(NosSwitch):
+    platform = "eos"
+    device_type = "arista_eos"
+
+    def lag_create_lines(self, number, ports, mode, lacp_rate, min_links):
+        lines = []
+        for p in ports:
+            lines += [f"interface {p}",
+                      f"channel-group {int(number)} mode {'active' if mode == 'lacp' else 'on'}"]
+            if mode == "lacp":
+                lines.append(f"lacp timer {'fast' if lacp_rate == 'fast' else 'normal'}")
+        if min_links:
+            lines += [f"interface Port-Channel{int(number)}",
+                      f"port-channel min-links {int(min_links)}"]
+        return lines
+
+    def lag_delete_lines(self, number, ports):
+        lines = []
+        for p in ports:
+            lines += [f"interface {p}", "no channel-group", "no lacp timer"]
+        return lines + [f"no interface Port-Channel{int(number)}"]
+
+    def shutdown_lines(self, port, down):
+        return [f"interface {port}", "shutdown" if down else "no shutdown"]
+
+    def lags(self):
+        return parse_portchannel_summary(self.cli.send("show port-channel summary"))

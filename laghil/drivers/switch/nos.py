@@ -1,0 +1,198 @@
+"""Switches with a vendor CLI (a NOS), not a POSIX shell: the CLI channel, the
+checks every command word passes, and the base of the NOS drivers.
+
+A vendor CLI is not a shell: nothing is quoted or wrapped; instead every word
+laghil puts into a command (a port, a LAG number) must match :data:`CLI_WORD`,
+so that no input can add a command. The channel is netmiko's (a maintained
+library that knows each NOS's prompts, paging and config mode) over the lab's
+SSH target, through its jump host when it has one; the password comes from the
+lab's ``password_env`` and is redacted from every log like every other secret.
+
+A NOS driver is builders (pure: the config lines of one change and of its
+undo) and parsers (pure: the NOS's output -> :class:`~.base.SwitchLag`),
+tested on sample output; this base runs them: it reads the switch first and
+refuses a LAG number or a port that is not laghil's, registers the undo, sends
+the change, and turns a CLI error line into :class:`~.base.SwitchRefused`.
+"""
+
+import re
+
+from ...errors import BadName
+from .base import SwitchDriver, SwitchError, SwitchRefused
+
+CLI_WORD = re.compile(r"^[A-Za-z][A-Za-z0-9/._:-]{0,63}$")
+# lines with which a NOS says a command failed (EOS/NX-OS/Onyx "% ...", NX-OS "ERROR:")
+ERROR_LINE = re.compile(r"^\s*(% ?(Invalid|Incomplete|Ambiguous|Error|Cannot|Port|Interface)"
+                        r"|ERROR:|Error:)", re.M)
+
+
+def check_cli_word(value, what):
+    """``value`` if it can stand as one word of a NOS command, else BadName."""
+    if not isinstance(value, str) or not CLI_WORD.match(value):
+        raise BadName(f"{what} {value!r} cannot be put into a switch command (1-64 of letters, "
+                      "digits and / . _ : -, starting with a letter)")
+    return value
+
+
+def lag_number(name, low=1, high=4096):
+    """laghil's LAG name (``lglag2``) -> the NOS's port-channel number (2)."""
+    m = re.search(r"(\d+)$", name or "")
+    n = int(m.group(1)) if m else None
+    if n is None or not low <= n <= high:
+        raise SwitchError(f"LAG name {name!r}: needs a trailing number in {low}..{high} for "
+                          "the switch's port-channel")
+    return n
+
+
+def cli_error(output):
+    """The first line of ``output`` with which the NOS refused a command, or None."""
+    m = ERROR_LINE.search(output or "")
+    if not m:
+        return None
+    start = output.rfind("\n", 0, m.start()) + 1
+    end = output.find("\n", m.start())
+    return output[start:end if end >= 0 else None].strip()
+
+
+class NetmikoChannel:
+    """A CLI session to a NOS (netmiko ``device_type``) over the node's SSH
+    target; connected on first use. ``send`` runs one show command,
+    ``config`` a list of configuration lines in config mode."""
+
+    def __init__(self, session, device_type):
+        self.session, self.device_type = session, device_type
+        self._conn = None
+
+    def _connect(self):
+        try:
+            from netmiko import ConnectHandler
+        except ImportError:
+            raise SwitchError(f"switch {self.session.name}: the NOS drivers need netmiko "
+                              "(pip install laghil[nos])") from None
+        t = self.session.target
+        kw = dict(device_type=self.device_type, host=t.address, port=t.port, username=t.user,
+                  timeout=t.connect_timeout, conn_timeout=t.connect_timeout)
+        if t.password:
+            kw["password"] = t.password
+        if t.key_file:
+            kw.update(use_keys=True, key_file=t.key_file)
+        if t.jump is not None and self.session.jump is not None:
+            kw["sock"] = self.session.jump.open_tunnel(t.address, t.port, t.connect_timeout,
+                                                       t.name)
+        try:
+            self._conn = ConnectHandler(**kw)
+        except Exception as e:  # noqa: BLE001 - netmiko's many connection errors
+            msg = self.session.redactor.redact(str(e)) if self.session.redactor else str(e)
+            raise SwitchError(f"switch {t.name}: CLI session ({self.device_type}) to "
+                              f"{t.address}:{t.port} failed: {msg}") from None
+        return self._conn
+
+    def send(self, command):
+        conn = self._conn or self._connect()
+        return conn.send_command(command)
+
+    def config(self, lines):
+        conn = self._conn or self._connect()
+        return conn.send_config_set(list(lines))
+
+    def close(self):
+        if self._conn is not None:
+            self._conn.disconnect()
+            self._conn = None
+
+
+class NosSwitch(SwitchDriver):
+    """Base of the NOS drivers: subclasses give ``device_type`` and the
+    builders / parsers; the flow (read, refuse, undo first, change, check) is here."""
+
+    device_type = None
+    port_word = "switch port"
+
+    def __init__(self, node, channel=None):
+        super().__init__(node)
+        self.cli = channel or NetmikoChannel(node.session, self.device_type)
+
+    # ---- builders (pure), per platform
+    def lag_create_lines(self, number, ports, mode, lacp_rate, min_links):
+        raise NotImplementedError
+
+    def lag_delete_lines(self, number, ports):
+        raise NotImplementedError
+
+    def shutdown_lines(self, port, down):
+        raise NotImplementedError
+
+    # ---- reads, per platform
+    def lags(self):
+        """{number: SwitchLag} of every LAG on the switch."""
+        raise NotImplementedError
+
+    # ---- the flow
+    def _port(self, port):
+        check_cli_word(port, self.port_word)
+        if port not in self.node.spec.ports:
+            raise SwitchError(f"switch {self.node.name}: port {port!r} is not in the lab file "
+                              f"(ports: {', '.join(self.node.spec.ports)})")
+        return port
+
+    def _config(self, lines, what):
+        out = self.cli.config(lines)
+        err = cli_error(out)
+        if err:
+            raise SwitchRefused(f"switch {self.node.name}: {what}: {err}", err)
+        return out
+
+    def port_shutdown(self, port, *, defer):
+        self._port(port)
+        defer(lambda: self.port_no_shutdown(port))
+        self._config(self.shutdown_lines(port, True), f"shutdown {port}")
+
+    def port_no_shutdown(self, port):
+        self._config(self.shutdown_lines(self._port(port), False), f"no shutdown {port}")
+
+    def lag_create(self, name, ports, mode, *, defer, lacp_rate="fast", min_links=None, **_):
+        if mode not in ("static", "lacp"):
+            raise SwitchError(f"switch {self.node.name}: LAG mode {mode!r} (static or lacp)")
+        number = lag_number(name)
+        ports = [self._port(p) for p in ports]
+        have = self.lags()
+        why = []
+        if number in have:
+            why.append(f"port-channel {number} already exists and laghil did not make it")
+        for n, lag in have.items():
+            taken = sorted(set(ports) & set(lag.members))
+            if taken:
+                why.append(f"{', '.join(taken)} already in port-channel {n}")
+        if why:
+            raise SwitchError(f"switch {self.node.name}: refusing to create LAG {name} over "
+                              f"{', '.join(ports)}: " + "; ".join(why))
+
+        def undo():
+            self.cli.config(self.lag_delete_lines(number, ports))
+        defer(undo)
+        try:
+            self._config(self.lag_create_lines(number, ports, mode, lacp_rate, min_links),
+                         f"LAG {name} ({mode}) over {', '.join(ports)}")
+        except SwitchRefused as e:
+            undo()
+            left = [f"port-channel {number}"] if number in self.lags() else []
+            raise SwitchRefused(str(e), e.reason, left) from None
+        return NosLag(self, name, number, list(ports))
+
+    def lag_state(self, name):
+        number = lag_number(name)
+        lag = self.lags().get(number)
+        if lag is None:
+            raise SwitchError(f"switch {self.node.name}: no port-channel {number} ({name})")
+        return lag
+
+
+class NosLag:
+    """A LAG laghil made on a NOS switch (what ``lag_create`` returns)."""
+
+    def __init__(self, driver, name, number, members):
+        self.driver, self.name, self.number, self.members = driver, name, number, members
+        self.node = driver.node
+
+    def destroy(self):
+        self.driver.cli.config(self.driver.lag_delete_lines(self.number, self.members))
