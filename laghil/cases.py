@@ -19,8 +19,10 @@ class Case:
 
     @property
     def key(self):
+        """``mode.monitor`` (``team-<runner>.<link watch>``), ``@switch`` appended
+        through a switch: the profile's allowances may differ per path."""
         name = self.mode if self.kind == "bond" else f"team-{self.mode}"
-        return f"{name}.{self.monitor}"
+        return f"{name}.{self.monitor}" + ("@switch" if self.via == "switch" else "")
 
     @property
     def lacp_fast(self):

@@ -91,6 +91,20 @@ def check_node(node, tools=tuple(TOOLS), role=None):
     return row
 
 
+def describe_switch(rt, name):
+    """The switch reached through its platform driver: {"platform", "version",
+    "lag_limit", "error"}."""
+    from .drivers.switch import switch_driver
+    platform = rt.lab.switches[name].platform
+    try:
+        d = dict(switch_driver(rt.node(name)).describe())
+        d["error"] = ""
+    except LaghilError as e:
+        d = {"platform": platform, "version": None, "lag_limit": None,
+             "error": f"through its {platform} driver: {e}"}
+    return d
+
+
 def check_lab(rt):
     """Check every node and cable of a LabRuntime; returns (node_rows, cable_rows, ok)."""
     nodes = rt.ssh_nodes
@@ -99,6 +113,9 @@ def check_lab(rt):
             lambda n: check_node(n, required_tools(rt.lab, n.name), node_role(rt.lab, n.name)),
             nodes))
     reachable = {r["node"] for r in node_rows if r["reachable"]}
+    for r in node_rows:
+        if r["node"] in rt.lab.switches and r["reachable"]:
+            r["switch"] = describe_switch(rt, r["node"])
     cable_rows = []
     for c in rt.lab.cables:
         ends = [e.split(":", 1) for e in c.ends]
@@ -114,6 +131,7 @@ def check_lab(rt):
                 row["carrier"][f"{node}:{port}"] = None
         cable_rows.append(row)
     ok = (all(r["reachable"] and all(r["tools"].values()) for r in node_rows)
+          and not any(r.get("switch", {}).get("error") for r in node_rows)
           and all(v is True for r in cable_rows for v in r["carrier"].values()))
     return node_rows, cable_rows, ok
 
@@ -137,6 +155,12 @@ def format_check(node_rows, cable_rows):
     for r in node_rows:
         if r["error"]:
             lines.append(f"  {r['node']}: {r['error']}")
+    for r in node_rows:
+        sw = r.get("switch")
+        if sw:
+            lines.append(f"  {r['node']}: {sw['platform']} driver: "
+                         + (f"FAIL {sw['error']}" if sw["error"] else
+                            f"version {sw['version'] or 'unknown'}, LAG limit {sw['lag_limit']}"))
     lines.append("")
     crow = []
     for r in cable_rows:

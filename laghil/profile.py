@@ -34,20 +34,23 @@ class Profile:
         """A platform allowance (ms) of ``kind`` (``switchover_ms``, ``detect_ms``,
         ``failback_ms``, ``rc_switchover_ms``) for a case key such as
         ``active-backup.miimon_10``: the case's own, else its mode's
-        (``active-backup``), else the kind's ``default``."""
+        (``active-backup``), else the kind's ``default``. A key through a switch
+        (``team-lacp.ethtool@switch``) first tries its own and ``team-lacp@switch``."""
         table = self.allowances.get(kind)
         if not isinstance(table, dict):
             raise ProfileError(f"profile {self.label} ({self.source}) has no allowances.{kind}")
-        mode = case_key.rsplit(".", 1)[0]        # 802.3ad.miimon_10 -> 802.3ad
-        for k in (case_key, mode, "default"):
+        key, at, path = case_key.partition("@")  # "team-lacp.ethtool@switch": through a switch
+        mode = key.rsplit(".", 1)[0]             # 802.3ad.miimon_10 -> 802.3ad
+        tries = ((case_key, f"{mode}@{path}") if at else ()) + (key, mode, "default")
+        for k in tries:
             if k in table:
                 v = table[k]
                 if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
                     raise ProfileError(f"profile {self.label}: allowances.{kind}.{k} is not a "
                                        f"number >= 0: {v!r}")
                 return float(v)
-        raise ProfileError(f"profile {self.label} ({self.source}): allowances.{kind} has no "
-                           f"{case_key!r}, {mode!r} nor 'default'")
+        raise ProfileError(f"profile {self.label} ({self.source}): allowances.{kind} has "
+                           f"none of {', '.join(repr(k) for k in tries)}")
 
     def threshold(self, key):
         """A threshold by its section and name, e.g. ``failover/active-backup.miimon_10.t_gap_ms``."""

@@ -84,3 +84,30 @@ def test_a_trial_physics_rules_out_is_invalid():
     assert trial(Latency(-4.8, 12.0)).invalid() is None           # zero within its uncertainty
     assert "below zero" in trial(Latency(-20.0, 12.0)).invalid()
     assert "longer than the 8.5 s trial" in trial(gap=9000.0).invalid()
+
+
+def test_a_detection_latency_below_zero_within_its_uncertainty_is_reported_as_zero():
+    """Issue 14's -4.8 ms: a latency below zero but inside its uncertainty is 0 ms
+    as far as the measurement can tell; the figures say so instead of printing
+    a latency that cannot be."""
+    from laghil.measure.analysis import Latency
+    from laghil.measure.figures import detection_values
+    vals, below = detection_values([Latency(7.0, 12.0), Latency(-4.8, 12.0), Latency(5.5, 3.0)])
+    assert vals == [7.0, 0.0, 5.5] and below == 1
+    assert detection_values([Latency(3.0, 1.0)]) == ([3.0], 0)
+
+
+def test_allowances_through_a_switch_are_looked_up_first():
+    shipped = load_profile("default")
+    via = Case("team", "lacp", {"link_watch": "ethtool"}, "ethtool", "switch")
+    assert via.key == "team-lacp.ethtool@switch"
+    assert shipped.allowance("failback_ms", via.key) == 180
+    assert shipped.allowance("failback_ms", "team-lacp.ethtool") == 75, "back to back: its own"
+    # no @switch entry: the path-less key, the mode, the default, in that order
+    assert shipped.allowance("switchover_ms", via.key) == shipped.allowance("switchover_ms",
+                                                                            "team-lacp.ethtool")
+    from laghil.profile import Profile
+    bare = Profile("bare", 1, "bare.yaml", {}, {"failback_ms": {"802.3ad": 5}})
+    with pytest.raises(ProfileError, match="'team-lacp.ethtool@switch', 'team-lacp@switch', "
+                                           "'team-lacp.ethtool', 'team-lacp', 'default'"):
+        bare.allowance("failback_ms", via.key)

@@ -40,6 +40,8 @@ class FakeNode:
     def run(self, cmd, check=True):
         self.connect()
         self.commands.append(cmd)
+        if cmd.startswith("uname -r"):          # the linux switch driver's describe()
+            return type("R", (), {"stdout": "6.1.0-57-amd64\nswp1\nswp2\n"})()
         asked = [part.split()[2] for part in cmd.split("; ")]
         return type("R", (), {"stdout": "".join(f"{t} {'yes' if t in self.has else 'no'}\n"
                                                 for t in asked)})()
@@ -51,6 +53,9 @@ class FakeNode:
 class FakeRuntime:
     def __init__(self, lab, nodes):
         self.lab, self._nodes = lab, nodes
+        for name, spec in lab.switches.items():
+            if name in nodes:
+                nodes[name].spec = spec
         self.ssh_nodes = [nodes[n] for n in [*lab.hosts, *lab.switches]]
 
     def node(self, name):
@@ -80,6 +85,11 @@ def test_switch_without_host_tools_passes_and_host_without_teamd_fails(vlab):
                                                         "tcpdump": True}
     line = next(x for x in format_check(rows, cables).splitlines() if x.startswith("sw1"))
     assert line.split()[:4] == ["sw1", "switch", "ok", "ok"] and "n/a" in line
+    # reached through its driver: the version and the LAG limit it can read
+    assert sw1["switch"] == {"platform": "linux", "version": "Linux 6.1.0-57-amd64",
+                             "lag_limit": "none: a software LAG (no switchdev ASIC under the "
+                                          "ports)", "error": ""}
+    assert "sw1: linux driver: version Linux 6.1.0-57-amd64" in format_check(rows, cables)
 
     nodes["h2"] = FakeNode("h2", has=set(TOOLS) - {"teamd"})
     rows, cables, ok = check_lab(FakeRuntime(vlab, nodes))
@@ -87,7 +97,20 @@ def test_switch_without_host_tools_passes_and_host_without_teamd_fails(vlab):
     assert "MISSING (libteam-utils)" in format_check(rows, cables)
 
 
-def test_jump_host_is_reached_but_not_probed_for_tools(rack3):
+class OnyxCli:
+    """Stands in for the netmiko session (no connection is ever made here)."""
+
+    def __init__(self, session, device_type):
+        assert device_type == "mellanox_mlnxos"
+
+    def send(self, command):
+        assert command == "show version"
+        return (Path(__file__).parent / "data" / "samples" / "ansible--onyx_show_version.txt"
+                ).read_text()
+
+
+def test_jump_host_is_reached_but_not_probed_for_tools(rack3, monkeypatch):
+    monkeypatch.setattr("laghil.drivers.switch.nos.NetmikoChannel", OnyxCli)
     nodes = {n: FakeNode(n) for n in [*rack3.hosts, *rack3.switches]}
     nodes["jump3"] = FakeNode("jump3", has=())
     nodes["sw3"] = FakeNode("sw3", has=())
@@ -98,6 +121,8 @@ def test_jump_host_is_reached_but_not_probed_for_tools(rack3):
     assert nodes["jump3"].connected and nodes["jump3"].commands == []
     line = next(x for x in format_check(rows, cables).splitlines() if x.startswith("jump3"))
     assert "MISSING" not in line and "n/a" in line
+    sw3 = next(r for r in rows if r["node"] == "sw3")
+    assert sw3["switch"]["version"] == "3.6.5000" and sw3["switch"]["platform"] == "onyx"
 
     nodes["jump3"] = FakeNode("jump3", reachable=False)
     rows, cables, ok = check_lab(FakeRuntime(rack3, nodes))

@@ -245,6 +245,8 @@ def _single_problem(path):
     ("protected_outlet_fault", "cables[0].faults[1]", "pdu1:8 is protected"),
     ("bad_ifname", "hosts.h1.ports.eth1;reboot", "not a valid interface name"),
     ("unknown_capability", "hosts.h1.capabilities[1]", "unknown capability 'bondng'; allowed: bonding"),
+    ("unknown_platform", "switches.sw1.platform",
+     "unknown switch platform 'junos'; laghil has drivers for: linux, cumulus, sonic, eos, nxos, onyx"),
 ])
 def test_broken_lab(fixture, field, words):
     problem = _single_problem(BROKEN / f"{fixture}.yaml")
@@ -339,3 +341,9 @@ def test_device_names_with_shell_characters_or_taken_by_a_port_are_refused(tmp_p
     p.write_text(text.replace("defaults:\n", "defaults:\n  devices: {team: eth1}\n", 1))
     with pytest.raises(LabError, match="defaults.devices.team: 'eth1' is a port of h1"):
         load_lab(str(p))
+
+
+def test_lab_platforms_are_the_switch_drivers():
+    from laghil.drivers.switch import DRIVERS
+    from laghil.lab.fields import SWITCH_PLATFORMS
+    assert SWITCH_PLATFORMS == tuple(DRIVERS)

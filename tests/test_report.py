@@ -105,7 +105,7 @@ def sample_run():
 # ---- (a) results JSON ----------------------------------------------------------------
 
 MEASUREMENT_KEYS = {"name", "value", "unit", "method", "resolution", "repetitions", "stats",
-                    "threshold", "comparison", "verdict", "profile", "note", "basis"}
+                    "threshold", "comparison", "verdict", "profile", "note", "basis", "baseline"}
 TEST_KEYS = {"test_id", "name", "verdict", "outcome", "duration_s", "reason", "markers",
              "commands_log", "measurements", "timelines"}
 RUN_KEYS = {"schema_version", "run_id", "lab", "profile", "started", "finished", "duration_s",
@@ -520,3 +520,28 @@ def test_allure_results_carry_use_case_mode_and_check_labels(pytester, tmp_path,
     assert [c["matchedStatuses"] for c in cats][2:] == [["failed"], ["broken"]]
     assert json.loads((alluredir / "executor.json").read_text())["buildUrl"] == \
         "https://ci.example/job/nightly/42/"
+
+
+def test_baseline_beside_the_figure_in_json_and_html():
+    """--baseline's comparison is put on the figure (fixtures/baseline.annotate):
+    results.json keeps it, report.html shows baseline, current and change, and
+    the bound chart a dot at the baseline's median."""
+    from laghil.report.compare import Comparison
+    from pytest_laghil.baseline import annotate
+    run = sample_run()
+    t = run.tests[0]
+    t.name = "test_bond_failover_and_failback_within_profile[active-backup[miimon=10]]"
+    m = t.measurements[0]
+    m.name, m.basis = "T_gap median", "miimon 10 + 1/R 1 + switch-over allowance 30 = 41 ms"
+    m.threshold, m.value = 41.0, 22.4
+    annotate(t.measurements, [Comparison(t.nodeid, "T_gap median", "ms", "<=", 11.2, 22.4, 3, 5,
+                                         True)])
+    assert m.baseline == {"median": 11.2, "n": 3, "current": 22.4, "n_current": 5,
+                          "change": pytest.approx(1.0), "worse": True}
+    assert t.measurements[1].baseline is None, "a figure the baseline lacks is not compared"
+    again = RunResults.from_json(run.to_json())
+    assert again.tests[0].measurements[0].baseline["worse"] is True
+    html = render_html(run)
+    assert "Baseline (median) / change" in html
+    assert "11.2 (n=3)" in html and "+100% WORSE" in html
+    assert 'circle class="base"' in html, "the chart marks the baseline's median"

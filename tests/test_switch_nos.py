@@ -86,35 +86,41 @@ def _node(name, ports):
     return SimpleNamespace(name=name, spec=spec, session=None)
 
 
+from laghil.drivers.switch.onyx import OnyxSwitch  # noqa: E402
+
 PLATFORMS = [
     (EosSwitch, "ntc-templates--arista_eos_show_port-channel_summary.raw",
      ["Ethernet60", "Ethernet61"], "Ethernet5"),
     (NxosSwitch, "cisco-docs--nxos_show_port-channel_summary.json",
      ["Ethernet1/1", "Ethernet1/2"], "Ethernet1/47"),
+    (OnyxSwitch, "ansible--onyx_port_channel_show.json", ["Eth1/1", "Eth1/2"], "Eth1/7"),
 ]
+IDS = ["eos", "nxos", "onyx"]
+EXISTING = {EosSwitch: 125, NxosSwitch: 47, OnyxSwitch: 22}
 
 
-@pytest.mark.parametrize("cls,show,free,taken", PLATFORMS, ids=["eos", "nxos"])
+@pytest.mark.parametrize("cls,show,free,taken", PLATFORMS, ids=IDS)
 def test_lag_create_registers_its_undo_before_the_first_line(cls, show, free, taken):
     cli = FakeCli(sample(show))
     drv = cls(_node("sw9", free + [taken]), channel=cli)
     at = []
-    lag = drv.lag_create("lglag3", free, "lacp", min_links=2,
+    ml = None if cls is OnyxSwitch else 2
+    lag = drv.lag_create("lglag3", free, "lacp", min_links=ml,
                          defer=lambda fn: at.append(list(cli.sent)))
     assert at and all(kind == "show" for kind, _ in at[0]), (
         f"config sent before the undo was registered: {at}")
     (kind, lines), = [s for s in cli.sent if s[0] == "config"]
     assert any("channel-group 3 mode active" in ln for ln in lines)
-    assert any("min-links 2" in ln for ln in lines)
+    assert ml is None or any("min-links 2" in ln for ln in lines)
     lag.destroy()
     assert any("no channel-group" in ln for ln in cli.sent[-1][1])
 
 
-@pytest.mark.parametrize("cls,show,free,taken", PLATFORMS, ids=["eos", "nxos"])
+@pytest.mark.parametrize("cls,show,free,taken", PLATFORMS, ids=IDS)
 def test_lag_create_refuses_what_laghil_did_not_make(cls, show, free, taken):
     cli = FakeCli(sample(show))
     drv = cls(_node("sw9", free + [taken]), channel=cli)
-    existing = 125 if cls is EosSwitch else 47
+    existing = EXISTING[cls]
     with pytest.raises(SwitchError, match=f"port-channel {existing} already exists"):
         drv.lag_create(f"lglag{existing}", free, "lacp", defer=lambda fn: None)
     with pytest.raises(SwitchError, match=f"{taken} already in port-channel"):
@@ -124,7 +130,7 @@ def test_lag_create_refuses_what_laghil_did_not_make(cls, show, free, taken):
     assert all(kind == "show" for kind, _ in cli.sent), "nothing configured"
 
 
-@pytest.mark.parametrize("cls,show,free,taken", PLATFORMS, ids=["eos", "nxos"])
+@pytest.mark.parametrize("cls,show,free,taken", PLATFORMS, ids=IDS)
 def test_a_cli_error_is_a_refusal_undone_at_once(cls, show, free, taken):
     cli = FakeCli(sample(show), refuse="channel-group 3")
     drv = cls(_node("sw9", free + [taken]), channel=cli)
@@ -137,10 +143,115 @@ def test_a_cli_error_is_a_refusal_undone_at_once(cls, show, free, taken):
                                     for ln in lines), "the undo ran at once"
 
 
-@pytest.mark.parametrize("cls", [EosSwitch, NxosSwitch], ids=["eos", "nxos"])
-def test_port_shutdown_undo_first(cls):
+@pytest.mark.parametrize("cls,port", [(EosSwitch, "Ethernet1/1"), (NxosSwitch, "Ethernet1/1"),
+                                      (OnyxSwitch, "Eth1/1")], ids=IDS)
+def test_port_shutdown_undo_first(cls, port):
     cli = FakeCli("")
-    drv = cls(_node("sw9", ["Ethernet1/1"]), channel=cli)
+    drv = cls(_node("sw9", [port]), channel=cli)
     at = []
-    drv.port_shutdown("Ethernet1/1", defer=lambda fn: at.append(list(cli.sent)))
-    assert at == [[]] and cli.sent == [("config", ["interface Ethernet1/1", "shutdown"])]
+    drv.port_shutdown(port, defer=lambda fn: at.append(list(cli.sent)))
+    assert at == [[]] and len(cli.sent) == 1 and cli.sent[0][0] == "config"
+    assert "shutdown" in " ".join(cli.sent[0][1]) and "no shutdown" not in " ".join(cli.sent[0][1])
+
+
+def test_every_nos_driver_is_covered():
+    from laghil.drivers.switch import DRIVERS, LinuxSwitch
+    from laghil.drivers.switch.sonic import SonicSwitch
+    assert {c for c in DRIVERS.values() if not issubclass(c, LinuxSwitch)} == \
+        {c for c, *_ in PLATFORMS} | {SonicSwitch}
+
+
+def test_onyx_summary_json_print():
+    from laghil.drivers.switch.onyx import parse_portchannel_summary as parse_onyx
+    lags = parse_onyx(sample("ansible--onyx_port_channel_show.json"))
+    assert list(lags) == [22]
+    po = lags[22]
+    assert po.name == "Po22" and po.mode == "static" and not po.oper_up
+    assert po.members["Eth1/7"] == po.members["Eth1/7"].__class__("Eth1/7", False, False)
+    # newer Onyx: a list of one-key objects
+    newer = '[{"Flags": {}}, {"3 Po3(U)": [{"Type": "LACP", "Member Ports": "Eth1/1(P) Eth1/2(P)"}]}]'
+    po3 = parse_onyx(newer)[3]
+    assert po3.mode == "lacp" and po3.oper_up and po3.selected == ["Eth1/1", "Eth1/2"]
+    with pytest.raises(SwitchError, match="not EthN/M"):
+        parse_onyx('{"1 Po1(U)": [{"Type": "LACP", "Member Ports": "Eth1/1(P);reload"}]}')
+
+
+def test_onyx_lines():
+    from laghil.drivers.switch.onyx import OnyxSwitch
+    cli = FakeCli(sample("ansible--onyx_port_channel_show.json"))
+    drv = OnyxSwitch(_node("sw3", ["Eth1/1", "Eth1/2", "Eth1/7"]), channel=cli)
+    at = []
+    drv.lag_create("lglag3", ["Eth1/1", "Eth1/2"], "lacp",
+                   defer=lambda fn: at.append(list(cli.sent)))
+    assert all(k == "show" for k, _ in at[0])
+    lines = cli.sent[-1][1]
+    assert lines[:3] == ["interface port-channel 3", "exit",
+                         "interface ethernet 1/1 channel-group 3 mode active"]
+    with pytest.raises(SwitchError, match="Eth1/7 already in port-channel 22"):
+        drv.lag_create("lglag4", ["Eth1/7"], "static", defer=lambda fn: None)
+
+
+# ------------------------------------------------------------------ SONiC (teamd over a shell)
+CAP = Path(__file__).parent / "data" / "captures"
+
+
+def test_sonic_summary_and_teamd_state():
+    from laghil.drivers.switch.sonic import lag_from_teamd, parse_portchannel_summary
+    lags = parse_portchannel_summary(sample("sonic-utilities--show_interfaces_portchannel.txt"))
+    assert sorted(lags) == [1, 2, 3, 4, 1001]
+    assert not lags[1].oper_up and lags[1].members["Ethernet112"].selected is False
+    assert lags[2].oper_up and lags[2].selected == ["Ethernet116"]
+    assert lags[4].members == {} and lags[1001].members == {}
+    # a PortChannel is a teamd team: its state dump is teamd's (our capture of a lacp team)
+    lag = lag_from_teamd("PortChannel0001", (CAP / "h1-teamdctl-team1-lacp.json").read_text())
+    assert lag.mode == "lacp" and lag.selected, lag
+    assert all(m.actor_state is not None for m in lag.members.values())
+
+
+class ShellNode:
+    """A SONiC switch's shell: `show interfaces portchannel` from the sample."""
+
+    def __init__(self, ports):
+        self.name = "sw5"
+        self.spec = SimpleNamespace(ports={p: None for p in ports}, platform="sonic")
+        self.cmds = []
+
+    def run(self, cmd, check=True, **kw):
+        self.cmds.append(cmd)
+        out = sample("sonic-utilities--show_interfaces_portchannel.txt") \
+            if cmd == "show interfaces portchannel" else ""
+        return SimpleNamespace(stdout=out, stderr="", rc=0)
+
+
+def test_sonic_changes_undo_first_and_refuse_what_is_not_laghils():
+    from laghil.drivers.switch.sonic import SonicSwitch
+    node = ShellNode(["Ethernet0", "Ethernet4", "Ethernet116"])
+    drv = SonicSwitch(node)
+    at = []
+    drv.lag_create("lglag7", ["Ethernet0", "Ethernet4"], "lacp", min_links=1,
+                   defer=lambda fn: at.append(list(node.cmds)))
+    assert at[0] == ["show interfaces portchannel"], "only the read before the undo"
+    assert node.cmds[1] == "sudo config portchannel add PortChannel0007 --fast-rate true " \
+                           "--min-links 1"
+    assert node.cmds[2:] == ["sudo config portchannel member add PortChannel0007 Ethernet0",
+                             "sudo config portchannel member add PortChannel0007 Ethernet4"]
+    with pytest.raises(SwitchError, match="PortChannel0002 already exists"):
+        drv.lag_create("lglag2", ["Ethernet0"], "lacp", defer=lambda fn: None)
+    with pytest.raises(SwitchError, match="Ethernet116 already in PortChannel0002"):
+        drv.lag_create("lglag8", ["Ethernet116"], "lacp", defer=lambda fn: None)
+    n = len(node.cmds)
+    at.clear()
+    drv.port_shutdown("Ethernet0", defer=lambda fn: at.append(len(node.cmds)))
+    assert at == [n] and node.cmds[-1] == "sudo config interface shutdown Ethernet0"
+
+
+@pytest.mark.parametrize("cls,name,version", [
+    (EosSwitch, "ntc-templates--arista_eos_show_version.raw", "4.14.7M"),
+    (NxosSwitch, "ntc-templates--cisco_nxos_show_version.raw", "6.1(2)I3(1)"),
+    (OnyxSwitch, "ansible--onyx_show_version.txt", "3.6.5000"),
+], ids=IDS)
+def test_describe_reads_the_nos_version(cls, name, version):
+    drv = cls(_node("sw9", []), channel=FakeCli(sample(name)))
+    d = drv.describe()
+    assert d["platform"] == cls.platform and d["version"] == version
+    assert d["lag_limit"].startswith("unknown"), "a limit laghil did not read is not invented"

@@ -7,7 +7,14 @@ with the configured value or, where the test set nothing, teamd's default
 teamd.conf(5)). A setting nobody configured that differs is a mismatch naming
 it, the expected and the read value.
 
-Parsers are pure (tests/test_team_settings.py, on dumps captured in the rack).
+The team's kernel options (``teamnl <team> options``: mode, notify_peers_*,
+mcast_rejoin_*, lb_tx_method, lb_stats_refresh_interval; per port queue_id,
+priority, user_linkup_enabled) are compared the same way: the globals with a
+fresh teamd's of the same runner (read in the same run as the runner's
+defaults), the ports' with the config's prio / queue_id or the kernel's
+defaults.
+
+Parsers are pure (tests/test_team_settings.py, on output captured in the rack).
 """
 
 import json
@@ -24,6 +31,54 @@ LINK_WATCH_KEYS = {"ethtool": ("delay_up", "delay_down"),
                    "arp_ping": ("interval", "init_wait", "missed_max")}
 LINK_WATCH_DEFAULTS = {"ethtool": {"delay_up": 0, "delay_down": 0},
                        "arp_ping": {"init_wait": 0, "missed_max": 3}}
+
+
+# teamnl options that affect failover or distribution
+KERNEL_GLOBALS = ("mode", "notify_peers_count", "notify_peers_interval", "mcast_rejoin_count",
+                  "mcast_rejoin_interval", "lb_tx_method", "lb_stats_refresh_interval")
+# per port: option -> (config key, kernel default)
+KERNEL_PORT = {"queue_id": ("queue_id", "0"), "priority": ("prio", "0"),
+               "user_linkup_enabled": (None, "false")}
+TEAMNL_SEP = "@@LAGHIL-TEAMNL@@"
+
+
+def parse_teamnl_options(text):
+    """``teamnl <team> options`` -> ({option: value}, {port: {option: value}})
+    (pure): array entries (``arridx``) and binary values (``\\00...``) skipped."""
+    glob, ports = {}, {}
+    for raw in text.splitlines():
+        parts = raw.split()
+        if not parts or "(arridx:" in raw:
+            continue
+        if len(parts) >= 3 and parts[1].startswith("(port:") and parts[1].endswith(")"):
+            name, port, value = parts[0], parts[1][6:-1], " ".join(parts[2:])
+            if not value.startswith("\\"):
+                ports.setdefault(port, {})[name] = value
+        elif len(parts) >= 2 and not parts[1].startswith("\\"):
+            glob[parts[0]] = " ".join(parts[1:])
+    return glob, ports
+
+
+def kernel_expected(config, fresh_globals):
+    """{option key: (value, source)}: globals as a fresh teamd of the runner sets
+    them, ports' per :data:`KERNEL_PORT`."""
+    out = {f"kernel.{k}": (fresh_globals[k], "teamd default")
+           for k in KERNEL_GLOBALS if k in fresh_globals}
+    for port, pconf in (config.get("ports") or {}).items():
+        for opt, (ck, default) in KERNEL_PORT.items():
+            if ck and ck in (pconf or {}):
+                out[f"{port}.kernel.{opt}"] = (_s(pconf[ck]), "configured")
+            else:
+                out[f"{port}.kernel.{opt}"] = (default, "kernel default")
+    return out
+
+
+def kernel_read(text):
+    glob, ports = parse_teamnl_options(text)
+    out = {f"kernel.{k}": v for k, v in glob.items() if k in KERNEL_GLOBALS}
+    for port, opts in ports.items():
+        out.update({f"{port}.kernel.{k}": v for k, v in opts.items() if k in KERNEL_PORT})
+    return out
 
 
 def _s(v):
@@ -85,16 +140,35 @@ def runner_defaults(node, runner, name, *, defer):
         conf = json.dumps({"device": name, "runner": {"name": runner}}, separators=(",", ":"))
         stop = f"teamd -e -t {t} >/dev/null 2>&1 && teamd -k -t {t} >/dev/null 2>&1; true"
         defer(node.run, stop, check=False)
-        text = node.run(f"teamd -d -t {t} -c {q(conf)} 2>/dev/null && teamdctl {t} state dump; "
-                        f"r=$?; {stop}; exit $r").stdout
-        d = json.loads(text)
+        text = node.run(f"teamd -d -t {t} -c {q(conf)} 2>/dev/null && teamdctl {t} state dump "
+                        f"&& echo {TEAMNL_SEP} && teamnl {t} options; r=$?; {stop}; "
+                        f"exit $r").stdout
+        dump, _, nl = text.partition(TEAMNL_SEP)
+        d = json.loads(dump)
         _DEFAULTS[key] = {k: _s(v) for k, v in (d.get("runner") or {}).items()
                           if k in RUNNER_KEYS.values()}
+        _KERNEL[key] = parse_teamnl_options(nl)[0]
     return dict(_DEFAULTS[key])
 
 
+_KERNEL = {}        # (teamd version, runner) -> a fresh team's teamnl globals
+
+
+def kernel_defaults(node, runner, name, *, defer):
+    """A fresh teamd's kernel options (globals) for ``runner``, read with its
+    runner defaults (:func:`runner_defaults`)."""
+    runner_defaults(node, runner, name, defer=defer)
+    version = version_of(node, "teamd -v 2>&1 | head -n 1")
+    return dict(_KERNEL[(version, runner)])
+
+
 def team_mismatches(team, *, defer):
-    """:func:`mismatches` of a created Team against its config and teamd's defaults."""
-    read = parse_settings(team.node.run(f"teamdctl {qif(team.name)} state dump").stdout)
+    """:func:`mismatches` of a created Team against its config and teamd's
+    defaults: teamd's runner and link-watch settings and the kernel's team options."""
+    t = qif(team.name)
+    dump, _, nl = team.node.run(f"teamdctl {t} state dump && echo {TEAMNL_SEP} && "
+                                f"teamnl {t} options").stdout.partition(TEAMNL_SEP)
     defaults = runner_defaults(team.node, team.mode, f"{team.name}d", defer=defer)
-    return mismatches(read, expected_settings(team.config, defaults))
+    fresh = kernel_defaults(team.node, team.mode, f"{team.name}d", defer=defer)
+    return (mismatches(parse_settings(dump), expected_settings(team.config, defaults))
+            + mismatches(kernel_read(nl), kernel_expected(team.config, fresh)))

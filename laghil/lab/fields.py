@@ -18,6 +18,9 @@ CAPABILITIES = (
 )
 FAULT_KINDS = ("link_down", "switch_shutdown", "virtual_pull", "pdu_outlet")
 PDU_MODELS = ("apc-rpdu2", "apc-sporlet", "raritan-px", "virtual")
+# Switch platforms laghil has a driver for (laghil.drivers.switch.DRIVERS; a test
+# keeps the two equal): a lab file naming another is refused at load.
+SWITCH_PLATFORMS = ("linux", "cumulus", "sonic", "eos", "nxos", "onyx")
 # Switch platforms whose ports are Linux netdevs (so Linux ifname rules apply).
 LINUX_SWITCH_PLATFORMS = ("linux", "cumulus", "sonic")
 VIRTUAL_ADDRESS = "127.0.0.1"
@@ -122,6 +125,13 @@ def _capability(value):
     return value
 
 
+def _platform(value):
+    if value not in SWITCH_PLATFORMS:
+        raise ValueError(f"unknown switch platform {value!r}; laghil has drivers for: "
+                         f"{', '.join(SWITCH_PLATFORMS)}")
+    return value
+
+
 def _cable_end(value):
     node, sep, port = value.partition(":")
     if not sep or not node or not port:
@@ -138,5 +148,6 @@ Mac = Annotated[str, AfterValidator(_pattern(_MAC, "MAC address", "aa:bb:cc:dd:e
 Pci = Annotated[str, AfterValidator(_pattern(_PCI, "PCI address", "0000:3b:00.0"))]
 Capability = Annotated[Literal[CAPABILITIES], BeforeValidator(_capability)]  # type: ignore[valid-type]
 CableEnd = Annotated[str, AfterValidator(_cable_end)]
+Platform = Annotated[str, AfterValidator(_platform)]
 TcpPort = Annotated[int, Field(ge=1, le=65535)]
 Seconds = Annotated[float, Field(gt=0)]

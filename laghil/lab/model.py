@@ -32,7 +32,7 @@ from ..errors import UnknownNode
 from ..names import check_ifname
 from ..transport.target import SshTarget
 from .fields import (CAPABILITIES, FAULT_KINDS, LINUX_SWITCH_PLATFORMS, PDU_MODELS,  # noqa: F401
-                     VIRTUAL_ADDRESS, Capability, CableEnd, EnvName, IfName, Mac, Name, NodeName,
+                     SWITCH_PLATFORMS, VIRTUAL_ADDRESS, Capability, Platform, CableEnd, EnvName, IfName, Mac, Name, NodeName,
                      Pci, PortRef, Problem, Seconds, SwitchPortName, TcpPort, UnknownCable,
                      UnknownPort, _wrap, format_loc)
 from .access import vlab_state_dir  # noqa: F401  (re-exported)
@@ -135,7 +135,7 @@ class Host(_Model):
 class Switch(_Model):
     """A switch; port names are the switch CLI's (``Eth1/1``, ``swp1``...)."""
 
-    platform: Name  # linux, onyx, cumulus, sonic, eos...
+    platform: Platform  # one of SWITCH_PLATFORMS (a driver in laghil.drivers.switch)
     management: Management
     ports: Annotated[dict[SwitchPortName, Port], Field(min_length=1)]
     capabilities: list[Capability] = Field(default_factory=list)

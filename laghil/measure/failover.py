@@ -54,6 +54,7 @@ class FailoverTrial:
 
     duration_s: float = 0.0         # the probe's run, from the first packet
     observed: object = None         # what run_failover's ``observe`` saw during the fault
+    load: object = None             # the background load during the trial (run_trials --load)
 
     def lost(self, flow):
         return self.res.flows[flow]["lost"]

@@ -65,6 +65,15 @@ def resolution_ms(trials):
     return max(1e3 / (t.res.achieved_known_pps or t.res.rate_pps) for t in trials)
 
 
+def detection_values(lats):
+    """Per-repetition detection latencies (ms) and how many were below zero: a
+    latency below zero but within its uncertainty is 0 ms as far as the
+    measurement can tell (the event cannot precede the fault), and is reported
+    so; one below by more is an invalid trial (FailoverTrial.invalid), never here."""
+    vals = [max(0.0, x.latency_ms) for x in lats]
+    return vals, sum(1 for x in lats if x.latency_ms < 0)
+
+
 def judged_pair(name, values, method, bound, profile, case_key, resolution):
     """(median Measurement against ``bound``, worst Measurement against ``bound``
     plus the platform's stall allowance) of per-repetition ``values`` (ms)."""
@@ -118,10 +127,17 @@ def failover_figures(trials, profile, *, case, what, rc_timeout=None):
             "item 3: expected in broadcast and during MAC moves)", resolution=1, repetitions=vals))
     lats = [t.detection for t in trials if t.detection is not None]
     if lats:
+        vals, below = detection_values(lats)
         figs.detection_median, figs.detection = judged_pair(
-            "detection latency", [x.latency_ms for x in lats],
+            "detection latency", vals,
             "kernel 'link status definitely down' (node clock, /dev/kmsg marker) minus the "
             "fault instant (controller clock), offset from SSH round trips",
             detection_bound(case, profile), profile, key,
             max(x.uncertainty_ms for x in lats))
+        if below:
+            note = (f"{below} of {len(lats)} repetition(s) measured below 0 ms within their "
+                    "uncertainty: reported as 0 ms (an event cannot precede its cause; a trial "
+                    "below zero by more than its uncertainty is invalid and retried)")
+            for m in (figs.detection_median, figs.detection):
+                m.note = note
     return figs

@@ -51,6 +51,8 @@ class Measurement:
     profile: Optional[str] = None           # the threshold profile it came from
     note: str = ""
     basis: str = ""                         # how the threshold follows from the configuration
+    # against --baseline: {"median", "n", "current", "change", "worse"} (None: not compared)
+    baseline: Optional[dict] = None
 
     @property
     def verdict(self):

@@ -305,6 +305,8 @@ svg.timeline { display:block; max-width:100%; height:auto; }
 svg.bounds { display:block; width:100%; max-width:900px; height:auto; font-size:11px; }
 svg.bounds rect.ok { fill:#4c8bf5; } svg.bounds rect.over { fill:#d93025; }
 svg.bounds line.bound { stroke:#1d1d1f; stroke-width:2; }
+svg.bounds circle.base { fill:#fbbc04; stroke:#1d1d1f; stroke-width:1; }
+span.chg-over { color:#d93025; font-weight:bold; } span.chg-ok { color:#188038; }
 table.summary { table-layout:auto; } table.summary td { overflow-wrap:anywhere; }
 table.summary td.mode { white-space:nowrap; }
 .small { font-size:12px; color:#666; }
@@ -428,7 +430,8 @@ def _bound_chart(tests):
             items.append((mode_of(t.name) or t.name, m))
     if not items:
         return ""
-    top = max(max(m.value, m.threshold) for _, m in items) or 1.0
+    top = max(max(m.value, m.threshold, (m.baseline or {}).get("median") or 0)
+              for _, m in items) or 1.0
     row, left, width = 18, 230, 520
     h = row * len(items) + 24
     out = [f'<svg class="bounds" viewBox="0 0 {left + width + 130} {h}" role="img" '
@@ -443,10 +446,16 @@ def _bound_chart(tests):
                    f"<title>{_e(m.name)} {fmt(m.value)} {_e(m.unit)}; bound {fmt(m.threshold)}"
                    f" {_e(m.unit)}: {_e(m.basis)}</title></rect>"
                    f'<line class="bound" x1="{x_b:.1f}" x2="{x_b:.1f}" y1="{y}" y2="{y + row - 2}"/>'
-                   f'<text x="{left + width + 8}" y="{y + 12}">{fmt(m.value)} / {fmt(m.threshold)}'
+                   + (f'<circle class="base" cx="{left + width * m.baseline["median"] / top:.1f}" '
+                      f'cy="{y + row / 2:.1f}" r="3"><title>baseline median '
+                      f'{fmt(m.baseline["median"])} {_e(m.unit)}</title></circle>'
+                      if m.baseline and _finite(m.baseline.get("median")) else "")
+                   + f'<text x="{left + width + 8}" y="{y + 12}">{fmt(m.value)} / {fmt(m.threshold)}'
                    f" {_e(m.unit)}</text>")
     out.append(f'<text x="{left}" y="{h - 4}" class="small">{_e(items[0][1].name)} (bar) '
-               "against its bound (tick), per mode</text></svg>")
+               "against its bound (tick)" + (", the baseline's median (dot)"
+                                                if any(m.baseline for _, m in items) else "")
+               + ", per mode</text></svg>")
     return "".join(out)
 
 
@@ -481,6 +490,7 @@ def _test_section(k, t):
 def _measurements_table(measurements):
     if not measurements:
         return ""
+    with_base = any(m.baseline for m in measurements)
     rows = []
     for m in measurements:
         st = m.stats
@@ -491,16 +501,31 @@ def _measurements_table(measurements):
         if m.basis:
             prof += f'<br><span class="small">bound: {_e(m.basis)}</span>'
         note = f'<br><span class="small">{_e(m.note)}</span>' if m.note else ""
+        base = ""
+        if with_base:
+            base = f'<td class="num">{baseline_cell(m.baseline)}</td>'
         rows.append(
             f"<tr><td>{_e(m.name)}{note}</td><td class=\"num\"><b>{fmt(m.value)}</b></td>"
             f"<td>{_e(m.unit)}</td><td class=\"num\">{st['n']}</td>"
             + "".join(f'<td class="num">{fmt(st[k])}</td>' for k in ("min", "median", "p95", "max"))
+            + base
             + f"<td>{_e(m.method)}</td><td class=\"num\">{res}</td><td>{thr}{prof}</td>"
             f'<td><span class="badge m-{_e(m.verdict)}">{_e(m.verdict.upper())}</span></td></tr>')
     return ("<h3>Measurements</h3><table><thead><tr><th>Figure</th><th>Value</th><th>Unit</th>"
-            "<th>n</th><th>min</th><th>median</th><th>p95</th><th>max</th><th>Method</th>"
-            "<th>Resolution</th><th>Threshold</th><th>Verdict</th></tr></thead>"
+            "<th>n</th><th>min</th><th>median</th><th>p95</th><th>max</th>"
+            + ("<th>Baseline (median) / change</th>" if with_base else "")
+            + "<th>Method</th><th>Resolution</th><th>Threshold</th><th>Verdict</th></tr></thead>"
             f'<tbody>{"".join(rows)}</tbody></table>')
+
+
+def baseline_cell(b):
+    """The baseline's median, its count and the change of this run's median, or a dash."""
+    if not b:
+        return "\u2013"
+    ch = "n/a" if b.get("change") is None else f"{b['change']:+.0%}"
+    cls = "over" if b.get("worse") else "ok"
+    return (f"{fmt(b.get('median'))} (n={b.get('n')})<br>"
+            f'<span class="chg-{cls}">{_e(ch)}{" WORSE" if b.get("worse") else ""}</span>')
 
 
 def _inventory(inv):

@@ -181,6 +181,8 @@ def measurement_to_dict(m):
         "stats": {k: _num(v) for k, v in m.stats.items()},
         "threshold": _num(m.threshold), "comparison": m.comparison,
         "verdict": m.verdict, "profile": m.profile, "note": m.note, "basis": m.basis,
+        "baseline": ({k: (_num(v) if isinstance(v, float) else v) for k, v in m.baseline.items()}
+                     if m.baseline else None),
     }
 
 
@@ -190,7 +192,7 @@ def measurement_from_dict(d):
                        repetitions=list(d.get("repetitions") or []),
                        threshold=d.get("threshold"), comparison=d.get("comparison", "<="),
                        profile=d.get("profile"), note=d.get("note", ""),
-                       basis=d.get("basis", ""))
+                       basis=d.get("basis", ""), baseline=d.get("baseline"))
 
 
 def timeline_to_dict(t):

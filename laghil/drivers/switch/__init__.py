@@ -6,11 +6,17 @@ the lab loader refuses any other.
 
 from .base import (IN_USE, PARTNER_MODE, LagMember, OffloadEvidence, SwitchDriver, SwitchError,
                    SwitchLag, SwitchRefused)
+from .cumulus import CumulusSwitch
 from .eos import EosSwitch
 from .linux import LinuxBridge, LinuxSwitch, switch_lag_from_bond
 from .nxos import NxosSwitch
+from .onyx import OnyxSwitch
+from .sonic import SonicSwitch
 
-DRIVERS = {"linux": LinuxSwitch, "eos": EosSwitch, "nxos": NxosSwitch}
+DRIVERS = {"linux": LinuxSwitch, "cumulus": CumulusSwitch, "sonic": SonicSwitch,
+           "eos": EosSwitch, "nxos": NxosSwitch, "onyx": OnyxSwitch}
+# the platforms a lab file may name (the lab loader refuses any other)
+PLATFORMS = tuple(DRIVERS)
 
 
 def switch_driver(node):
@@ -22,6 +28,6 @@ def switch_driver(node):
                           f"(have: {', '.join(sorted(DRIVERS))})") from None
 
 
-__all__ = ["DRIVERS", "EosSwitch", "NxosSwitch", "IN_USE", "PARTNER_MODE", "LagMember", "LinuxBridge", "LinuxSwitch",
+__all__ = ["DRIVERS", "CumulusSwitch", "SonicSwitch", "EosSwitch", "NxosSwitch", "OnyxSwitch", "PLATFORMS", "IN_USE", "PARTNER_MODE", "LagMember", "LinuxBridge", "LinuxSwitch",
            "OffloadEvidence", "SwitchDriver", "SwitchError", "SwitchLag", "SwitchRefused",
            "switch_driver", "switch_lag_from_bond"]

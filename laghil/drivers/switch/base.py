@@ -142,6 +142,13 @@ class SwitchDriver:
         """[(mac, port, vlan, flags)] the switch learned in ``bridge``."""
         self._cannot("read the FDB")
 
+    # ------------------------------------------------------------ what it is
+    def describe(self):
+        """{"platform", "version", "lag_limit"} for `laghil lab check`: the NOS
+        version, and the LAG limit the platform lets laghil read ("unknown"
+        where it does not)."""
+        self._cannot("describe itself")
+
     # ------------------------------------------------------------ health
     def log_mark(self):
         """An opaque mark: :meth:`kernel_faults` reports what came after it."""

@@ -46,6 +46,7 @@ def parse_portchannel_summary(text):
 class EosSwitch(NosSwitch):
     platform = "eos"
     device_type = "arista_eos"
+    version_pattern = r"^Software image version:\s*(\S+)"
 
     def lag_create_lines(self, number, ports, mode, lacp_rate, min_links):
         lines = []

@@ -306,6 +306,18 @@ class LinuxSwitch(SwitchDriver):
         entries = self.fdb(br) if br and br != "." else []
         return offload_verdict(name, ids, entries)
 
+    def describe(self):
+        ports = list(self.node.spec.ports)
+        out = self.node.run("uname -r; " + "; ".join(
+            f"echo {qif(p)} $(cat /sys/class/net/{qif(p)}/phys_switch_id 2>/dev/null)"
+            for p in ports)).stdout.splitlines()
+        ids = {ln.split()[0]: (ln.split() + [None])[1] for ln in out[1:] if ln.strip()}
+        limit = ("none: a software LAG (no switchdev ASIC under the ports)"
+                 if not any(ids.values()) else
+                 "unknown: switchdev ASIC (read its LAG resources with devlink resource show)")
+        return {"platform": self.platform, "version": f"Linux {out[0].strip()}" if out else None,
+                "lag_limit": limit}
+
     def log_mark(self):
         return parse_uptime_mark(self.node.run("cat /proc/uptime").stdout)
 

@@ -44,6 +44,12 @@ def lag_number(name, low=1, high=4096):
     return n
 
 
+def parse_version(text, pattern):
+    """The NOS version out of ``show version`` (group 1 of ``pattern``), or None."""
+    m = re.search(pattern, text or "", re.M) if pattern else None
+    return m.group(1).strip() if m else None
+
+
 def cli_error(output):
     """The first line of ``output`` with which the NOS refused a command, or None."""
     m = ERROR_LINE.search(output or "")
@@ -121,6 +127,14 @@ class NosSwitch(SwitchDriver):
 
     def shutdown_lines(self, port, down):
         raise NotImplementedError
+
+    version_command = "show version"
+    version_pattern = None          # a regex whose group 1 is the NOS version
+
+    def describe(self):
+        text = self.cli.send(self.version_command)
+        return {"platform": self.platform, "version": parse_version(text, self.version_pattern),
+                "lag_limit": "unknown: not read by laghil's driver"}
 
     # ---- reads, per platform
     def lags(self):

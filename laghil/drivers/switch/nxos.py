@@ -44,6 +44,7 @@ def parse_portchannel_summary(text):
 class NxosSwitch(NosSwitch):
     platform = "nxos"
     device_type = "cisco_nxos"
+    version_pattern = r"^\s*(?:NXOS|system):\s+version\s+(\S+)"
 
     def lag_create_lines(self, number, ports, mode, lacp_rate, min_links):
         lines = []

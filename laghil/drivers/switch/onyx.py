@@ -1,0 +1,82 @@
+"""NVIDIA (Mellanox) Onyx. Config lines as Onyx takes them on one line each
+(``interface ethernet 1/7 channel-group 22 mode active``, as Ansible's
+onyx_linkagg module sends them); state from ``show interfaces port-channel
+summary | json-print`` (Onyx's structured output), tested on the sample kept by
+Ansible's onyx unit tests (tests/data/samples/ansible--onyx_*)."""
+
+import json
+import re
+
+from .base import LagMember, SwitchError, SwitchLag
+from .nos import NosSwitch
+
+_HEAD = re.compile(r"^\s*(\d+)\s+Po(\d+)\((\w+)\)\s*$")
+_MEMBER = re.compile(r"^(Eth[\d/]+)\((\w+)\)$")
+
+
+def cli_port(port):
+    """The lab's ``Eth1/7`` -> Onyx's ``ethernet 1/7``."""
+    m = re.match(r"^Eth(\d+/\d+(?:/\d+)?)$", port)
+    if not m:
+        raise SwitchError(f"Onyx port {port!r}: expected EthN/M (as `show interfaces` names it)")
+    return f"ethernet {m.group(1)}"
+
+
+def parse_portchannel_summary(text):
+    """``show interfaces port-channel summary | json-print`` -> {number:
+    SwitchLag}: heads "<n> Po<id>(<U|D>)"; members "Eth1/7(P)", selected on P
+    (up in port-channel), up unless D. Newer Onyx releases give a list of
+    one-key objects instead of one object: both are read."""
+    try:
+        d = json.loads(text)
+    except ValueError as e:
+        raise SwitchError(f"Onyx port-channel summary: not JSON ({e}): {text[:80]!r}") from None
+    items = {}
+    for part in (d if isinstance(d, list) else [d]):
+        items.update(part)
+    out = {}
+    for head, rows in items.items():
+        m = _HEAD.match(head)
+        if not m:
+            continue
+        num, state = int(m.group(2)), m.group(3)
+        row = rows[0] if isinstance(rows, list) and rows else (rows or {})
+        members = {}
+        for tok in str(row.get("Member Ports", "")).split():
+            mm = _MEMBER.match(tok)
+            if not mm:
+                raise SwitchError(f"Onyx port-channel {num}: member {tok!r} not EthN/M(flag)")
+            port, flag = mm.groups()
+            members[port] = LagMember(port, flag != "D", flag == "P")
+        mode = "lacp" if str(row.get("Type", "")).upper() == "LACP" else "static"
+        out[num] = SwitchLag(f"Po{num}", mode, state == "U", members)
+    return out
+
+
+class OnyxSwitch(NosSwitch):
+    platform = "onyx"
+    device_type = "mellanox_mlnxos"
+    version_pattern = r"^Product release:\s*(\S+)"
+
+    def lag_create_lines(self, number, ports, mode, lacp_rate, min_links):
+        if min_links:
+            raise SwitchError(f"switch {self.node.name}: min_links on Onyx is not driven by "
+                              "laghil yet")
+        lines = [f"interface port-channel {int(number)}", "exit"]
+        for p in ports:
+            lines.append(f"interface {cli_port(p)} channel-group {int(number)} mode "
+                         f"{'active' if mode == 'lacp' else 'on'}")
+            if mode == "lacp" and lacp_rate == "fast":
+                lines.append(f"interface {cli_port(p)} lacp rate fast")
+        return lines
+
+    def lag_delete_lines(self, number, ports):
+        return ([f"interface {cli_port(p)} no channel-group" for p in ports]
+                + [f"no interface port-channel {int(number)}"])
+
+    def shutdown_lines(self, port, down):
+        return [f"interface {cli_port(port)} {'shutdown' if down else 'no shutdown'}"]
+
+    def lags(self):
+        return parse_portchannel_summary(
+            self.cli.send("show interfaces port-channel summary | json-print"))
