@@ -165,7 +165,8 @@ def test_undo_registered_before_the_first_change(method):
                 [c for c in node.cmds if MUTATING.search(c)]), **kw)
         except SwitchError as e:
             # a driver that does not drive this yet must refuse before any change
-            assert "not driven by laghil yet" in str(e), f"{platform}.{method}: {e}"
+            assert f"not driven by laghil's {platform} driver yet" in str(e), (
+                f"{platform}.{method}: {e}")
             assert not at and not [c for c in node.cmds if MUTATING.search(c)], platform
             continue
         changes = [c for c in node.cmds if MUTATING.search(c)]

@@ -7,9 +7,10 @@ return :class:`SwitchLag` / :class:`LagMember` / :class:`OffloadEvidence`, the
 same words on every platform, so a suite never parses a NOS's output itself.
 """
 
+import re
 from dataclasses import dataclass, field
 
-from ...errors import LaghilError
+from ...errors import BadName, LaghilError
 
 # The switch side a host's bond mode needs (NVIDIA Onyx manual, server
 # configuration: modes 0, 2, 4 need a LAG on the switch; 1, 5, 6 must not have one).
@@ -24,6 +25,19 @@ IN_USE = SYNC | COLLECTING | DISTRIBUTING
 
 class SwitchError(LaghilError):
     pass
+
+
+# one word of a switch command: a port, a LAG or bond name (no space, quote,
+# separator or newline can add a command, in a vendor CLI or a shell)
+CLI_WORD = re.compile(r"^[A-Za-z][A-Za-z0-9/._:-]{0,63}$")
+
+
+def check_cli_word(value, what):
+    """``value`` if it can stand as one word of a switch command, else BadName."""
+    if not isinstance(value, str) or not CLI_WORD.match(value):
+        raise BadName(f"{what} {value!r} cannot be put into a switch command (1-64 of letters, "
+                      "digits and / . _ : -, starting with a letter)")
+    return value
 
 
 class SwitchRefused(SwitchError):
@@ -88,72 +102,83 @@ class SwitchDriver:
     def __init__(self, node):
         self.node = node
 
+    port_word = "switch port"
+
     def _cannot(self, what):
-        raise SwitchError(f"switch {self.node.name}: driver {self.platform!r} cannot {what}")
+        raise SwitchError(f"switch {self.node.name}: {what}: not driven by laghil's "
+                          f"{self.platform} driver yet")
+
+    def _port(self, port):
+        """``port`` if it is one word and a port of this switch in the lab file."""
+        check_cli_word(port, self.port_word)
+        if port not in self.node.spec.ports:
+            raise SwitchError(f"switch {self.node.name}: port {port!r} is not in the lab file "
+                              f"(ports: {', '.join(self.node.spec.ports)})")
+        return port
 
     # ------------------------------------------------------------ ports
     def port_shutdown(self, port, *, defer):
         """Shut ``port`` (its no-shutdown registered first)."""
-        self._cannot("shut ports")
+        self._cannot("shutting ports")
 
     def port_no_shutdown(self, port):
-        self._cannot("bring ports up")
+        self._cannot("bringing ports up")
 
     def port_oper_up(self, port):
-        self._cannot("read port state")
+        self._cannot("reading port state")
 
     # ------------------------------------------------------------ LAGs
     def lag_create(self, name, ports, mode, *, defer, **options):
         """A LAG over ``ports``: ``mode`` "static" or "lacp"; options the
         platform knows (lacp_rate, xmit_hash_policy, min_links)."""
-        self._cannot("create LAGs")
+        self._cannot("creating LAGs")
 
     def lag_state(self, name):
         """:class:`SwitchLag` read back from the switch."""
-        self._cannot("read LAG state")
+        self._cannot("reading LAG state")
 
     def lag_member_remove(self, name, port, *, defer):
-        self._cannot("remove LAG members")
+        self._cannot("removing LAG members")
 
     def lag_member_add(self, name, port, *, defer):
-        self._cannot("add LAG members")
+        self._cannot("adding LAG members")
 
     def lag_delete(self, name, *, defer):
         """Delete a LAG with whatever sits on it; the undo rebuilds both."""
-        self._cannot("delete LAGs")
+        self._cannot("deleting LAGs")
 
     def offload_evidence(self, name):
         """:class:`OffloadEvidence` for LAG ``name``."""
-        self._cannot("read offload state")
+        self._cannot("reading offload state")
 
     # ------------------------------------------------------------ L2
     def bridge_create(self, name, members, *, defer, vlans=()):
         """One L2 domain over ports and LAGs; ``vlans``: tagged VLAN ids on every
         member (a VLAN-aware bridge), none: untagged."""
-        self._cannot("create bridges")
+        self._cannot("creating bridges")
 
     def bridge_member_remove(self, bridge, member, *, defer):
-        self._cannot("remaster bridge members")
+        self._cannot("remastering bridge members")
 
     def bridge_member_add(self, bridge, member, *, defer):
-        self._cannot("remaster bridge members")
+        self._cannot("remastering bridge members")
 
     def fdb(self, bridge):
         """[(mac, port, vlan, flags)] the switch learned in ``bridge``."""
-        self._cannot("read the FDB")
+        self._cannot("reading the FDB")
 
     # ------------------------------------------------------------ what it is
     def describe(self):
         """{"platform", "version", "lag_limit"} for `laghil lab check`: the NOS
         version, and the LAG limit the platform lets laghil read ("unknown"
         where it does not)."""
-        self._cannot("describe itself")
+        self._cannot("describing itself")
 
     # ------------------------------------------------------------ health
     def log_mark(self):
         """An opaque mark: :meth:`kernel_faults` reports what came after it."""
-        self._cannot("read its log")
+        self._cannot("reading its log")
 
     def kernel_faults(self, since):
         """[line] of WARNING / BUG / call trace / watchdog records after ``since``."""
-        self._cannot("read its log")
+        self._cannot("reading its log")

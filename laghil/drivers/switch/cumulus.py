@@ -5,9 +5,8 @@ NVUE's bond is a Linux bond (the Linux driver's parsers, tested on our
 captures)."""
 
 from ...names import q
-from .base import SwitchError
+from .base import SwitchError, check_cli_word
 from .linux import LinuxSwitch
-from .nos import check_cli_word
 
 APPLY = "nv config apply -y"
 
@@ -16,12 +15,7 @@ class CumulusSwitch(LinuxSwitch):
     platform = "cumulus"
     # a Cumulus bond is the kernel's bond: a removed member sends a last LACPDU out of sync
     lacp_leave_notifies = True
-
-    def _port(self, port):
-        check_cli_word(port, "Cumulus port")
-        if port not in self.node.spec.ports:
-            raise SwitchError(f"switch {self.node.name}: port {port!r} is not in the lab file")
-        return port
+    port_word = "Cumulus port"
 
     @staticmethod
     def lag_create_commands(name, ports, mode, lacp_rate, min_links):
@@ -63,24 +57,20 @@ class CumulusSwitch(LinuxSwitch):
                                                            min_links)))
         return name
 
-    def _cannot_here(self, what):
-        raise SwitchError(f"switch {self.node.name}: {what} through NVUE is not driven by "
-                          "laghil yet")
-
     def lag_member_remove(self, name, port, *, defer):
-        self._cannot_here("removing a bond member")
+        self._cannot("removing a bond member through NVUE")
 
     def lag_member_add(self, name, port, *, defer):
-        self._cannot_here("adding a bond member")
+        self._cannot("adding a bond member through NVUE")
 
     def lag_delete(self, name, *, defer):
-        self._cannot_here("deleting a bond with uppers")
+        self._cannot("deleting a bond with uppers through NVUE")
 
     def bridge_create(self, name, members, *, defer, vlans=()):
-        self._cannot_here("a bridge")
+        self._cannot("a bridge through NVUE")
 
     def bridge_member_remove(self, bridge, member, *, defer):
-        self._cannot_here("remastering a bridge member")
+        self._cannot("remastering a bridge member through NVUE")
 
     def bridge_member_add(self, bridge, member, *, defer, vlans=None):
-        self._cannot_here("remastering a bridge member")
+        self._cannot("remastering a bridge member through NVUE")

@@ -17,21 +17,10 @@ the change, and turns a CLI error line into :class:`~.base.SwitchRefused`.
 
 import re
 
-from ...errors import BadName
-from .base import SwitchDriver, SwitchError, SwitchRefused
-
-CLI_WORD = re.compile(r"^[A-Za-z][A-Za-z0-9/._:-]{0,63}$")
+from .base import CLI_WORD, SwitchDriver, SwitchError, SwitchRefused, check_cli_word  # noqa: F401
 # lines with which a NOS says a command failed (EOS/NX-OS/Onyx "% ...", NX-OS "ERROR:")
 ERROR_LINE = re.compile(r"^\s*(% ?(Invalid|Incomplete|Ambiguous|Error|Cannot|Port|Interface)"
                         r"|ERROR:|Error:)", re.M)
-
-
-def check_cli_word(value, what):
-    """``value`` if it can stand as one word of a NOS command, else BadName."""
-    if not isinstance(value, str) or not CLI_WORD.match(value):
-        raise BadName(f"{what} {value!r} cannot be put into a switch command (1-64 of letters, "
-                      "digits and / . _ : -, starting with a letter)")
-    return value
 
 
 def lag_number(name, low=1, high=4096):
@@ -112,7 +101,6 @@ class NosSwitch(SwitchDriver):
     builders / parsers; the flow (read, refuse, undo first, change, check) is here."""
 
     device_type = None
-    port_word = "switch port"
 
     def __init__(self, node, channel=None):
         super().__init__(node)
@@ -142,13 +130,6 @@ class NosSwitch(SwitchDriver):
         raise NotImplementedError
 
     # ---- the flow
-    def _port(self, port):
-        check_cli_word(port, self.port_word)
-        if port not in self.node.spec.ports:
-            raise SwitchError(f"switch {self.node.name}: port {port!r} is not in the lab file "
-                              f"(ports: {', '.join(self.node.spec.ports)})")
-        return port
-
     def _config(self, lines, what):
         out = self.cli.config(lines)
         err = cli_error(out)

@@ -12,7 +12,6 @@ import re
 from ...names import q
 from ..team import parse_team_state
 from .base import LagMember, SwitchDriver, SwitchError, SwitchLag
-from .nos import check_cli_word
 
 _ROW = re.compile(r"^\s*(\d+)\s+(PortChannel\d+)\s+(\S+)\s*(.*)$")
 _PROTO = re.compile(r"^(\w+|N/A)(?:\((\w)\))?(?:\((\w+)\))?$")
@@ -65,12 +64,7 @@ class SonicSwitch(SwitchDriver):
     # teamd's lacp runner, on a port's removal, does not send a last LACPDU out
     # of sync: the partner notices at its LACP timeout
     lacp_leave_notifies = False
-
-    def _port(self, port):
-        check_cli_word(port, "SONiC port")
-        if port not in self.node.spec.ports:
-            raise SwitchError(f"switch {self.node.name}: port {port!r} is not in the lab file")
-        return port
+    port_word = "SONiC port"
 
     @staticmethod
     def lag_create_commands(number, ports, mode, lacp_rate, min_links):
