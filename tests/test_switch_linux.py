@@ -113,12 +113,11 @@ class ScriptedSwitch:
             link = self.inner.links.get(exists.group(1))
             rc = 0 if link and (not exists.group(2) or link["master"]) else 1
         elif cmd.startswith("cat /proc/net/bonding/"):
-            out = cap("sw1-lag-state-8023ad.txt" if "@@MAC" in cmd
-                      else "sw1-bond-state-8023ad.txt")
+            out = cap("sw1-lag-state-8023ad.txt")
         elif cmd.startswith("bridge -j vlan show dev"):
             out = cap("sw1-bridge-vlan-lglag1.json")
-        elif "readlink /sys/class/net/" in cmd and cmd.startswith("basename"):
-            out = "lgbr0\n"
+        elif cmd.startswith("readlink /sys/class/net/") and cmd.endswith("/master"):
+            out = "../../devices/virtual/net/lgbr0\n"
         return SimpleNamespace(node=self.name, command=cmd, rc=rc, stdout=out, stderr="")
 
 

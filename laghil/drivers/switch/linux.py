@@ -197,15 +197,24 @@ class LinuxSwitch(SwitchDriver):
             f"{_master_is(p, name)} && echo member {qif(p)}" for p in ports) + "; true"
         return [ln.strip() for ln in self.node.run(cmd).stdout.splitlines() if ln.strip()]
 
-    def lag_state(self, name):
+    def _read_lag(self, name):
+        """(BondState, SwitchLag) of LAG ``name``, in one round trip."""
         n = qif(name)
         out = self.node.run(f"{state_command(name)}; echo @@MAC; cat /sys/class/net/{n}/address;"
                             f" cat /sys/class/net/{n}/operstate").stdout
         text, _, tail = out.rpartition("@@MAC")
         proc, _ip = parse_state_output(text, name)
         mac, _, oper = tail.strip().partition("\n")
-        return switch_lag_from_bond(name, proc, mac.strip().lower() or None,
-                                    oper.strip() == "up")
+        return proc, switch_lag_from_bond(name, proc, mac.strip().lower() or None,
+                                          oper.strip() == "up")
+
+    def lag_state(self, name):
+        return self._read_lag(name)[1]
+
+    def _master_of(self, name):
+        """The netdev ``name`` is enslaved to (its bridge), or None."""
+        r = self.node.run(f"readlink /sys/class/net/{qif(name)}/master", check=False)
+        return r.stdout.strip().rsplit("/", 1)[-1] or None if r.rc == 0 else None
 
     def lag_member_remove(self, name, port, *, defer):
         """Take ``port`` out of LAG ``name``, left up as a standalone port (as a
@@ -271,10 +280,8 @@ class LinuxSwitch(SwitchDriver):
         VLANs); the undo (registered first, idempotent, also returned) rebuilds
         the LAG over the same ports with the same mode and options and puts it
         back where it was."""
-        lag = self.lag_state(name)
-        proc, _ = parse_state_output(self.node.run(state_command(name)).stdout, name)
-        br = self.node.run(f"basename \"$(readlink /sys/class/net/{qif(name)}/master "
-                           "2>/dev/null)\"", check=False).stdout.strip()
+        proc, lag = self._read_lag(name)
+        br = self._master_of(name)
         vlans = self._member_vlans(name) if br else []
         opts = {k: proc.options[k] for k in ("miimon", "lacp_rate", "xmit_hash_policy",
                                              "min_links") if proc.options.get(k) not in (None, "")}
@@ -301,9 +308,8 @@ class LinuxSwitch(SwitchDriver):
             r = self.node.run(f"cat /sys/class/net/{qif(p)}/phys_switch_id 2>/dev/null",
                               check=False)
             ids[p] = r.stdout.strip() if r.rc == 0 else None
-        br = self.node.run(f"basename \"$(readlink /sys/class/net/{qif(name)}/master "
-                           "2>/dev/null)\"", check=False).stdout.strip()
-        entries = self.fdb(br) if br and br != "." else []
+        br = self._master_of(name)
+        entries = self.fdb(br) if br else []
         return offload_verdict(name, ids, entries)
 
     def describe(self):
