@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from .errors import LaghilError
 from .lab.model import LINUX_SWITCH_PLATFORMS
+from .parsing import parser
 
 # tool on the node -> Debian package that brings it
 TOOLS = {
@@ -52,6 +53,7 @@ def required_tools(lab, name):
     return ()
 
 
+@parser('command -v (tools)')
 def parse_tools(text, tools=tuple(TOOLS)):
     """Output of ``command -v`` probes ("tool yes|no" lines) -> {tool: bool} for ``tools``."""
     found = {}

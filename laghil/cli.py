@@ -3,6 +3,10 @@
     laghil lab schema [-o FILE]          JSON Schema of lab files (for editors)
     laghil lab check --lab NAME|PATH     reachability, tools and cable carrier
     laghil lab show --lab NAME|PATH      the lab as validated
+    laghil lab baseline --lab L          record the lab's clean state (its baseline)
+    laghil lab restore --lab L [--dry-run]  replay a killed run's undo journal, then
+                                         repair what differs from the baseline
+    laghil lab unlock --lab L [--force]  show the lease on the lab; --force breaks it
     laghil vlab up|down|status [--lab]   the embedded virtual rack
     laghil vlab kernel                   fetch the guest kernel into the cache
     laghil measure calibrate [--lab L]   known outages measured by the probe
@@ -57,6 +61,116 @@ def cmd_lab_check(args):
     print(format_check(nodes, cables))
     print(f"\nlab {lab.name}: {'OK' if ok else 'PROBLEMS FOUND'}")
     return 0 if ok else 1
+
+
+def _held_runtime(lab, say=print):
+    """The lab in use by this command: the controller's lock, the lab's rack up
+    (never booted here), its virtual PDUs, and the lease on the lab held."""
+    from .lock import LabLock
+    from .runtime import LabRuntime
+    lock = LabLock(lab.name).acquire()
+    rt = LabRuntime(lab, say=say)
+    lease = None
+    try:
+        if rt.rack is not None and not rt.rack.is_running():
+            raise LaghilError(f"lab {lab.name}: the virtual rack is not running; start it with "
+                              f"`laghil vlab up --lab {lab.name}`")
+        rt.start(pdus=False)
+        lease = rt.lease().acquire()
+        rt.start_pdus()
+    except BaseException:
+        if lease is not None:
+            lease.release()
+        rt.close(stop_rack=False)
+        lock.release()
+        raise
+
+    def close():
+        lease.release()
+        rt.close(stop_rack=False)
+        lock.release()
+    return rt, close
+
+
+def cmd_lab_baseline(args):
+    from .journal import Journal
+    from .labstate import baseline_path, lab_state, write_baseline
+    lab = _lab(args)
+    rt, close = _held_runtime(lab)
+    try:
+        pending = Journal(lab.name).pending()
+        if pending:
+            print(f"lab {lab.name}: {len(pending)} undo(s) of a killed run are pending in its "
+                  f"journal; a baseline is the clean state: run `laghil lab restore --lab "
+                  f"{args.lab}` first", file=sys.stderr)
+            return 1
+        state = lab_state(rt)
+        path = write_baseline(state, args.output or baseline_path(lab.name))
+    finally:
+        close()
+    for node, snap in sorted(state["nodes"].items()):
+        links = snap["links"]
+        print(f"{node:10} {len(links)} links ({sum(1 for l in links.values() if l['admin_up'])} "
+              f"up), {sum(len(a) for a in snap['addrs'].values())} addresses, "
+              f"{len(snap['rdma'])} RDMA links, {len(snap['netns'])} netns")
+    for pdu, outlets in sorted(state["pdus"].items()):
+        print(f"pdu {pdu:6} " + (outlets["error"] if "error" in outlets else
+                                 " ".join(f"{o}:{'on' if v else 'off'}"
+                                          for o, v in outlets.items())))
+    print(f"\nlab {lab.name}: baseline recorded in {path}")
+    return 0
+
+
+def cmd_lab_restore(args):
+    from .journal import Journal
+    from .labstate import LabDirty, clean_start
+    lab = _lab(args)
+    rt, close = _held_runtime(lab)
+    try:
+        journal = Journal(lab.name)
+        try:
+            report = clean_start(rt, journal, restore=True, dry_run=args.dry_run)
+        except LabDirty as e:
+            print(str(e), file=sys.stderr)
+            return 1
+    finally:
+        close()
+    n_restored = len(report["restored"])
+    bad = [r for r in report["restored"] + report["repaired"] if not r["ok"]]
+    verb = "would replay" if args.dry_run else "replayed"
+    print(f"lab {lab.name}: {verb} {n_restored} journaled undo(s); "
+          + (f"baseline {report['baseline']}: {len(report['diff'])} difference(s)"
+             + ("" if args.dry_run else f", {len(report['repaired'])} repaired")
+             if report["baseline"] else "no baseline recorded (laghil lab baseline)")
+          + (f"; {len(bad)} FAILED" if bad else ""))
+    return 1 if bad else 0
+
+
+def cmd_lab_unlock(args):
+    from .lease import break_leases, read_leases
+    from .runtime import LabRuntime
+    lab = _lab(args)
+    rt = LabRuntime(lab)
+    try:
+        if rt.rack is not None and not rt.rack.is_up():
+            print(f"lab {lab.name}: the virtual rack is not running: no lease to show",
+                  file=sys.stderr)
+            return 2
+        sessions = {n: rt.node(n).session for n in lab.hosts}
+        if not args.force:
+            found = read_leases(lab.name, sessions)
+            for node, (holder, now) in found.items():
+                print(f"{node:10} " + (holder.describe(now) if holder else "no lease"))
+            print("\n(break a lease with --force)")
+            return 0
+        broken = break_leases(lab.name, sessions)
+    finally:
+        rt.close(stop_rack=False)
+    if not broken:
+        print(f"lab {lab.name}: no lease held")
+    for node, holder in broken:
+        print(f"lab {lab.name}: broke the lease on {node} of {holder.describe()}")
+    return 0
 
 
 def cmd_vlab(args):
@@ -117,6 +231,20 @@ def build_parser():
         c = lab.add_parser(name, help=helptext)
         c.add_argument("--lab", default="virtual", help="lab name (labs/NAME.yaml) or path")
         c.set_defaults(func=func)
+
+    c = lab.add_parser("baseline", help="record the lab's clean state as its baseline")
+    c.add_argument("--lab", default="virtual", help="lab name (labs/NAME.yaml) or path")
+    c.add_argument("-o", "--output", help="where (default: the state folder's baselines/LAB.json)")
+    c.set_defaults(func=cmd_lab_baseline)
+    c = lab.add_parser("restore", help="replay a killed run's undo journal, then repair what "
+                                       "differs from the baseline")
+    c.add_argument("--lab", default="virtual", help="lab name (labs/NAME.yaml) or path")
+    c.add_argument("--dry-run", action="store_true", help="say what would be done, change nothing")
+    c.set_defaults(func=cmd_lab_restore)
+    c = lab.add_parser("unlock", help="show the lease held on the lab; --force breaks it")
+    c.add_argument("--lab", default="virtual", help="lab name (labs/NAME.yaml) or path")
+    c.add_argument("--force", action="store_true", help="break the lease, saying whose it was")
+    c.set_defaults(func=cmd_lab_unlock)
 
     m = sub.add_parser("measure", help="measurement tools")
     m.add_argument("action", choices=["calibrate"])

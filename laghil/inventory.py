@@ -7,8 +7,10 @@ everything in one round trip.
 import json
 
 from .names import qif
+from .parsing import parser
 
 
+@parser('ethtool -i')
 def parse_ethtool_i(text):
     """`ethtool -i <if>` -> {"driver", "version", "firmware-version", "bus-info", ...}."""
     info = {}
@@ -19,6 +21,7 @@ def parse_ethtool_i(text):
     return info
 
 
+@parser('rdma -j dev show')
 def parse_rdma_dev(text):
     """`rdma -j dev show` -> sorted device names."""
     text = text.strip()
@@ -35,6 +38,7 @@ def inventory_command(ports):
     return "; ".join(parts)
 
 
+@parser('the node inventory')
 def parse_inventory(text):
     """Output of inventory_command -> {"kernel", "bonding", "team", "rdma", "ports": {...}}."""
     sections, cur = {}, None

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from .errors import LaghilError
 from .names import qif
+from .parsing import parser
 
 _LINE = re.compile(r"^\[\s*(\d+\.\d+)\]\s(.*)$")
 
@@ -51,6 +52,7 @@ def kernel_fault_lines(dmesg_text, since=float("-inf")):
             if s > since and KERNEL_FAULT.search(m)]
 
 
+@parser('dmesg')
 def parse_dmesg(text):
     """Plain `dmesg` -> [(stamp_s, message)] (lines without a stamp are skipped)."""
     out = []
@@ -77,6 +79,7 @@ def kernel_log_command(marker):
             "echo \"@@ $t0 $t1\"'; dmesg")
 
 
+@parser('the kernel log')
 def parse_kernel_log(text, marker):
     """Output of kernel_log_command -> [KernelEvent] on the node's wall clock."""
     head, _, rest = text.partition("\n")

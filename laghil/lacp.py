@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from .errors import LaghilError
 from .names import q, qif
+from .parsing import parser
 
 ETH_P_SLOW = 0x8809
 SYNC_BIT = 0x08
@@ -60,6 +61,7 @@ def state_names(state):
     return [name for i, name in enumerate(STATE_BITS) if state & (1 << i)]
 
 
+@parser('tcpdump pcap (LACPDUs)')
 def parse_lacpdus(pcap):
     """pcap bytes -> [Lacpdu] (frames that are not LACPDUs are skipped)."""
     import io
@@ -167,6 +169,7 @@ class PartnerTimeout:
         return self.t_change - self.t_last_pdu
 
 
+@parser('the LACP watch')
 def parse_watch(text, pdus, partner_system):
     """The watcher's JSON line and the capture -> PartnerTimeout."""
     d = json.loads(text.strip().splitlines()[-1])

@@ -8,6 +8,8 @@ an address, an RDMA link or a netns left) fails the session. Parsing is pure:
 
 import json
 
+from .parsing import parser
+
 SECTIONS = ("links", "addrs", "rdma", "netns")
 
 # One command, one round trip: each section is JSON after a marker line.
@@ -80,6 +82,7 @@ def parse_netns(data):
     return sorted(n["name"] for n in data if "name" in n)
 
 
+@parser('the network-state snapshot (ip -j link/addr, rdma, netns)')
 def parse_snapshot(text):
     """Output of SNAPSHOT_COMMAND -> a plain, comparable dict."""
     s = _sections(text)

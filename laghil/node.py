@@ -1,6 +1,7 @@
 """A lab node (host or switch) ready to use: its lab entry plus its SSH session."""
 
 from .names import qif
+from .parsing import parser
 
 
 class Node:
@@ -27,6 +28,14 @@ class Node:
         """Run a shell command; see SshSession.run (check=True raises CommandFailed)."""
         return self.session.run(cmd, **kw)
 
+    def undo_records(self, method, args, kwargs):
+        """The journal record of ``defer(node.run, cmd, check=...)`` (laghil.journal)."""
+        if method != "run":
+            return None
+        from .journal import run_record
+        cmd = args[0] if args else kwargs.get("cmd")
+        return run_record(self.name, cmd, kwargs.get("check", True))
+
     def carriers(self, ports):
         """{port: True/False} carrier of each port, in one round trip.
 
@@ -43,6 +52,7 @@ class Node:
         return self.carriers([port])[port]
 
 
+@parser('/sys/class/net/*/carrier')
 def parse_carriers(text, ports):
     seen = {}
     for line in text.splitlines():

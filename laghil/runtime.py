@@ -55,11 +55,21 @@ class LabRuntime:
         return self.lab.ssh_target(name, env=self.env)
 
     # ---- lifecycle -----------------------------------------------------------------
-    def start(self, boot=True):
-        """Make the lab usable: boot the virtual rack if it is not up (and remember to stop it)."""
+    def start(self, boot=True, pdus=True, detach=False):
+        """Make the lab usable: boot the virtual rack if it is not up (and remember to
+        stop it); ``pdus``: start its virtual PDUs too (else :meth:`start_pdus` later,
+        once the lab's lease is held: two controllers must not both serve them);
+        ``detach``: a rack booted here outlives this process (``--keep-rack``)."""
         if self.rack is not None and boot:
-            self.boot_seconds = self.rack.up(detach=False, reuse=True)
-            self.started_rack = self.boot_seconds > 0
+            was_up = self.rack.is_running()
+            self.boot_seconds = self.rack.up(detach=detach, reuse=True)
+            self.started_rack = self.boot_seconds > 0 and not was_up
+            if pdus:
+                self.start_pdus()
+        return self
+
+    def start_pdus(self):
+        if self.rack is not None and not self.pdu_agents:
             self._start_virtual_pdus()
         return self
 
@@ -71,6 +81,17 @@ class LabRuntime:
                 agent = VirtualPdu(self.lab, self.rack, pdu_name=name, env=self.env)
                 agent.start()
                 self.pdu_agents.append(agent)
+
+    def lease(self, ttl=None, run_id=None):
+        """The lab's lease (:mod:`laghil.lease`) on every host, over SSH sessions
+        of its own (a long command on a test's session never delays a renewal);
+        not yet acquired."""
+        from .lease import DEFAULT_TTL_S, Lease
+        from .transport.ssh import SshSession
+        sessions = {n: SshSession(self._target(n), log=CommandLog(self.redactor, logger_level=None),
+                                  redactor=self.redactor) for n in self.lab.hosts}
+        return Lease(self.lab.name, sessions, ttl=ttl or DEFAULT_TTL_S, run_id=run_id,
+                     say=self.say)
 
     def close(self, stop_rack=None):
         for agent in self.pdu_agents:

@@ -109,7 +109,7 @@ MEASUREMENT_KEYS = {"name", "value", "unit", "method", "resolution", "repetition
 TEST_KEYS = {"test_id", "name", "verdict", "outcome", "duration_s", "reason", "markers",
              "commands_log", "measurements", "timelines"}
 RUN_KEYS = {"schema_version", "run_id", "lab", "profile", "started", "finished", "duration_s",
-            "verdict", "summary", "lab_state_diff", "inventory", "tests"}
+            "verdict", "summary", "lab_state_diff", "lab_start", "inventory", "tests"}
 
 
 def test_results_json_has_the_documented_keys():
@@ -545,3 +545,24 @@ def test_baseline_beside_the_figure_in_json_and_html():
     assert "Baseline (median) / change" in html
     assert "11.2 (n=3)" in html and "+100% WORSE" in html
     assert 'circle class="base"' in html, "the chart marks the baseline's median"
+
+
+def test_report_lists_what_the_session_restored_at_its_start():
+    run = sample_run()
+    run.lab_start = {"restored": [{"ok": True, "what": "cable h1-h2-a: carrier back at both ends",
+                                   "detail": "", "run": "abc123"},
+                                  {"ok": False, "what": "h1: run 'explode'", "detail": "rc 1",
+                                   "run": "abc123"}],
+                     "baseline": "/x/baselines/virtual.json", "diff": [], "repaired": [],
+                     "refused": ["h1: netns x not in the baseline"], "saved_baseline": None}
+    html = render_html(run)
+    assert "Lab at the start of the run: found and put right" in html
+    assert "restored (journal of run abc123): cable h1-h2-a" in html
+    assert "FAILED to restore (journal of run abc123): h1: run &#x27;explode&#x27; - rc 1" in html
+    assert "not repaired: h1: netns x not in the baseline" in html
+    d = json.loads(run.to_json())
+    assert d["lab_start"]["restored"][0]["run"] == "abc123"
+    assert RunResults.from_json(run.to_json()).lab_start == d["lab_start"]
+    run.lab_start = {"restored": [], "baseline": None, "diff": [], "repaired": [], "refused": [],
+                     "saved_baseline": None}
+    assert "no clean baseline recorded" in render_html(run)

@@ -180,6 +180,22 @@ def test_reconnect_after_server_kills_connection(session):
     assert session.connect_count == 3
 
 
+def test_connection_killed_mid_command_names_node_and_command_then_reconnects(session):
+    """The sshd serving the session dies while a command runs: ConnectError
+    naming the node and the command, at once (not after the command's
+    timeout); the next command runs over a new connection."""
+    sshd_pid = int(session.run(SSHD_OF_CONNECTION).stdout)
+    threading.Timer(0.5, os.kill, (sshd_pid, signal.SIGKILL)).start()
+    t0 = time.monotonic()
+    with pytest.raises(ConnectError) as e:
+        session.run("sleep 20; echo never", timeout=30)
+    took = time.monotonic() - t0
+    assert took < 10, f"the lost command was waited for {took:.1f} s"
+    msg = str(e.value)
+    assert msg.startswith(f"{session.name}: ") and "[running: sleep 20; echo never]" in msg, msg
+    assert session.run("echo back").stdout == "back\n"
+
+
 def test_reconnect_failure_raises_connect_error():
     with LoopbackSshd() as own:
         with SshSession(own.target(name="gone"), mode="shell") as s:
@@ -406,3 +422,42 @@ def test_bad_interface_name():
     assert qif("bond0") == "bond0"
     with pytest.raises(BadName):
         qif("eth0; rm -rf /")
+
+
+def _reboot(server, session, down_s):
+    """The node "reboots": its sshd and the session's connection go, and an
+    sshd listens on the same port again ``down_s`` later (None: never)."""
+    conn = int(session.run(SSHD_OF_CONNECTION).stdout)
+    server.proc.kill()
+    server.proc.wait()
+    os.kill(conn, signal.SIGKILL)
+    _wait(lambda: not session.connected)
+    if down_s is not None:
+        threading.Timer(down_s, server._launch).start()
+
+
+def test_a_rebooted_node_is_waited_for_within_its_boot_timeout():
+    with LoopbackSshd() as server:
+        with SshSession(server.target(boot_timeout=20.0)) as s:
+            s.run("true")
+            _reboot(server, s, 2.0)
+            t0 = time.monotonic()
+            assert s.run("echo back").stdout == "back\n"
+            took = time.monotonic() - t0
+            assert 1.5 < took < 15, took
+            assert s.came_back and s.came_back[0] >= 1.5 and s.gone_since is None
+
+
+def test_a_node_that_does_not_come_back_fails_with_the_reason_then_at_once():
+    with LoopbackSshd() as server:
+        with SshSession(server.target(boot_timeout=2.0, connect_timeout=1.0)) as s:
+            s.run("true")
+            _reboot(server, s, None)
+            t0 = time.monotonic()
+            with pytest.raises(ConnectError, match=r"did not come back within 2 s \(boot_timeout\)"):
+                s.run("true")
+            assert time.monotonic() - t0 < 8
+            t1 = time.monotonic()
+            with pytest.raises(ConnectError, match="not waited for again"):
+                s.run("true")
+            assert time.monotonic() - t1 < 2, "a node known gone is not waited for twice"

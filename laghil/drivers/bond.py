@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from ..errors import LaghilError
 from ..lacp import healthy_state
 from ..names import check_ifname, qif
+from ..parsing import parser
 from .netdev import UpperDevice
 
 MODES = ("balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad",
@@ -173,6 +174,7 @@ def _num(text):
     return int(m.group()) if m else None
 
 
+@parser('/proc/net/bonding')
 def parse_proc_bonding(text):
     """/proc/net/bonding/<bond> -> BondState (parsed by key, not by position)."""
     head, slaves, cur, section = {}, {}, None, None
@@ -331,6 +333,7 @@ def state_command(bond):
     return f"cat /proc/net/bonding/{qif(bond)}; echo {SEP}; ip -d -j link show"
 
 
+@parser('the bond state (/proc/net/bonding, ip -d -j link)')
 def parse_state_output(text, bond):
     """Output of :func:`state_command` -> (proc BondState, ip BondState)."""
     proc, sep, ipj = text.partition(SEP)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from ..errors import LaghilError
 from ..names import qif
+from ..parsing import parser
 from .bond import MODES
 from .netdev import check_can_create
 
@@ -53,6 +54,7 @@ def _norm(value):
     return str(value)
 
 
+@parser('ip -d -j link show (bond options)')
 def parse_config(links, bond):
     """``ip -d -j link`` (a parsed list, or the JSON text) -> {option: value string}
     of ``bond`` for every FAILOVER_OPTIONS option the kernel reports (pure)."""

@@ -16,10 +16,12 @@ netdev laghil did not make.
 """
 
 import json
+import re
 from dataclasses import dataclass
 
-from ..errors import LaghilError
+from ..errors import BadName, LaghilError
 from ..names import qif
+from ..parsing import parser
 
 
 class NetdevRefused(LaghilError):
@@ -46,6 +48,7 @@ def read_state(node, ifname):
     return parse_state(r.stdout)
 
 
+@parser('ip -j addr show')
 def parse_state(text):
     d = json.loads(text)[0]
     addrs = tuple(f"{a['local']}/{a['prefixlen']}" for a in d.get("addr_info", [])
@@ -75,6 +78,33 @@ def restore_state(node, st):
     node.run(" && ".join(cmds))
 
 
+def restore_command(st):
+    """One shell command that puts ``st`` back whatever the netdev's state is now
+    (for the undo journal: a later process cannot read the state first).
+    Idempotent; a netdev that no longer exists is left alone."""
+    i = qif(st.name)
+    cmds = [f"ip link set dev {i} nomaster 2>/dev/null" if not st.master else None,
+            f"ip link set dev {i} down",
+            f"ip link set dev {i} address {check_mac(st.mac)}" if st.mac else None,
+            f"ip link set dev {i} mtu {int(st.mtu)}" if st.mtu else None,
+            *(f"ip addr replace {check_prefix(a)} dev {i}" for a in st.addrs),
+            f"ip link set dev {i} {'up' if st.up else 'down'}"]
+    body = "; ".join(c for c in cmds if c)
+    return f"if [ -e /sys/class/net/{i} ]; then {body}; fi"
+
+
+def check_mac(mac):
+    if not re.fullmatch(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", str(mac)):
+        raise BadName(f"not a MAC address: {mac!r}")
+    return mac
+
+
+def check_prefix(addr):
+    if not re.fullmatch(r"[0-9a-fA-F:.]+/\d{1,3}", str(addr)):
+        raise BadName(f"not an address/prefix: {addr!r}")
+    return addr
+
+
 # ------------------------------------------------------------ what is on the node
 SEP = "@@LAGHIL-PREFLIGHT@@"
 
@@ -99,6 +129,7 @@ class NodeNetdevs:
         return (self.links.get(name) or {}).get("master")
 
 
+@parser('the preflight (ip -j link/addr, SSH_CONNECTION)')
 def parse_preflight(text, management_address=None):
     """Output of :func:`preflight_command` -> NodeNetdevs (pure).
 
@@ -195,6 +226,16 @@ class UpperDevice:
     def delete_command(self):
         n = qif(self.name)
         return f"if [ -e /sys/class/net/{n} ]; then ip link del dev {n}; fi"
+
+    def undo_records(self, method, args, kwargs):
+        """The journal record of ``defer(device.destroy)``: the delete and every
+        member put back as it was, as one idempotent command (laghil.journal)."""
+        if method != "destroy":
+            return None
+        from ..journal import run_record
+        cmd = "; ".join([self.delete_command(), *(restore_command(st) for st in self._saved)])
+        return run_record(self.node.name, cmd, what=f"delete {self.kind} {self.name}, "
+                          f"members {', '.join(self.members) or 'none'} as they were")
 
     def destroy(self):
         """Delete the device and return every member exactly as it was. Every

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from ..errors import LaghilError
 from ..kevents import kernel_events
 from ..names import check_ifname, check_name, q
+from ..parsing import parser
 from ..wait import wait_until
 
 ROCE_LAG_MODES = ("active-backup", "balance-xor", "802.3ad")     # mlx5 lag.c
@@ -105,6 +106,7 @@ def _provider(driver, node_type, parent):
     return "unknown"
 
 
+@parser('the RDMA inventory (rdma -j, ibv_devinfo)')
 def parse_inventory(text):
     """Output of :data:`INVENTORY_CMD` -> {device name: :class:`RdmaDev`}."""
     devs, cur, port, links = {}, None, None, []

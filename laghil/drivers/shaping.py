@@ -6,10 +6,14 @@ from ..names import qif
 def shape(node, port, rate_mbit, *, defer, burst_kb=32, latency_ms=50):
     """Limit ``port``'s egress to ``rate_mbit`` with tbf; the undo (back to the
     default qdisc) is registered first."""
-    defer(unshape, node, port)
+    defer(node.run, unshape_command(port))
     node.run(f"tc qdisc replace dev {qif(port)} root tbf rate {float(rate_mbit)}mbit "
              f"burst {int(burst_kb)}kb latency {int(latency_ms)}ms")
 
 
+def unshape_command(port):
+    return f"tc qdisc del dev {qif(port)} root 2>/dev/null || true"
+
+
 def unshape(node, port):
-    node.run(f"tc qdisc del dev {qif(port)} root 2>/dev/null || true")
+    node.run(unshape_command(port))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from ..errors import LaghilError
 from ..lacp import state_names
 from ..names import check_ifname, q, qif
+from ..parsing import parser
 from .netdev import UpperDevice
 
 RUNNERS = ("broadcast", "roundrobin", "random", "activebackup", "loadbalance", "lacp")
@@ -217,6 +218,7 @@ def lacp_state_bits(state):
     return tuple(state_names(int(state)))
 
 
+@parser('teamdctl state dump')
 def parse_team_state(text):
     """``teamdctl <team> state dump`` (JSON) -> TeamState."""
     try:
@@ -269,6 +271,7 @@ class PortLink:
     mac: str | None
 
 
+@parser('ip -d -j link show (team port)')
 def parse_port_link(text):
     """``ip -d -j link show dev <port>`` -> PortLink (is it a team port, of which team)."""
     d = json.loads(text)[0]

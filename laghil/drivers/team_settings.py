@@ -20,6 +20,7 @@ Parsers are pure (tests/test_team_settings.py, on output captured in the rack).
 import json
 
 from ..names import q, qif
+from ..parsing import parser
 from .bond_config import Mismatch, version_of
 from .netdev import check_can_create
 
@@ -42,6 +43,7 @@ KERNEL_PORT = {"queue_id": ("queue_id", "0"), "priority": ("prio", "0"),
 TEAMNL_SEP = "@@LAGHIL-TEAMNL@@"
 
 
+@parser('teamnl options')
 def parse_teamnl_options(text):
     """``teamnl <team> options`` -> ({option: value}, {port: {option: value}})
     (pure): array entries (``arridx``) and binary values (``\\00...``) skipped."""
@@ -85,6 +87,7 @@ def _s(v):
     return str(v).lower() if isinstance(v, bool) else str(v)
 
 
+@parser('teamdctl config dump')
 def parse_settings(text):
     """``teamdctl state dump`` -> {setting: value string} (pure): ``runner.<key>``
     and ``<port>.link_watch.<key>``."""

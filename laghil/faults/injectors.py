@@ -56,6 +56,14 @@ class FaultInjector:
         self.active = False
         return self.t_revert
 
+    def undo_records(self, method, args, kwargs):
+        """The journal records of ``defer(injector.revert)``: what a later process
+        does to revert this fault (laghil.journal), or None."""
+        return self.revert_records() if method == "revert" else None
+
+    def revert_records(self):
+        return None
+
     def carriers(self):
         """{"node:port": carrier} at the ends the fault darkens."""
         return {f"{n}:{p}": self.rt.node(n).carrier(p) for n, p in self.dark}
@@ -119,6 +127,11 @@ class HostLinkDown(FaultInjector):
         self.rt.node(self.host).run(f"ip link set dev {qif(self.port)} up")
         return t
 
+    def revert_records(self):
+        from ..journal import run_record
+        return [run_record(self.host, f"ip link set dev {qif(self.port)} up",
+                           what=f"{self.port} up (link-down fault)")]
+
 
 class VirtualCablePull(FaultInjector):
     """Pull a virtual rack cable: carrier drops at BOTH ends (QMP set_link)."""
@@ -142,6 +155,10 @@ class VirtualCablePull(FaultInjector):
 
     def _revert(self):
         return self.rt.rack.set_cable(self.cable, True)[0]
+
+    def revert_records(self):
+        from ..journal import UndoRecord
+        return [UndoRecord("cable", self.cable.name)]
 
 
 class SwitchPortShutdown(FaultInjector):
@@ -189,6 +206,13 @@ class SwitchPortShutdown(FaultInjector):
             t = self.rt.rack.set_port(*self.far, True)
         return t
 
+    def revert_records(self):
+        from ..journal import UndoRecord
+        recs = [UndoRecord("switch", self.switch, ("port_no_shutdown", self.port))]
+        if self.rt.rack is not None and self.far:
+            recs.append(UndoRecord("port", self.far[0], (self.far[1],)))
+        return recs
+
 
 class PduOutletOff(FaultInjector):
     """Switch a PDU outlet off (and back on). Protected outlets are refused before
@@ -207,6 +231,7 @@ class PduOutletOff(FaultInjector):
             from ..power.pdu import PduControl
             pdu_control = PduControl(rt.lab, pdu, env=rt.env)
         self.pdu = pdu_control
+        self.pdu_name = pdu
         self.outlet = int(outlet)
         self.node = spec.feeds
         self.far = [(c.other_end(self.node, p).node, c.other_end(self.node, p).port)
@@ -223,6 +248,10 @@ class PduOutletOff(FaultInjector):
 
     def _revert(self):
         return self.pdu.on(self.outlet)
+
+    def revert_records(self):
+        from ..journal import UndoRecord
+        return [UndoRecord("pdu", self.pdu_name, (self.outlet,))]
 
 
 # fault kind (as lab files name it) -> injector

@@ -61,6 +61,7 @@ def ssh_target(lab, node_name: str, env: Optional[Mapping[str, str]] = None,
         accept_unknown_host_keys=m.accept_unknown_host_keys,
         connect_timeout=m.connect_timeout,
         command_timeout=m.command_timeout,
+        boot_timeout=m.boot_timeout,
         sudo=m.sudo,
         jump=jump,
     )

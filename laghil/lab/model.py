@@ -58,6 +58,9 @@ class Management(_Model):
     jump: Optional[NodeName] = None         # another node of the lab used as jump host
     connect_timeout: Seconds = 10.0
     command_timeout: Seconds = 60.0
+    # a node that went away mid-run (power-cycled, rebooted) is waited for this long
+    # before the tests that need it fail; 0: never waited for
+    boot_timeout: Annotated[float, Field(ge=0)] = 300.0
     sudo: bool = False
 
 
@@ -73,6 +76,7 @@ class ManagementDefaults(_Model):
     jump: Optional[NodeName] = None         # not applied to the jump node itself
     connect_timeout: Optional[Seconds] = None
     command_timeout: Optional[Seconds] = None
+    boot_timeout: Optional[Annotated[float, Field(ge=0)]] = None
     sudo: Optional[bool] = None
 
 

@@ -21,12 +21,14 @@ load each member really carried (``member_bps``).
 """
 
 import re
+import secrets
 import time
 from dataclasses import dataclass, field
 
 from ..errors import LaghilError
 from ..lag_hash import POLICIES, spread_client_ports
 from ..names import q
+from ..parsing import parser
 from .throughput import counter_rates, counters_command, parse_counters
 
 BASE_PORT = 5401
@@ -89,6 +91,7 @@ def load_plan(placement, member_bps, share, policy=None, packet=None, probe_bps=
 _PID = re.compile(r"^\d+$")
 
 
+@parser("the load generators' pids")
 def parse_pids(text):
     """Lines of ``echo $!`` -> [pid]; LoadError on anything else."""
     pids = []
@@ -112,6 +115,23 @@ class BackgroundLoad:
     pids: dict = field(default_factory=dict)        # node name -> [pid] laghil started
     result: dict = None
 
+    @property
+    def tag(self):
+        if not getattr(self, "_tag", None):
+            self._tag = f"laghil-load-{secrets.token_hex(4)}"
+        return self._tag
+
+    def undo_records(self, method, args, kwargs):
+        """The journal record of ``defer(load.stop)``: its generators (tagged
+        LAGHIL_TAG=<tag> in their environment) ended on both nodes."""
+        if method != "stop":
+            return None
+        from ..journal import run_record
+        from .probe import kill_tagged_command
+        return [run_record(n.name, kill_tagged_command(self.tag), False,
+                           f"end background load {self.tag}")
+                for n in {x.name: x for x in (self.sender, self.receiver)}.values()]
+
     def _files(self):
         return [f"/tmp/laghil-load-c{self.base_port + i}.json" for i in range(self.plan.flows)]
 
@@ -123,12 +143,14 @@ class BackgroundLoad:
         if self.defer is not None:
             self.defer(self.stop)
         self.pids[self.receiver.name] = parse_pids(self.receiver.run("; ".join(
-            f"timeout {bound} iperf3 -s -1 -p {p} >/dev/null 2>&1 & echo $!" for p in ports)).stdout)
+            f"LAGHIL_TAG={self.tag} timeout {bound} iperf3 -s -1 -p {p} >/dev/null 2>&1 & echo $!"
+            for p in ports)).stdout)
         time.sleep(1.0)
         per = self.plan.rate_bps / self.plan.flows
         cports = self.plan.client_ports or [None] * len(ports)
         self.pids[self.sender.name] = parse_pids(self.sender.run("; ".join(
-            f"timeout {bound} iperf3 -c {q(self.dst)} -u -b {int(per)} -l 1200 -t {d} -p {p} -J"
+            f"LAGHIL_TAG={self.tag} timeout {bound} iperf3 -c {q(self.dst)} -u -b {int(per)} "
+            f"-l 1200 -t {d} -p {p} -J"
             + (f" --cport {int(c)}" if c else "") + f" > {f} 2>&1 & echo $!"
             for p, c, f in zip(ports, cports, self._files()))).stdout)
         self._c0 = (time.monotonic(), parse_counters(

@@ -41,6 +41,21 @@ POLL_S = 0.05
 _upload_lock = threading.Lock()
 
 
+def kill_tagged_command(tag, remove_files=False):
+    """Shell: SIGTERM every process whose command line or environment (e.g.
+    ``LAGHIL_TAG=<tag>``) contains ``tag`` (a laghil run id: processes laghil
+    started, found by their id). The tag is split in the script
+    so that the script's own command line (exec mode) does not match it;
+    ``remove_files``: then ``/tmp/<tag>.*`` removed."""
+    if not tag.replace("-", "").replace("_", "").isalnum() or len(tag) < 8:
+        raise ValueError(f"not a laghil run tag: {tag!r}")
+    half = len(tag) // 2
+    return (f"t={tag[:half]}; t=\"$t\"{tag[half:]}; for p in /proc/[0-9]*; do "
+            "c=$(cat $p/cmdline $p/environ 2>/dev/null | tr '\\0' ' '); "
+            "case \"$c\" in *\"$t\"*) kill -TERM ${p#/proc/} 2>/dev/null;; esac; done; "
+            + ("rm -f /tmp/\"$t\".*; " if remove_files else "") + "true")
+
+
 class ProbeError(LaghilError):
     """The probe could not start, or an agent failed; names the node and the cause."""
 
@@ -265,6 +280,7 @@ class Probe:
         self.start_at, self.ready_timeout_s, self.nice = start_at, ready_timeout_s, nice
         self.realtime = realtime
         self.run_id = None
+        self._rid = secrets.token_hex(4)   # the run id start() takes (known to the journal first)
         self.started = []          # [(node, wrapper shell pid, agent pid file)]
         self.t_start = None
         self._files = {}
@@ -277,7 +293,7 @@ class Probe:
         from this instant."""
         if self.run_id is not None:
             raise ProbeError(f"probe {self.run_id} already started")
-        self.run_id = rid = secrets.token_hex(4)
+        self.run_id = rid = self._rid
         base = f"/tmp/laghil-probe-run-{rid}"
         self._files = {k: f"{base}.{k}" for k in
                        ("recv.json", "recv.err", "recv.rc", "recv.pid", "ready", "send.json",
@@ -396,6 +412,22 @@ class Probe:
         """start() then wait()."""
         self.start()
         return self.wait()
+
+    def undo_records(self, method, args, kwargs):
+        """The journal record of ``defer(probe.stop)``: on each node, SIGTERM to
+        every process whose command line carries this probe's run id (its agents
+        and their wrappers: processes laghil started, found by the id), then its
+        files removed. A controller killed mid-trial leaves agents running until
+        their bound; the next session ends them at once (a receiver left bound to
+        the probe's ports would refuse the next probe)."""
+        if method != "stop":
+            return None
+        from ..journal import run_record
+        tag = f"laghil-probe-run-{self._rid}"
+        cmd = kill_tagged_command(tag, remove_files=True)
+        nodes = {n.name: n for n in (self.sender, self.receiver)}
+        return [run_record(name, cmd, False, f"end probe {self._rid}'s agents (by its run id)")
+                for name in sorted(nodes)]
 
     def stop(self):
         """Stop the agents this probe started that still run: SIGTERM to the

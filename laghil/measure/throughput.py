@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ..errors import LaghilError
 from ..names import q, qif
+from ..parsing import parser
 from ..wait import wait_until
 from .analysis import jain_index
 from .model import Measurement
@@ -23,6 +24,7 @@ class ThroughputError(LaghilError):
 
 
 # ---------------------------------------------------------------- parsers
+@parser('iperf3 --json')
 def parse_iperf3(text):
     """`iperf3 -J` (client side) -> {"sent_bps", "received_bps", "retransmits",
     "streams", "seconds", "omit", "intervals_bps": [...], "error"}."""
@@ -58,6 +60,7 @@ class PerftestClockError(ThroughputError):
     the run is repeated (a bounded number of times)."""
 
 
+@parser('perftest (ib_*_bw)')
 def parse_perftest(text):
     """ib_write_bw / ib_send_bw output (with --report_gbits) -> {"bytes", "iterations",
     "peak_gbps", "average_gbps", "msg_rate_mpps", "qps"}. PerftestClockError
@@ -93,6 +96,7 @@ def counters_command(ports):
     return "; ".join(parts)
 
 
+@parser('/sys/class/net/*/statistics')
 def parse_counters(text, ports):
     """Output of counters_command -> (t_node, {port: {counter: int}})."""
     lines = text.strip().splitlines()
@@ -131,6 +135,7 @@ def speeds_command(ports):
         f"else echo {qif(p)} missing; fi" for p in ports)
 
 
+@parser('/sys/class/net/*/speed')
 def parse_speeds(text, ports):
     """Output of speeds_command -> {port: bit/s or None}. The kernel reports
     Mbit/s, and -1 (or an unreadable file) when the speed is unknown: None."""

@@ -370,11 +370,38 @@ def _header(run):
 
 
 def _lab_state(run):
-    if not run.lab_state_diff:
+    return _lab_start(run) + (
+        "" if not run.lab_state_diff else
+        f'<section class="diff"><h2>Lab NOT as it was before the run</h2>'
+        f"<pre>{_e(chr(10).join(run.lab_state_diff))}</pre></section>")
+
+
+def _lab_start(run):
+    """What the session found and put right before its first test: undos a
+    killed run left in the journal, differences from the clean baseline and the
+    repairs; a note when the lab has no baseline to be compared with."""
+    st = run.lab_start or {}
+    lines = []
+    for r in st.get("restored", []):
+        lines.append(f"{'restored' if r.get('ok') else 'FAILED to restore'} (journal of run "
+                     f"{r.get('run', '?')}): {r.get('what', '')}"
+                     + (f" - {r['detail']}" if r.get("detail") else ""))
+    for d in st.get("diff", []):
+        lines.append(f"differed from the baseline: {d}")
+    for r in st.get("repaired", []):
+        lines.append(f"{'repaired' if r.get('ok') else 'FAILED to repair'}: {r.get('what', '')}"
+                     + (f" - {r['detail']}" if r.get("detail") else ""))
+    for r in st.get("refused", []):
+        lines.append(f"not repaired: {r}")
+    if not lines:
+        if st and not st.get("baseline"):
+            return ('<p class="meta">Lab start: no clean baseline recorded, so the lab was not '
+                    "compared with one (<span class=\"mono\">laghil lab baseline</span>)."
+                    + (f" Recorded now: {_e(st['saved_baseline'])}." if st.get("saved_baseline")
+                       else "") + "</p>")
         return ""
-    lines = "\n".join(run.lab_state_diff)
-    return (f'<section class="diff"><h2>Lab NOT as it was before the run</h2>'
-            f"<pre>{_e(lines)}</pre></section>")
+    return ('<section class="diff"><h2>Lab at the start of the run: found and put right</h2>'
+            f"<pre>{_e(chr(10).join(lines))}</pre></section>")
 
 
 # the figure a group's chart shows per mode, against its bound

@@ -122,6 +122,8 @@ class RunResults:
     inventory: dict = field(default_factory=dict)   # {node: {kernel, ports: {...}, ...}}
     tests: list = field(default_factory=list)       # [TestResult]
     lab_state_diff: list = field(default_factory=list)  # lines: lab not left as found
+    # the lab at the start: undos a killed run left (replayed), baseline diff and repairs
+    lab_start: dict = field(default_factory=dict)
 
     def summary(self):
         """{"total", "passed", "failed", "skipped", "xfailed", "error"} counted by verdict."""
@@ -148,6 +150,7 @@ class RunResults:
             "verdict": self.verdict,
             "summary": self.summary(),
             "lab_state_diff": list(self.lab_state_diff),
+            "lab_start": _clean(self.lab_start),
             "inventory": _clean(self.inventory),
             "tests": [t.to_dict() for t in self.tests],
         }
@@ -165,7 +168,8 @@ class RunResults:
                    profile=d["profile"], started=parse_time(d["started"]),
                    finished=parse_time(d["finished"]), inventory=d.get("inventory", {}),
                    tests=[TestResult.from_dict(t) for t in d.get("tests", [])],
-                   lab_state_diff=list(d.get("lab_state_diff", [])))
+                   lab_state_diff=list(d.get("lab_state_diff", [])),
+                   lab_start=dict(d.get("lab_start") or {}))
 
     @classmethod
     def from_json(cls, text):

@@ -37,6 +37,7 @@ and the cause; passwords never appear in them.
 
 
 import io
+import logging
 import os
 import secrets
 import select
@@ -47,7 +48,8 @@ import time
 
 import paramiko
 
-from ..errors import CommandFailed, CommandTimeout, ConnectError, TransportError
+from ..errors import (AuthError, CommandFailed, CommandTimeout, ConnectError, HostKeyError,
+                      TransportError)
 from .cmdlog import CommandLog
 from .connect import open_transport
 from .framing import (BUF, Deadline, Lost, Marks, Result, Stale, decode, framed,
@@ -55,6 +57,7 @@ from .framing import (BUF, Deadline, Lost, Marks, Result, Stale, decode, framed,
 from .redact import SECRETS
 
 MODES = ("exec", "shell")
+log = logging.getLogger("laghil.transport")
 TIMEOUT_GRACE_S = 5.0     # controller waits timeout + this before giving up
 
 __all__ = ["MODES", "Result", "SshSession", "remote_command"]
@@ -94,6 +97,8 @@ class SshSession:
                                       timeout_grace=timeout_grace)
         self.jump = jump_session
         self.connect_count = 0          # how many times a connection was opened
+        self.gone_since = None          # wall clock the node stopped answering (after a loss)
+        self.came_back = []             # seconds each wait for a node that went away took
         self._lock = threading.RLock()
         self._transport = None
         self._shell = None
@@ -159,7 +164,10 @@ class SshSession:
                 self._timeout(cmd, timeout, started, t0, d.out, d.err, how)
             except TransportError as e:
                 self._record(cmd, None, started, t0, error=str(e))
-                raise
+                # the test in progress says what was running when the node went away
+                shown = cmd if len(cmd) <= 160 else cmd[:157] + "..."
+                msg = str(e).removeprefix(f"{e.node}: ")
+                raise self._redacted(type(e)(self.name, f"{msg} [running: {shown}]")) from None
             duration = time.monotonic() - t0
             if rc in (124, 137) and duration >= timeout - 0.05:
                 self._timeout(cmd, timeout, started, t0, out, err, "killed on the node")
@@ -429,7 +437,8 @@ class SshSession:
         retried = False
         if not self.connected:
             retried = self._transport is not None
-            self._reconnect("connection lost") if retried else self._connect()
+            # a node that answered before and does not now: lost, maybe rebooting
+            self._reconnect("connection lost") if self.connect_count else self._connect()
         while True:
             try:
                 return fn()
@@ -448,12 +457,47 @@ class SshSession:
                                               f"may or may not have completed: {e}") from None
 
     def _reconnect(self, cause):
+        """Connect again after the connection was lost. A node that does not
+        answer (rebooting, power-cycled) is waited for up to the target's
+        ``boot_timeout``, once: a node that did not come back then fails every
+        later command at once, with the reason, until it answers again."""
         self._drop()
         try:
             self._connect()
+            self.gone_since = None
+            return
+        except (AuthError, HostKeyError):
+            raise
         except TransportError as e:
-            msg = str(e).removeprefix(f"{e.node}: ")
-            raise type(e)(self.name, f"{cause}; reconnect failed: {msg}") from e
+            first = e
+        wait = float(getattr(self.target, "boot_timeout", 0.0) or 0.0)
+        if self.gone_since is not None or wait <= 0:
+            if self.gone_since is None:
+                self.gone_since = time.time()
+            msg = str(first).removeprefix(f"{first.node}: ")
+            gone = (f"; unreachable since {time.strftime('%H:%M:%S', time.localtime(self.gone_since))}"
+                    f", not waited for again" if wait > 0 else "")
+            raise type(first)(self.name, f"{cause}; reconnect failed: {msg}{gone}") from first
+        t0 = time.monotonic()
+        self.gone_since = time.time()
+        log.warning("%s: %s; waiting up to %g s for it to come back", self.name, cause, wait)
+        last = first
+        while time.monotonic() - t0 < wait:
+            time.sleep(min(2.0, max(0.1, wait / 50)))
+            try:
+                self._connect()
+            except (AuthError, HostKeyError):
+                raise
+            except TransportError as e:
+                last = e
+                continue
+            log.warning("%s: answered again after %.1f s", self.name, time.monotonic() - t0)
+            self.gone_since = None
+            self.came_back.append(round(time.monotonic() - t0, 1))
+            return
+        msg = str(last).removeprefix(f"{last.node}: ")
+        raise type(last)(self.name, f"{cause}; did not come back within {wait:g} s "
+                                    f"(boot_timeout): {msg}") from last
 
     def _connect(self):
         self._transport = open_transport(self)

@@ -16,5 +16,6 @@ class SshTarget:
     accept_unknown_host_keys: bool = False
     connect_timeout: float = 10.0
     command_timeout: float = 60.0
+    boot_timeout: float = 0.0      # wait this long for a node that went away mid-run
     sudo: bool = False             # prefix commands with sudo -n when user is not root
     jump: Optional["SshTarget"] = None

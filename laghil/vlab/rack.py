@@ -15,8 +15,8 @@ the next start.
 import ctypes
 import json
 import os
-import shutil
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,6 +27,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import RackError
+from ..parsing import parser
 from .initramfs import build_initramfs
 from .kernel import ensure_kernel
 from .paths import cache_root, lab_state_dir
@@ -175,6 +176,10 @@ class Rack:
                          "ssh": bool(alive.get(name)) and _ssh_banner(plan.ssh_port, 1.0)}
         return out
 
+    def is_running(self):
+        """Some guest of this rack runs (it is up, or partly: a killed run's outlet)."""
+        return bool(self._read_state()) and bool(self._alive_pids())
+
     def is_up(self):
         st = self.status()
         return all(s["pid"] and s["ssh"] for s in st.values())
@@ -190,6 +195,18 @@ class Rack:
         if reuse and self._read_state() and self.is_up():
             self.log(f"vlab {self.lab.name}: already up, reusing it")
             return 0.0
+        if reuse and self._read_state():
+            down = self._repairable()
+            if down:
+                # a rack kept up whose guests a killed run left powered off (a PDU
+                # test SIGKILLed mid-way): power those on, as the outlet would
+                t0 = time.monotonic()
+                self.log(f"vlab {self.lab.name}: up except {', '.join(down)} (powered off); "
+                         "powering them on")
+                for name in down:
+                    self.power_on(name, timeout=timeout)
+                if self.is_up():
+                    return time.monotonic() - t0
         self.down(quiet=True)
         t0 = time.monotonic()
         self.detached = detach
@@ -204,6 +221,14 @@ class Rack:
             self._kill({n: p.pid for n, p in procs.items()})
             raise
         return time.monotonic() - t0
+
+    def _repairable(self):
+        """The guests that are not running while every other one answers SSH
+        (empty when the rack is not in that state)."""
+        st = self.status()
+        dead = [n for n, x in st.items() if not x["pid"]]
+        alive_ok = all(x["ssh"] for n, x in st.items() if x["pid"])
+        return dead if dead and alive_ok and len(dead) < len(st) else []
 
     def down(self, quiet=False):
         """End every guest of this lab by pid (stale ones included)."""
@@ -430,7 +455,9 @@ class Rack:
         if self.is_powered(node):
             return 0.0
         t0 = time.monotonic()
-        proc = self._start_guest(self.plans[node], getattr(self, "detached", False))
+        # a guest of a rack kept up (``laghil vlab up``) outlives this process too
+        detach = (self._read_state() or {}).get("detached", getattr(self, "detached", False))
+        proc = self._start_guest(self.plans[node], detach)
         state = self._read_state() or {"pids": {}}
         state.setdefault("pids", {})[node] = proc.pid
         self.state_file.write_text(json.dumps(state, indent=2))
@@ -486,6 +513,7 @@ def _ssh_banner(port, timeout):
 QEMU_MIN = (8, 0)
 
 
+@parser('qemu-system-x86_64 --version')
 def parse_qemu_version(text):
     """``qemu-system-x86_64 --version`` -> (major, minor, micro), or None."""
     import re

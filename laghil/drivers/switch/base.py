@@ -121,6 +121,26 @@ class SwitchDriver:
         """Shut ``port`` (its no-shutdown registered first)."""
         self._cannot("shutting ports")
 
+    def port_up_undo(self, port):
+        """The undo of a port shutdown, with its journal record (laghil.journal):
+        a later process brings the port up through this switch's driver."""
+        from ...journal import Replayable, UndoRecord
+        return Replayable(lambda: self.port_no_shutdown(port),
+                          UndoRecord("switch", self.node.name, ("port_no_shutdown", port)))
+
+    def run_undo(self, cmd, check=True, what=""):
+        """An undo that is one shell command on the switch, journaled as such."""
+        from ...journal import Replayable, run_record
+        return Replayable(lambda: self.node.run(cmd, check=check),
+                          run_record(self.node.name, cmd, check, what))
+
+    def config_undo(self, lines, what=""):
+        """An undo that is NOS configuration lines, journaled as such."""
+        from ...journal import Replayable, UndoRecord
+        lines = list(lines)
+        return Replayable(lambda: self.cli.config(lines),
+                          UndoRecord("switch_config", self.node.name, ("\n".join(lines),), what))
+
     def port_no_shutdown(self, port):
         self._cannot("bringing ports up")
 

@@ -34,7 +34,7 @@ class CumulusSwitch(LinuxSwitch):
 
     def port_shutdown(self, port, *, defer):
         self._port(port)
-        defer(lambda: self.port_no_shutdown(port))
+        defer(self.port_up_undo(port))
         self.node.run(f"nv set interface {q(port)} link state down && {APPLY}")
 
     def port_no_shutdown(self, port):
@@ -52,7 +52,8 @@ class CumulusSwitch(LinuxSwitch):
         if busy:
             raise SwitchError(f"switch {self.node.name}: refusing to create LAG {name}: "
                               f"{', '.join(busy)} already enslaved")
-        defer(lambda: self.node.run(" && ".join(self.lag_delete_commands(name))))
+        defer(self.run_undo(" && ".join(self.lag_delete_commands(name)),
+                            what=f"delete LAG {name}"))
         self.node.run(" && ".join(self.lag_create_commands(name, ports, mode, lacp_rate,
                                                            min_links)))
         return name

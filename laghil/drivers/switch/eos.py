@@ -6,6 +6,7 @@ tests (tests/data/samples/ntc-templates--arista_eos_*.raw)."""
 
 import re
 
+from ...parsing import parser
 from .base import LagMember, SwitchError, SwitchLag
 from .nos import NosSwitch
 
@@ -21,6 +22,7 @@ def canonical(name):
     return f"{ABBREV.get(word, word)}{num}"
 
 
+@parser('EOS show port-channel summary')
 def parse_portchannel_summary(text):
     """``show port-channel summary`` -> {number: SwitchLag}. A member is
     selected when bundled in the port-channel (flag P), up unless D."""

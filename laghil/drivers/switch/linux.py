@@ -13,10 +13,18 @@ import json
 from ...errors import CommandFailed
 from ...kevents import kernel_fault_lines
 from ...names import check_ifname, q, qif
+from ...parsing import parser
 from ..bond import MODES, Bond, parse_state_output, state_command
 from ..netdev import UpperDevice
-from .base import (IN_USE, LagMember, OffloadEvidence, SwitchDriver, SwitchError, SwitchLag,
-                   SwitchRefused)
+from .base import (
+    IN_USE,
+    LagMember,
+    OffloadEvidence,
+    SwitchDriver,
+    SwitchError,
+    SwitchLag,
+    SwitchRefused,
+)
 
 OFFLOAD_FLAGS = ("offload", "extern_learn")
 
@@ -73,6 +81,7 @@ def switch_lag_from_bond(name, st, mac=None, oper_up=None):
                      int(st.options.get("min_links", 0) or 0), mac)
 
 
+@parser('bridge -j fdb show')
 def parse_fdb(text):
     """``bridge -j fdb show br <br>`` -> [{"mac", "port", "vlan", "flags", "master"}]
     (permanent entries of the ports' own addresses dropped: they are not learned)."""
@@ -88,6 +97,7 @@ def parse_fdb(text):
     return out
 
 
+@parser('bridge -j vlan show')
 def parse_bridge_vlans(text):
     """``bridge -j vlan show`` -> {port: [(vid, flags)]} (flags: PVID, Egress Untagged)."""
     out = {}
@@ -131,6 +141,7 @@ def refusal_reason(stderr):
     return (ext or lines or ["(no reason given)"])[-1]
 
 
+@parser('/proc/uptime')
 def parse_uptime_mark(text):
     """``cat /proc/uptime`` -> seconds since boot (the dmesg clock)."""
     try:
@@ -152,7 +163,7 @@ class LinuxSwitch(SwitchDriver):
     lacp_leave_notifies = True
 
     def port_shutdown(self, port, *, defer):
-        defer(lambda: self.port_no_shutdown(port))
+        defer(self.port_up_undo(port))
         self.node.run(f"ip link set dev {qif(port)} down")
 
     def port_no_shutdown(self, port):
@@ -221,9 +232,7 @@ class LinuxSwitch(SwitchDriver):
         NOS leaves it: the partner sees LACP stop, not a link drop). Returns the
         undo (registered first, idempotent): the port back in the LAG."""
         p = qif(port)
-
-        def undo():
-            self._join(name, port)
+        undo = self.run_undo(self._join_command(name, port), what=f"{port} back into {name}")
         defer(undo)
         self.node.run(f"{_master_is(port, name)} || {{ echo '{port} is not in {name}' >&2; "
                       f"exit 3; }}; ip link set dev {p} nomaster && ip link set dev {p} up")
@@ -231,14 +240,15 @@ class LinuxSwitch(SwitchDriver):
 
     def lag_member_add(self, name, port, *, defer):
         p = qif(port)
-        defer(lambda: self.node.run(f"if {_master_is(port, name)}; then ip link set dev {p} "
-                                    f"nomaster && ip link set dev {p} up; fi"))
-        self._join(name, port)
+        defer(self.run_undo(f"if {_master_is(port, name)}; then ip link set dev {p} "
+                            f"nomaster && ip link set dev {p} up; fi", what=f"{port} out of {name}"))
+        self.node.run(self._join_command(name, port))
 
-    def _join(self, name, port):
+    @staticmethod
+    def _join_command(name, port):
         p, n = qif(port), qif(name)
-        self.node.run(f"{_master_is(port, name)} || {{ ip link set dev {p} down && "
-                      f"ip link set dev {p} master {n} && ip link set dev {p} up; }}")
+        return (f"{_master_is(port, name)} || {{ ip link set dev {p} down && "
+                f"ip link set dev {p} master {n} && ip link set dev {p} up; }}")
 
     def bridge_create(self, name, members, *, defer, vlans=()):
         return LinuxBridge(self.node, name, members, vlans).create(defer=defer)
@@ -251,20 +261,20 @@ class LinuxSwitch(SwitchDriver):
         """Take ``member`` out of ``bridge``; the undo (registered first, also
         returned) puts it back with exactly the VLANs it had."""
         vlans = self._member_vlans(member)
-
-        def undo():
-            self._bridge_join(bridge, member, vlans)
+        undo = self.run_undo(self._bridge_join_command(bridge, member, vlans),
+                             what=f"{member} back into {bridge}")
         defer(undo)
         self.node.run(f"ip link set dev {qif(member)} nomaster")
         return undo
 
     def bridge_member_add(self, bridge, member, *, defer, vlans=None):
         m = qif(member)
-        defer(lambda: self.node.run(f"if {_master_is(member, bridge)}; then "
-                                    f"ip link set dev {m} nomaster; fi"))
-        self._bridge_join(bridge, member, vlans or [])
+        defer(self.run_undo(f"if {_master_is(member, bridge)}; then ip link set dev {m} "
+                            f"nomaster; fi", what=f"{member} out of {bridge}"))
+        self.node.run(self._bridge_join_command(bridge, member, vlans or []))
 
-    def _bridge_join(self, bridge, member, vlans):
+    @staticmethod
+    def _bridge_join_command(bridge, member, vlans):
         m = qif(member)
         cmds = [f"ip link set dev {m} master {qif(bridge)}"]
         if vlans:
@@ -273,7 +283,7 @@ class LinuxSwitch(SwitchDriver):
                 extra = (" pvid" if "PVID" in flags else "") + (
                     " untagged" if "Egress Untagged" in flags else "")
                 cmds.append(f"bridge vlan add dev {m} vid {int(vid)}{extra}")
-        self.node.run(f"{_master_is(member, bridge)} || {{ {' && '.join(cmds)}; }}")
+        return f"{_master_is(member, bridge)} || {{ {' && '.join(cmds)}; }}"
 
     def lag_delete(self, name, *, defer):
         """Delete LAG ``name`` with its uppers' links to it (bridge membership,
@@ -288,12 +298,11 @@ class LinuxSwitch(SwitchDriver):
         if proc.mode != "802.3ad":
             opts.pop("lacp_rate", None)
         rebuild = Bond(self.node, name, proc.mode, list(lag.members), **opts)
-
-        def undo():
-            if self.node.run(f"[ -e /sys/class/net/{qif(name)} ]", check=False).rc != 0:
-                self.node.run(" && ".join(rebuild.create_commands()))
-            if br:
-                self._bridge_join(br, name, vlans)
+        cmd = (f"if [ ! -e /sys/class/net/{qif(name)} ]; then "
+               f"{' && '.join(rebuild.create_commands())}; fi")
+        if br:
+            cmd += f" && {{ {self._bridge_join_command(br, name, vlans)}; }}"
+        undo = self.run_undo(cmd, what=f"rebuild LAG {name}" + (f" into {br}" if br else ""))
         defer(undo)
         self.node.run(f"ip link del dev {qif(name)}")
         return undo

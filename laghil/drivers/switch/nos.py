@@ -17,7 +17,9 @@ the change, and turns a CLI error line into :class:`~.base.SwitchRefused`.
 
 import re
 
+from ...parsing import parser
 from .base import CLI_WORD, SwitchDriver, SwitchError, SwitchRefused, check_cli_word  # noqa: F401
+
 # lines with which a NOS says a command failed (EOS/NX-OS/Onyx "% ...", NX-OS "ERROR:")
 ERROR_LINE = re.compile(r"^\s*(% ?(Invalid|Incomplete|Ambiguous|Error|Cannot|Port|Interface)"
                         r"|ERROR:|Error:)", re.M)
@@ -33,6 +35,7 @@ def lag_number(name, low=1, high=4096):
     return n
 
 
+@parser('show version')
 def parse_version(text, pattern):
     """The NOS version out of ``show version`` (group 1 of ``pattern``), or None."""
     m = re.search(pattern, text or "", re.M) if pattern else None
@@ -139,7 +142,7 @@ class NosSwitch(SwitchDriver):
 
     def port_shutdown(self, port, *, defer):
         self._port(port)
-        defer(lambda: self.port_no_shutdown(port))
+        defer(self.port_up_undo(port))
         self._config(self.shutdown_lines(port, True), f"shutdown {port}")
 
     def port_no_shutdown(self, port):
@@ -162,8 +165,7 @@ class NosSwitch(SwitchDriver):
             raise SwitchError(f"switch {self.node.name}: refusing to create LAG {name} over "
                               f"{', '.join(ports)}: " + "; ".join(why))
 
-        def undo():
-            self.cli.config(self.lag_delete_lines(number, ports))
+        undo = self.config_undo(self.lag_delete_lines(number, ports), f"delete LAG {name}")
         defer(undo)
         try:
             self._config(self.lag_create_lines(number, ports, mode, lacp_rate, min_links),

@@ -6,6 +6,7 @@ tested on the vendor's documented NX-API output
 
 import json
 
+from ...parsing import parser
 from .base import LagMember, SwitchError, SwitchLag
 from .nos import NosSwitch
 
@@ -16,6 +17,7 @@ def _rows(table, row):
     return [v] if isinstance(v, dict) else list(v)
 
 
+@parser('NX-OS show port-channel summary | json')
 def parse_portchannel_summary(text):
     """``show port-channel summary | json`` -> {number: SwitchLag}: a member is
     selected when bundled (port-status P), up unless D; the channel up on U."""

@@ -7,6 +7,7 @@ Ansible's onyx unit tests (tests/data/samples/ansible--onyx_*)."""
 import json
 import re
 
+from ...parsing import parser
 from .base import LagMember, SwitchError, SwitchLag
 from .nos import NosSwitch
 
@@ -22,6 +23,7 @@ def cli_port(port):
     return f"ethernet {m.group(1)}"
 
 
+@parser('Onyx show interfaces port-channel summary | json-print')
 def parse_portchannel_summary(text):
     """``show interfaces port-channel summary | json-print`` -> {number:
     SwitchLag}: heads "<n> Po<id>(<U|D>)"; members "Eth1/7(P)", selected on P

@@ -10,6 +10,7 @@ actor/partner states, as sonic-mgmt's PortChannel tests read it."""
 import re
 
 from ...names import q
+from ...parsing import parser
 from ..team import parse_team_state
 from .base import LagMember, SwitchDriver, SwitchError, SwitchLag
 
@@ -22,6 +23,7 @@ def pc_name(number):
     return f"PortChannel{int(number):04d}"
 
 
+@parser('SONiC show interfaces portchannel')
 def parse_portchannel_summary(text):
     """``show interfaces portchannel`` -> {number: SwitchLag}: a port selected
     on S (deselected D), the channel up on (Up); "N/A" ports: none."""
@@ -96,7 +98,7 @@ class SonicSwitch(SwitchDriver):
 
     def port_shutdown(self, port, *, defer):
         self._port(port)
-        defer(lambda: self.port_no_shutdown(port))
+        defer(self.port_up_undo(port))
         self.node.run(f"sudo config interface shutdown {q(port)}")
 
     def port_no_shutdown(self, port):
@@ -117,9 +119,8 @@ class SonicSwitch(SwitchDriver):
             raise SwitchError(f"switch {self.node.name}: refusing to create LAG {name}: "
                               + "; ".join(why))
 
-        def undo():
-            for c in self.lag_delete_commands(number, ports):
-                self.node.run(c, check=False)
+        undo = self.run_undo("; ".join(self.lag_delete_commands(number, ports)), check=False,
+                             what=f"delete LAG {name}")
         defer(undo)
         for c in self.lag_create_commands(number, ports, mode, lacp_rate, min_links):
             self.node.run(c)

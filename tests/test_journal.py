@@ -1,0 +1,306 @@
+"""The undo journal (laghil.journal), the journaling undo stack, and the
+clean-lab baseline's repairs (laghil.labstate) on captured snapshots."""
+
+import json
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from fixtures.undo import Defer
+from laghil.drivers.netdev import NetdevState, restore_command
+from laghil.errors import LaghilError
+from laghil.journal import (Journal, JournalError, UndoRecord, parse_journal, replay, replay_step,
+                            run_record, undo_steps)
+from laghil.lab import load_lab
+from laghil.lab.model import DeviceNames
+from laghil.labstate import diff_state, laghil_made, repairs
+from laghil.netstate import parse_snapshot
+from laghil.node import Node
+from laghil.transport.redact import Redactor
+
+CAP = Path(__file__).parent / "data" / "captures"
+
+
+class FakeSession:
+    def __init__(self, fail=()):
+        self.cmds = []
+        self.fail = fail
+
+    def run(self, cmd, check=True, **kw):
+        self.cmds.append(cmd)
+        if any(f in cmd for f in self.fail):
+            raise LaghilError(f"h1: command failed: {cmd}")
+        return SimpleNamespace(stdout="", stderr="", rc=0)
+
+
+class FakeRack:
+    def __init__(self):
+        self.calls = []
+
+    def set_cable(self, cable, up):
+        self.calls.append(("cable", cable.name, up))
+        return (0.0, 0.0)
+
+    def set_port(self, node, port, up):
+        self.calls.append(("port", node, port, up))
+        return 0.0
+
+
+def fake_rt(fail=()):
+    lab = load_lab("virtual")
+    sessions = {}
+
+    def node(name):
+        lab.node(name)
+        sessions.setdefault(name, FakeSession(fail))
+        return Node(name, lab.hosts.get(name) or lab.switches.get(name), "host", sessions[name])
+    return SimpleNamespace(lab=lab, node=node, rack=FakeRack(), env={}, redactor=Redactor(),
+                           sessions=sessions)
+
+
+# ---- the file ------------------------------------------------------------------------
+def test_journal_add_done_pending_and_compact(tmp_path):
+    j = Journal("virtual", path=tmp_path / "j.jsonl", run_id="run1")
+    a = j.add(run_record("h1", "ip link del dev lgbond0"))
+    b = j.add([UndoRecord("cable", "h1-h2-a"), UndoRecord("port", "h1", ("eth1",))])
+    assert [e.id for e in j.pending()] == [a, b]
+    j.done(a)
+    (only,) = j.pending()
+    assert only.id == b and only.run == "run1" and [s.kind for s in only.steps] == ["cable", "port"]
+    j.compact()
+    assert len((tmp_path / "j.jsonl").read_text().splitlines()) == 1
+    j.done(b)
+    j.compact()
+    assert not (tmp_path / "j.jsonl").exists(), "an empty journal is removed"
+
+
+def test_a_write_cut_by_a_crash_is_ignored_and_any_other_bad_line_names_file_and_line(tmp_path):
+    j = Journal("virtual", path=tmp_path / "j.jsonl")
+    j.add(run_record("h1", "true"))
+    text = (tmp_path / "j.jsonl").read_text()
+    cut = text + '{"op":"add","id":"x","steps":[{"kind":"run","tar'
+    assert len(parse_journal(cut)) == 1, "the last line without its newline: never acted on"
+    with pytest.raises(JournalError, match=r"j.jsonl:2: not a journal line"):
+        parse_journal(text + "junk\n" + text, str(tmp_path / "j.jsonl"))
+    with pytest.raises(JournalError, match=r":1: .*unknown kind 'rm'"):
+        parse_journal('{"op":"add","id":"y","steps":[{"kind":"rm","target":"h1"}]}\n')
+
+
+@pytest.mark.parametrize("rec, why", [
+    ({"kind": "run", "target": "h1", "args": ["ls"]}, "arguments"),
+    ({"kind": "run", "target": "", "args": ["ls", True]}, "target"),
+    ({"kind": "pdu", "target": "pdu1", "args": [True]}, "arguments"),
+    ({"kind": "switch", "target": "sw1", "args": ["lag_create", "swp1"]}, "not a switch undo"),
+])
+def test_records_from_a_file_are_checked(rec, why):
+    with pytest.raises(JournalError, match=why):
+        UndoRecord.from_json(rec)
+
+
+def test_every_write_is_flushed_to_disk(tmp_path, monkeypatch):
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd)))
+    j = Journal("virtual", path=tmp_path / "j.jsonl")
+    j.done(j.add(run_record("h1", "true")))
+    assert len(synced) == 2
+
+
+# ---- what gets journaled -------------------------------------------------------------
+def test_defer_journals_before_the_change_and_clears_after_the_undo(tmp_path):
+    rt = fake_rt()
+    h1 = rt.node("h1")
+    j = Journal("virtual", path=tmp_path / "j.jsonl")
+    undo = Defer(journal=j)
+    undo(h1.run, "ip link del dev lgbond0", check=False)
+    (e,) = j.pending()
+    assert e.steps == [run_record("h1", "ip link del dev lgbond0", False)]
+    assert undo.run_all() == []
+    assert h1.session.cmds == ["ip link del dev lgbond0"] and j.pending() == []
+
+
+def test_a_failed_undo_stays_in_the_journal_for_the_next_session(tmp_path):
+    rt = fake_rt(fail=("del",))
+    j = Journal("virtual", path=tmp_path / "j.jsonl")
+    undo = Defer(journal=j)
+    undo(rt.node("h1").run, "ip link del dev lgbond0")
+    undo(lambda: None)      # process-local: not journaled
+    failures = undo.run_all()
+    assert len(failures) == 1 and "ip link del" in failures[0]
+    assert [e.describe() for e in j.pending()] == ["h1: run 'ip link del dev lgbond0'"]
+
+
+def test_injectors_journal_how_a_later_process_reverts_them():
+    from laghil.faults.injectors import HostLinkDown, PduOutletOff, VirtualCablePull
+    rt = SimpleNamespace(lab=load_lab("virtual"), rack=object())
+    pull = VirtualCablePull.__new__(VirtualCablePull)
+    pull.rt, pull.cable = rt, rt.lab.cable("h1-h2-a")
+    assert undo_steps(pull.revert) == [UndoRecord("cable", "h1-h2-a")]
+    down = HostLinkDown.__new__(HostLinkDown)
+    down.host, down.port = "h1", "eth1"
+    assert undo_steps(down.revert) == [run_record("h1", "ip link set dev eth1 up",
+                                                  what="eth1 up (link-down fault)")]
+    off = PduOutletOff.__new__(PduOutletOff)
+    off.pdu_name, off.outlet = "pdu1", 3
+    assert undo_steps(off.revert) == [UndoRecord("pdu", "pdu1", (3,))]
+    assert undo_steps(off.verify) is None
+
+
+def test_an_upper_device_journals_its_delete_and_its_members_as_they_were():
+    from laghil.drivers.bond import Bond
+    rt = fake_rt()
+    b = Bond(rt.node("h1"), "lgbond0", "active-backup", ["eth1", "eth2"], miimon=10)
+    b._saved = [NetdevState("eth1", "52:54:00:00:01:01", 1500, True, None, ("10.0.0.1/24",)),
+                NetdevState("eth2", "52:54:00:00:01:02", 9000, False, None, ())]
+    (rec,) = undo_steps(b.destroy)
+    cmd = rec.args[0]
+    assert rec.kind == "run" and rec.target == "h1"
+    assert cmd.startswith("if [ -e /sys/class/net/lgbond0 ]; then ip link del dev lgbond0")
+    assert "ip link set dev eth2 mtu 9000" in cmd and "ip link set dev eth2 down; fi" in cmd
+    assert "ip addr replace 10.0.0.1/24 dev eth1" in cmd
+
+
+def test_restore_command_refuses_what_is_not_a_mac_or_an_address():
+    with pytest.raises(LaghilError, match="MAC"):
+        restore_command(NetdevState("eth1", "52:54;reboot", 1500, True, None, ()))
+    with pytest.raises(LaghilError, match="address"):
+        restore_command(NetdevState("eth1", None, 1500, True, None, ("1.2.3.4/24;id",)))
+
+
+def test_switch_undos_are_journaled_through_the_driver():
+    from laghil.drivers.switch import LinuxSwitch
+    rt = fake_rt()
+    sw = LinuxSwitch(rt.node("sw1"))
+    j = []
+    sw.port_shutdown("swp1", defer=lambda fn: j.append(undo_steps(fn)))
+    assert j == [[UndoRecord("switch", "sw1", ("port_no_shutdown", "swp1"))]]
+    j.clear()
+    sw.lag_member_add("lglag1", "swp3", defer=lambda fn: j.append(undo_steps(fn)))
+    (rec,) = j[0]
+    assert rec.kind == "run" and "nomaster" in rec.args[0] and "lglag1" in rec.args[0]
+
+
+# ---- replay --------------------------------------------------------------------------
+def test_replay_runs_newest_first_marks_done_and_keeps_a_failure(tmp_path):
+    rt = fake_rt(fail=("explode",))
+    j = Journal("virtual", path=tmp_path / "j.jsonl")
+    j.add(run_record("h1", "ip link del dev lgbond0"))
+    j.add(run_record("h2", "explode"))
+    j.add([UndoRecord("cable", "h1-h2-a"), UndoRecord("port", "h1", ("eth1",))])
+    said = []
+    out = replay(rt, j, say=said.append)
+    assert [o.ok for o in out] == [True, False, True]
+    assert rt.rack.calls == [("cable", "h1-h2-a", True), ("port", "h1", "eth1", True)]
+    assert rt.sessions["h1"].cmds == ["ip link del dev lgbond0"]
+    assert "FAILED" in said[1] and "explode" in said[1]
+    assert [e.steps[0].args[0] for e in j.pending()] == ["explode"]
+
+
+def test_replay_dry_run_changes_nothing(tmp_path):
+    rt = fake_rt()
+    j = Journal("virtual", path=tmp_path / "j.jsonl")
+    j.add(run_record("h1", "ip link del dev lgbond0"))
+    said = []
+    replay(rt, j, dry_run=True, say=said.append)
+    assert rt.sessions.get("h1") is None or rt.sessions["h1"].cmds == []
+    assert said[0].startswith("would restore: h1: run 'ip link del dev lgbond0'")
+    assert len(j.pending()) == 1
+
+
+def test_replay_names_an_unknown_node():
+    with pytest.raises(LaghilError, match="h9"):
+        replay_step(fake_rt(), run_record("h9", "true"))
+
+
+# ---- the baseline --------------------------------------------------------------------
+def _state(*captures):
+    return {"nodes": {"h1": parse_snapshot((CAP / captures[0]).read_text())},
+            "pdus": {"pdu1": {"1": True, "2": captures[1] if len(captures) > 1 else True}}}
+
+
+def test_diff_against_the_baseline_on_captured_snapshots():
+    base, now = _state("h1-snapshot-plain.txt"), _state("h1-snapshot-bond-rxe.txt", False)
+    diff = diff_state(base, now)
+    assert "h1: links bond0: not in the baseline ({'admin_up': True" in diff[0]
+    assert "pdu pdu1 outlet 2: was on, now off" in diff
+    assert diff_state(base, base) == []
+
+
+def test_repairs_delete_only_what_laghil_makes_and_say_what_they_leave():
+    base, now = _state("h1-snapshot-plain.txt"), _state("h1-snapshot-bond-rxe.txt", False)
+    lab = SimpleNamespace(device_names=DeviceNames())        # lgbond0...: bond0 is not laghil's
+    steps, refused = repairs(lab, base, now, {"h1": {"mgmt0"}})
+    assert not any("ip link del dev bond0" in s.args[0] for s in steps if s.kind == "run")
+    assert any("bond0 (bond) is not in the baseline and laghil did not make it" in r
+               for r in refused)
+    assert any("RDMA link rxe0/1" in r for r in refused)
+    assert any("netns lgtest" in r for r in refused)
+    assert UndoRecord("pdu", "pdu1", (2,), "outlet 2 back on") in steps
+
+
+def test_repairs_of_a_left_bond_named_as_laghil_names_it():
+    base, now = _state("h1-snapshot-plain.txt"), _state("h1-snapshot-bond-rxe.txt")
+    lab = SimpleNamespace(device_names=DeviceNames(bond="bond0"))
+    steps, refused = repairs(lab, base, now, {"h1": {"mgmt0"}}, virtual=True)
+    cmds = [s.args[0] for s in steps if s.kind == "run"]
+    assert cmds[0] == "if [ -e /sys/class/net/bond0 ]; then ip link del dev bond0; fi"
+    eth2 = next(c for c in cmds if "dev eth2" in c)
+    assert "nomaster" in eth2 and "address 52:54:00:00:01:02" in eth2
+    assert not any("fe80" in c for c in cmds), "link-local addresses come back by themselves"
+    assert not any("mgmt0" in c for c in cmds)
+
+
+def test_the_management_interface_is_never_repaired():
+    base = _state("h1-snapshot-plain.txt")
+    now = json.loads(json.dumps(base))
+    now["nodes"]["h1"]["links"]["mgmt0"]["mtu"] = 9000
+    steps, refused = repairs(SimpleNamespace(device_names=DeviceNames()), base, now,
+                             {"h1": {"mgmt0"}})
+    assert steps == [] and "mgmt0 differs from the baseline but is the management" in refused[0]
+
+
+def test_laghil_made_names():
+    lab = SimpleNamespace(device_names=DeviceNames())
+    assert laghil_made(lab, "lgbond0") and laghil_made(lab, "lgbond0.100")
+    assert laghil_made(lab, "lglag2") and not laghil_made(lab, "bond0")
+    assert not laghil_made(lab, "eth1")
+
+
+def test_a_probe_journals_how_to_end_its_agents_by_their_run_id():
+    from laghil.measure.probe import Probe
+    rt = fake_rt()
+    p = Probe(rt.node("h1"), rt.node("h2"), "192.168.201.2", duration_s=5)
+    recs = undo_steps(p.stop)
+    assert [r.target for r in recs] == ["h1", "h2"]
+    assert f"laghil-probe-run-{p._rid}" not in recs[0].args[0], "the tag is split in the script"
+    assert 'rm -f /tmp/"$t".*' in recs[0].args[0]
+
+
+def test_the_kill_by_tag_script_ends_only_the_tagged_processes():
+    """Run by this machine's /bin/sh: a process with the tag in its command line
+    and one with it in its environment end; an untagged one and the script
+    itself live."""
+    import subprocess
+    import time
+
+    from laghil.measure.probe import kill_tagged_command
+    tag = "laghil-probe-run-5eed0001"
+    argv = subprocess.Popen(["bash", "-c", f"exec -a {tag} sleep 30"])
+    env = subprocess.Popen(["sleep", "30"], env={"LAGHIL_TAG": tag, "PATH": os.environ["PATH"]})
+    other = subprocess.Popen(["sleep", "30"])
+    time.sleep(0.3)
+    try:
+        r = subprocess.run(["sh", "-c", kill_tagged_command(tag, remove_files=True)],
+                           capture_output=True, timeout=30)
+        assert r.returncode == 0
+        assert argv.wait(timeout=5) == -15 and env.wait(timeout=5) == -15
+        assert other.poll() is None
+    finally:
+        for p in (argv, env, other):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    with pytest.raises(ValueError):
+        kill_tagged_command("x; reboot")
