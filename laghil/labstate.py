@@ -210,8 +210,12 @@ def repairs(lab, baseline, current, management=None, virtual=False):
             else:
                 refused.append(f"{node}: RDMA link {link} not in the baseline and not laghil's")
         for ns in sorted(set(c.get("netns", [])) - set(b.get("netns", []))):
-            refused.append(f"{node}: netns {ns} not in the baseline: laghil makes no namespace "
-                           "on lab nodes; left alone")
+            if ns.startswith(lab.device_names.netns):
+                steps.append(run_record(node, f"ip netns del {q(ns)} 2>/dev/null; true",
+                                        what=f"delete netns {ns} (laghil's)"))
+            else:
+                refused.append(f"{node}: netns {ns} not in the baseline and not laghil's (not "
+                               f"{lab.device_names.netns}*): left alone")
     for pdu, outlets in sorted(baseline.get("pdus", {}).items()):
         now = current.get("pdus", {}).get(pdu, {})
         for o, on in sorted(outlets.items()):

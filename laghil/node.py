@@ -1,6 +1,6 @@
 """A lab node (host or switch) ready to use: its lab entry plus its SSH session."""
 
-from .names import qif
+from .names import check_name, q, qif
 from .parsing import parser
 
 
@@ -50,6 +50,35 @@ class Node:
 
     def carrier(self, port):
         return self.carriers([port])[port]
+
+
+class NetnsNode(Node):
+    """A network namespace of a node, as a node: every command runs in it
+    (``ip netns exec``), files and the SSH session are the node's. Its undo
+    records are journaled the same way, and replay harmlessly once the
+    namespace is gone."""
+
+    def __init__(self, node, netns):
+        super().__init__(node.name, node.spec, node.role, node.session)
+        self.netns = check_name(netns, "netns")
+        self.host = node
+
+    def __repr__(self):
+        return f"<Node {self.role} {self.name} netns {self.netns}>"
+
+    def wrap(self, cmd):
+        return f"ip netns exec {q(self.netns)} sh -c {q(cmd)}"
+
+    def run(self, cmd, **kw):
+        return self.session.run(self.wrap(cmd), **kw)
+
+    def undo_records(self, method, args, kwargs):
+        if method != "run":
+            return None
+        from .journal import run_record
+        cmd = args[0] if args else kwargs.get("cmd")
+        return run_record(self.name, f"[ -e /run/netns/{q(self.netns)} ] || exit 0; "
+                                     f"{self.wrap(cmd)}", kwargs.get("check", True))
 
 
 @parser('/sys/class/net/*/carrier')

@@ -3,7 +3,8 @@
 Parsers stay pure functions of the text. :func:`parser` wraps one so that
 whatever the text (truncated, fields missing, wrong types, junk lines), the
 caller gets either a result or a :class:`ParseError` naming the tool, the node
-when the caller says which (``node=``), and how the output starts; never an
+(``node=``, else the node a command's output came from: ``Result.stdout`` is a
+:class:`~laghil.transport.framing.NodeText`), and how the output starts; never an
 IndexError, KeyError or TypeError from deep inside.
 """
 
@@ -34,6 +35,8 @@ def parser(tool):
     def wrap(fn):
         @functools.wraps(fn)
         def parse(*args, node=None, **kwargs):
+            if node is None and args:
+                node = getattr(args[0], "node", None)   # a command's output knows its node
             try:
                 return fn(*args, **kwargs)
             except ParseError as e:

@@ -133,6 +133,8 @@ def _parsers():
     from laghil.drivers.switch.nos import parse_version
     from laghil.drivers.team import parse_port_link, parse_team_state
     from laghil.drivers.team_settings import parse_settings, parse_teamnl_options
+    from laghil.drivers.vflag import (parse_eswitch, parse_lag_debugfs, parse_lag_log,
+                                      parse_phy_counters)
     from laghil.inventory import parse_ethtool_i, parse_inventory
     from laghil.kevents import parse_dmesg
     from laghil.measure.throughput import parse_iperf3, parse_perftest
@@ -175,6 +177,11 @@ def _parsers():
          cap("sonic-utilities--show_interfaces_portchannel.txt"), ()),
         ("show version", parse_version, cap("ntc-templates--arista_eos_show_version.raw"),
          (r"^Software image version:\s*(\S+)",)),
+        ("devlink eswitch", parse_eswitch, cap("iproute2-doc--devlink_eswitch_show.json"), ()),
+        ("mlx5 lag debugfs", parse_lag_debugfs,
+         cap("kernel-doc--mlx5_lag_debugfs_qaff_failover.txt"), ()),
+        ("mlx5 lag log", parse_lag_log, cap("linux-commit--mlx5_lag_kernel_log.txt"), ()),
+        ("mlx5 ethtool -S", parse_phy_counters, cap("netdev-list--mlx5_ethtool_S_5.15.txt"), ()),
     ]
 
 
@@ -241,3 +248,13 @@ def test_the_captured_inputs_parse_unmutated():
 def test_zz_how_many_examples_each_fuzzer_tried(capsys):
     with capsys.disabled():
         print("\nfuzz examples tried: " + ", ".join(f"{k}: {v}" for k, v in sorted(TRIED.items())))
+
+
+def test_a_command_s_output_names_its_node_in_a_parse_error():
+    from laghil.netstate import parse_snapshot
+    from laghil.parsing import ParseError
+    from laghil.transport.framing import Result
+    r = Result("h2", "ip -j link", 0, "@@links\n[{\"ifname\": 3", "", 0.01)
+    assert r.stdout.node == "h2" and r.stdout == "@@links\n[{\"ifname\": 3"
+    with pytest.raises(ParseError, match=r"^h2: cannot parse the output of the network-state"):
+        parse_snapshot(r.stdout)

@@ -304,3 +304,18 @@ def test_the_kill_by_tag_script_ends_only_the_tagged_processes():
                 p.wait()
     with pytest.raises(ValueError):
         kill_tagged_command("x; reboot")
+
+
+def test_a_namespace_s_commands_and_devices_are_journaled_inside_it():
+    from laghil.drivers.bond import Bond
+    from laghil.node import NetnsNode
+    rt = fake_rt()
+    ns = NetnsNode(rt.node("h1"), "lgns1")
+    (rec,) = undo_steps(ns.run, ("ip link del dev lgbond0",))
+    assert rec.args[0] == ("[ -e /run/netns/lgns1 ] || exit 0; ip netns exec lgns1 sh -c "
+                           "'ip link del dev lgbond0'")
+    b = Bond(ns, "lgbond0", "active-backup", ["eth7", "eth8"], miimon=10)
+    (rec,) = undo_steps(b.destroy)
+    assert "ip netns exec lgns1 sh -c" in rec.args[0] and rec.what.startswith("delete bond")
+    ns.run("true")
+    assert rt.sessions["h1"].cmds[-1] == "ip netns exec lgns1 sh -c true"

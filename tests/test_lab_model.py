@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from laghil.errors import LabError, UnknownNode
@@ -347,3 +348,23 @@ def test_lab_platforms_are_the_switch_drivers():
     from laghil.drivers.switch import DRIVERS
     from laghil.lab.fields import SWITCH_PLATFORMS
     assert SWITCH_PLATFORMS == tuple(DRIVERS)
+
+
+def test_rdma_aggregates_are_declared_and_checked(rack3, tmp_path):
+    """IB device bonding's contract: each aggregate with its members, mode and
+    claims; a member that is not a port of the host is named."""
+    agg = rack3.hosts["srv1"].rdma_aggregates[0]
+    assert (agg.name, agg.provider, agg.mode) == ("mlx5_bond_0", "mlx5", "active-active")
+    assert [m.device for m in agg.members] == ["mlx5_0", "mlx5_1"] and agg.members_hidden
+    assert rack3.hosts["srv1"].ports["ens1f0np0"].sriov is True
+    doc = yaml.safe_load(Path("labs/rack3.yaml").read_text())
+    doc["hosts"]["srv1"]["rdma_aggregates"][0]["members"][1]["netdev"] = "eth9"
+    doc["hosts"]["srv2"]["rdma_aggregates"][0]["stand_in"] = True
+    f = tmp_path / "rack3.yaml"
+    f.write_text(yaml.safe_dump(doc))
+    with pytest.raises(LabError) as e:
+        load_lab(f)
+    msg = str(e.value)
+    assert "rdma_aggregates[0].members[1].netdev: aggregate 'mlx5_bond_0' member netdev 'eth9'" \
+        " is not a port of srv1" in msg
+    assert "a stand-in is Soft-RoCE over a bond (provider rxe), not mlx5" in msg

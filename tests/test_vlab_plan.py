@@ -183,3 +183,55 @@ def test_console_faults_after_the_mark_only(rack):
     assert list(faults) == ["h1"] and len(faults["h1"]) == 5, faults
     assert "NETDEV WATCHDOG" in faults["h1"][0] and faults["h1"][0].startswith("[1188.049]")
     assert len(rack.console_faults({})["h1"]) == 6, "from the start: all six"
+
+
+def test_an_igb_port_is_an_sriov_pf_behind_a_pcie_root_port(tmp_path, monkeypatch):
+    """A port of model igb (QEMU 8.0+'s Intel 82576, SR-IOV VFs): the guest
+    becomes q35 and the PF sits behind a pcie-root-port of its own; the other
+    ports stay virtio-net, and a guest without one stays an i440fx pc."""
+    import yaml
+    monkeypatch.setenv("LAGHIL_STATE_DIR", str(tmp_path))
+    doc = yaml.safe_load(Path("labs/virtual.yaml").read_text())
+    doc["hosts"]["h1"]["ports"]["eth5"] = {"mac": "52:54:00:00:01:05", "model": "igb",
+                                           "speed": 1000, "sriov": True}
+    f = tmp_path / "virtual.yaml"
+    f.write_text(yaml.safe_dump(doc))
+    rack = Rack(load_lab(f), log=lambda *_: None)
+    k = GuestKernel(tmp_path / "k", "6.1.0-test")
+    (tmp_path / "k" / "boot").mkdir(parents=True)
+    (tmp_path / "k" / "boot" / "vmlinux-6.1.0-test").write_bytes(b"\x7fELF")
+
+    def fds(node):
+        return {n.port: 10 + i for i, n in enumerate(rack.plans[node].nics)
+                if n.local_udp is not None}
+    nics = rack.plans["h1"].nics
+    assert [n.model for n in nics][-1] == "igb" and {n.model for n in nics[:-1]} == {"virtio-net"}
+    line = " ".join(rack._qemu_cmd(rack.plans["h1"], k, Path("/x/initrd"), fds("h1")))
+    assert "q35,accel=tcg" in line
+    i = len(nics) - 1
+    assert f"pcie-root-port,id=rp{i},chassis={i + 1},slot=0" in line
+    assert f"igb,id={nic_id('eth5')},mac=52:54:00:00:01:05,bus=rp{i}" in line
+    other = " ".join(rack._qemu_cmd(rack.plans["h2"], k, Path("/x/initrd"), fds("h2")))
+    assert "pc,accel=tcg" in other and "igb," not in other and "pcie-root-port" not in other
+
+
+def test_a_partly_up_rack_is_completed_never_rebooted(rack, monkeypatch):
+    """A kept rack with a guest a killed run left off and one still booting:
+    the off one is powered on, the booting one waited for; nothing running is
+    ended (a full reboot would tie every guest to this process)."""
+    seen = iter([{"h1": {"pid": 1, "ssh": True}, "h2": {"pid": None, "ssh": False},
+                  "sw1": {"pid": 3, "ssh": False}},
+                 {"h1": {"pid": 1, "ssh": True}, "h2": {"pid": 4, "ssh": False},
+                  "sw1": {"pid": 3, "ssh": True}},
+                 {"h1": {"pid": 1, "ssh": True}, "h2": {"pid": 4, "ssh": True},
+                  "sw1": {"pid": 3, "ssh": True}}])
+    powered, ended = [], []
+    monkeypatch.setattr(rack, "status", lambda: next(seen))
+    monkeypatch.setattr(rack, "power_on", lambda n, timeout: powered.append(n))
+    monkeypatch.setattr(rack, "down", lambda quiet=False: ended.append(1))
+    monkeypatch.setattr("time.sleep", lambda s: None)
+    assert rack._complete(30) is not None
+    assert powered == ["h2"] and ended == []
+    monkeypatch.setattr(rack, "status", lambda: {n: {"pid": None, "ssh": False}
+                                                 for n in ("h1", "h2", "sw1")})
+    assert rack._complete(30) is None, "nothing runs: boot anew"

@@ -232,10 +232,13 @@ class UpperDevice:
         member put back as it was, as one idempotent command (laghil.journal)."""
         if method != "destroy":
             return None
-        from ..journal import run_record
+        from ..journal import UndoRecord, run_record
         cmd = "; ".join([self.delete_command(), *(restore_command(st) for st in self._saved)])
-        return run_record(self.node.name, cmd, what=f"delete {self.kind} {self.name}, "
-                          f"members {', '.join(self.members) or 'none'} as they were")
+        hook = getattr(self.node, "undo_records", None)     # a namespace wraps the command
+        rec = hook("run", (cmd,), {}) if hook else run_record(self.node.name, cmd)
+        return UndoRecord(rec.kind, rec.target, rec.args,
+                          f"delete {self.kind} {self.name}, members "
+                          f"{', '.join(self.members) or 'none'} as they were")
 
     def destroy(self):
         """Delete the device and return every member exactly as it was. Every

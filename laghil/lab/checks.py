@@ -96,6 +96,16 @@ def _check_host(lab, add, name, host: Host):
                 add(("hosts", name, "rdma", i, "netdevs", j),
                     f"RDMA device {dev.name!r} netdev {netdev!r} is not a port of "
                     f"{name}; ports: {', '.join(host.ports)}")
+    for i, agg in enumerate(host.rdma_aggregates):
+        for j, m in enumerate(agg.members):
+            if m.netdev not in host.ports:
+                add(("hosts", name, "rdma_aggregates", i, "members", j, "netdev"),
+                    f"aggregate {agg.name!r} member netdev {m.netdev!r} is not a port of "
+                    f"{name}; ports: {', '.join(host.ports)}")
+        if agg.stand_in and agg.provider != "rxe":
+            add(("hosts", name, "rdma_aggregates", i, "stand_in"),
+                f"aggregate {agg.name!r}: a stand-in is Soft-RoCE over a bond (provider rxe), "
+                f"not {agg.provider}")
     if host.bmc is not None and host.bmc not in lab.bmcs:
         add(("hosts", name, "bmc"),
             f"bmc {host.bmc!r} is not a bmc of this lab; bmcs: {', '.join(lab.bmcs) or '(none)'}")

@@ -99,6 +99,7 @@ class DeviceNames(_Model):
     team: IfName = "lgteam0"
     bridge: IfName = "lgbr0"            # a switch's bridge over the partner LAGs
     switch_lag: IfNamePrefix = "lglag"  # a switch's partner LAGs: lglag1, lglag2...
+    netns: IfNamePrefix = "lgns"        # network namespaces laghil makes (a tenant's VFs)
 
 
 class Defaults(_Model):
@@ -114,6 +115,12 @@ class Port(_Model):
     speed: Optional[Annotated[int, Field(gt=0)]] = None  # Mb/s
     driver: Optional[str] = None
     description: Optional[str] = None
+    # the virtual rack's NIC model for this port: "igb" (an Intel 82576 with
+    # SR-IOV VFs, behind a PCIe root port) or the host's nic_model (virtio-net)
+    model: Optional[Literal["virtio-net", "igb"]] = None
+    # an SR-IOV PF laghil may make VFs on (suites/sriov_lag); its cables are left
+    # out of the back-to-back pairs of the other suites
+    sriov: bool = False
 
 
 class RdmaDevice(_Model):
@@ -124,6 +131,32 @@ class RdmaDevice(_Model):
     netdevs: list[IfName] = Field(default_factory=list)
 
 
+class AggregateMember(_Model):
+    """A member of an aggregate RDMA device: its netdev and, where it has one of
+    its own outside the aggregate, its RDMA device."""
+
+    netdev: IfName
+    device: Optional[Name] = None
+
+
+class RdmaAggregate(_Model):
+    """An RDMA device that aggregates others (IB device bonding: mlx5_bond_<n>,
+    hns_bond_*, bnxt_re_bond*, or the virtual rack's stand-in, Soft-RoCE over a
+    bond), declared with what it claims; suites/ib_bond proves each claim and
+    reports each one it could not test. Identified by attributes (the netdev its
+    port sits on), never by name alone: udev may rename it."""
+
+    name: Name                                  # what applications open (-d NAME)
+    provider: Literal["mlx5", "hns", "bnxt_re", "rxe"]
+    members: Annotated[list[AggregateMember], Field(min_length=2)]
+    mode: Literal["active-active", "active-passive"]
+    members_hidden: bool = True                 # member devices gone while aggregated
+    link_layer: Literal["ethernet", "infiniband"] = "ethernet"
+    affinity: Optional[Literal["numa", "device"]] = None   # the placement it claims
+    sriov: bool = False                         # VFs of the aggregate get its HA
+    stand_in: bool = False                      # the virtual rack's rxe-over-bond
+
+
 class Host(_Model):
     """A server under test."""
 
@@ -131,6 +164,7 @@ class Host(_Model):
     ports: Annotated[dict[IfName, Port], Field(min_length=1)]
     nic_model: Optional[str] = None
     rdma: list[RdmaDevice] = Field(default_factory=list)
+    rdma_aggregates: list[RdmaAggregate] = Field(default_factory=list)
     capabilities: list[Capability] = Field(default_factory=list)
     numa_nodes: Optional[Annotated[int, Field(ge=1)]] = None
     bmc: Optional[NodeName] = None

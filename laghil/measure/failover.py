@@ -92,7 +92,9 @@ def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, 
     (after it is visible); what it returns is ``trial.observed``."""
     sender = lag.node
     members = list(lag.members)
-    cables = {m: rt.lab.cable_of(sender.name, m) for m in members}
+    # a member that is not a lab port (a VF) names the port whose cable carries it
+    port_of = getattr(lag, "port_of", None) or {}
+    cables = {m: rt.lab.cable_of(sender.name, port_of.get(m, m)) for m in members}
     missing = [m for m, c in cables.items() if c is None]
     if missing:
         raise FailoverError(f"{sender.name}: members {missing} have no cable in lab {rt.lab.name!r}")

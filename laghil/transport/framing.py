@@ -26,6 +26,21 @@ class Result:
     def ok(self):
         return self.rc == 0
 
+    def __post_init__(self):
+        # the output knows its node: a parser fed it names the node in its error
+        if self.node and type(self.stdout) is str:
+            object.__setattr__(self, "stdout", NodeText(self.stdout, self.node))
+
+
+class NodeText(str):
+    """A command's output, carrying the name of the node that printed it
+    (:func:`laghil.parsing.parser` names it when the output cannot be read)."""
+
+    def __new__(cls, text, node):
+        s = super().__new__(cls, text)
+        s.node = node
+        return s
+
 
 def remote_command(cmd, timeout, sudo=False):
     """The shell text that runs ``cmd`` under ``/bin/sh -c`` with a remote kill.

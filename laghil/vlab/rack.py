@@ -53,6 +53,7 @@ class Nic:
     speed: int | None = None
     local_udp: int | None = None   # None: an uncabled port (no peer, link down)
     peer_udp: int | None = None
+    model: str = "virtio-net"      # or "igb": SR-IOV PF (Intel 82576), PCIe
 
 
 @dataclass
@@ -87,7 +88,8 @@ class Rack:
         for i, (name, node) in enumerate(sorted(nodes.items())):
             plans[name] = GuestPlan(name, node.management.port, f"02:4c:47:00:{i // 256:02x}:{i % 256:02x}")
             for pname, port in node.ports.items():
-                plans[name].nics.append(Nic(pname, port.mac, port.speed))
+                plans[name].nics.append(Nic(pname, port.mac, port.speed,
+                                            model=port.model or "virtio-net"))
         for ci, cable in enumerate(self.lab.cables):
             (na, pa), (nb, pb) = (_split_end(e) for e in cable.ends)
             ua, ub = UDP_BASE + 2 * ci, UDP_BASE + 2 * ci + 1
@@ -192,21 +194,16 @@ class Rack:
         ``detach``: guests outlive this process (``laghil vlab up``); otherwise
         they get SIGKILL if this process dies, whatever the way.
         """
-        if reuse and self._read_state() and self.is_up():
-            self.log(f"vlab {self.lab.name}: already up, reusing it")
-            return 0.0
-        if reuse and self._read_state():
-            down = self._repairable()
-            if down:
-                # a rack kept up whose guests a killed run left powered off (a PDU
-                # test SIGKILLed mid-way): power those on, as the outlet would
-                t0 = time.monotonic()
-                self.log(f"vlab {self.lab.name}: up except {', '.join(down)} (powered off); "
-                         "powering them on")
-                for name in down:
-                    self.power_on(name, timeout=timeout)
-                if self.is_up():
-                    return time.monotonic() - t0
+        state = self._read_state() if reuse else None
+        if state:
+            if self.is_up():
+                self.log(f"vlab {self.lab.name}: already up, reusing it")
+                return 0.0
+            secs = self._complete(timeout)
+            if secs is not None:
+                return secs
+            # a rack kept up by hand stays detached when it has to be booted again
+            detach = detach or bool(state.get("detached"))
         self.down(quiet=True)
         t0 = time.monotonic()
         self.detached = detach
@@ -222,13 +219,32 @@ class Rack:
             raise
         return time.monotonic() - t0
 
-    def _repairable(self):
-        """The guests that are not running while every other one answers SSH
-        (empty when the rack is not in that state)."""
-        st = self.status()
-        dead = [n for n, x in st.items() if not x["pid"]]
-        alive_ok = all(x["ssh"] for n, x in st.items() if x["pid"])
-        return dead if dead and alive_ok and len(dead) < len(st) else []
+    def _complete(self, timeout):
+        """A rack partly up (a killed run's outlet left a guest off, or a guest
+        still booting after one was powered on again): power on the guests that
+        do not run, wait for the ones booting; the seconds it took, or None when
+        nothing of the rack runs (boot it anew). Never ends a running guest."""
+        t0 = time.monotonic()
+        said = False
+        while True:
+            st = self.status()
+            dead = [n for n, x in st.items() if not x["pid"]]
+            booting = [n for n, x in st.items() if x["pid"] and not x["ssh"]]
+            if len(dead) == len(st):
+                return None
+            if not dead and not booting:
+                return time.monotonic() - t0
+            if not said:
+                self.log(f"vlab {self.lab.name}: partly up (off: {', '.join(dead) or '-'}; "
+                         f"booting: {', '.join(booting) or '-'}); completing it")
+                said = True
+            for name in dead:
+                self.power_on(name, timeout=timeout)
+            if booting:
+                if time.monotonic() - t0 > timeout:
+                    raise RackError(self._guest_failure(booting[0], "no SSH before the boot "
+                                                                    "timeout"))
+                time.sleep(0.5)
 
     def down(self, quiet=False):
         """End every guest of this lab by pid (stale ones included)."""
@@ -315,9 +331,12 @@ class Rack:
         mem = getattr(getattr(self.lab, "virtual", None), "memory_mb", 1024)
         cpus = getattr(getattr(self.lab, "virtual", None), "cpus", 1)
         ro = "security_model=none,readonly=on,multidevs=remap"
+        # an igb PF (SR-IOV) needs PCI Express: q35, each behind a root port
+        pcie = any(n.model == "igb" for n in plan.nics)
         cmd = [
             QEMU, "-name", self.marker(plan.name),
-            "-machine", "pc,accel=tcg", "-cpu", "max", "-smp", str(cpus), "-m", str(mem),
+            "-machine", f"{'q35' if pcie else 'pc'},accel=tcg", "-cpu", "max", "-smp", str(cpus),
+            "-m", str(mem),
             "-nodefaults", "-no-user-config", "-display", "none", "-vga", "none", "-no-reboot",
             "-kernel", str(kernel.boot_image()), "-initrd", str(initrd), "-append", KERNEL_ARGS,
             "-serial", f"file:{g / 'console.log'}",
@@ -330,9 +349,13 @@ class Rack:
             "-device", f"virtio-net-pci,netdev=mgmt,id={nic_id(MGMT_NIC)},mac={plan.mgmt_mac}",
         ]
         for i, nic in enumerate(plan.nics):
-            dev = f"virtio-net-pci,id={nic_id(nic.port)},mac={nic.mac}"
-            if nic.speed:
-                dev += f",speed={nic.speed},duplex=full"
+            if nic.model == "igb":
+                cmd += ["-device", f"pcie-root-port,id=rp{i},chassis={i + 1},slot=0"]
+                dev = f"igb,id={nic_id(nic.port)},mac={nic.mac},bus=rp{i}"
+            else:
+                dev = f"virtio-net-pci,id={nic_id(nic.port)},mac={nic.mac}"
+                if nic.speed:
+                    dev += f",speed={nic.speed},duplex=full"
             if nic.local_udp is not None:
                 nd = f"n{i}"
                 cmd += ["-netdev", f"dgram,id={nd},local.type=fd,local.str={wire_fds[nic.port]}"]

@@ -73,3 +73,34 @@ def test_the_next_test_needing_h2_waits_for_its_boot(node):
     assert h2.session.came_back, "h2's session never waited: it was not power-cycled"
     assert up < h2.session.came_back[-1] + 60, f"h2 uptime {up} s: it did not reboot"
     print(f"h2 came back after {h2.session.came_back[-1]:.1f} s (uptime {up:.1f} s)")
+
+
+def test_h2_that_does_not_come_back_fails_with_the_reason_and_h1_goes_on(lab, lab_rt, node,
+                                                                          defer):
+    """Run with a lab whose boot_timeout is short: h2 switched off and left off
+    fails a command after boot_timeout with the reason, the next at once; h1
+    answers all along; h2 powered on again answers again."""
+    import pytest
+
+    from laghil.errors import ConnectError
+    from laghil.faults import PduOutletOff
+    h1, h2 = node("h1"), node("h2")
+    wait = lab.hosts["h2"].management.boot_timeout
+    assert wait <= 10, f"run this with a short boot_timeout, not {wait}"
+    f = PduOutletOff(lab_rt, *_fed_outlet(lab, "h2"))
+    h2.run("true")
+    f.inject(defer=defer)
+    f.verify(timeout=15)
+    t0 = time.monotonic()
+    with pytest.raises(ConnectError, match=r"did not come back within .* \(boot_timeout\)"):
+        h2.run("true")
+    waited = time.monotonic() - t0
+    t1 = time.monotonic()
+    with pytest.raises(ConnectError, match="not waited for again"):
+        h2.run("true")
+    again = time.monotonic() - t1
+    assert h1.run("echo up").stdout.strip() == "up"
+    f.revert()
+    f.verify_reverted(timeout=120)
+    assert h2.run("echo back").stdout.strip() == "back"
+    print(f"h2 gone: failed after {waited:.1f} s (boot_timeout {wait:g} s), then in {again:.2f} s")
