@@ -68,6 +68,15 @@ def rack(tmp_path_factory):
 RUNNING = []
 
 
+def _interactive_signals():
+    """In the controller before exec: SIGINT as at a terminal. A job started in
+    the background of a non-interactive shell (a CI runner's, nohup) inherits
+    SIGINT ignored, and Python then installs no KeyboardInterrupt for it: the
+    Ctrl-C this suite sends would be lost (seen: a CI run's controller finished
+    its trial and exited 0)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture(autouse=True)
 def _end_controllers():
     """A controller a failed test left running is ended (SIGTERM: its undos run;
@@ -94,7 +103,7 @@ class Controller:
             [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s",
              "-p", "no:randomly", "--lab", LAB, *args],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True)
+            start_new_session=True, preexec_fn=_interactive_signals)
         self.out = None
 
     @property
@@ -205,7 +214,8 @@ def test_controller_killed_mid_failover_trial_leaves_a_lab_the_next_run_restores
         print(f"SIGKILL mid-trial: {len(left)} undo(s) left in the journal, replayed by the next "
               f"run: " + "; ".join(r["what"][:70] for r in restored))
     else:
-        assert rc != 0, f"an interrupted controller exits non-zero (rc {rc})"
+        assert rc != 0, (f"an interrupted controller exits non-zero (rc {rc}): "
+                         f"{c.out[-2000:]}")
         assert left == [], f"{sig.name}: the controller ran its undos: {[e.describe() for e in left]}"
         assert_no_secret(c.out)
     assert Journal(LAB).pending() == []
