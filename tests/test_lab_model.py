@@ -96,7 +96,8 @@ def test_unknown_port_and_node_in_queries(vlab):
 
 
 def test_cable_queries(vlab, rack3):
-    assert [c.name for c in vlab.cables_between("h1", "h2")] == ["h1-h2-a", "h1-h2-b"]
+    assert [c.name for c in vlab.cables_between("h1", "h2")] == ["h1-h2-a", "h1-h2-b", "h1-h2-vfa",
+                                                                  "h1-h2-vfb"]
     assert [c.name for c in vlab.cables_between("sw1", "h2")] == ["h2-sw1-a", "h2-sw1-b"]
     assert vlab.cables_between("h1", "h1") == []
     assert vlab.cable_of("h2", "eth4").name == "h2-sw1-b"
@@ -109,7 +110,7 @@ def test_cable_queries(vlab, rack3):
 
 def test_ports_towards(vlab, rack3):
     assert vlab.ports_towards("h1", "sw1") == ["eth3", "eth4"]
-    assert vlab.ports_towards("h2", "h1") == ["eth1", "eth2"]
+    assert vlab.ports_towards("h2", "h1") == ["eth1", "eth2", "eth5", "eth6"]
     assert rack3.ports_towards("srv2", "sw3") == ["ens1f0np0", "ens1f1np1"]
     assert rack3.ports_towards("jump3", "sw3") == []
 

@@ -53,8 +53,11 @@ def test_qemu_command_line(rack, tmp_path):
     for port, mac in (("eth1", "52:54:00:00:01:01"), ("eth4", "52:54:00:00:01:04")):
         assert f"virtio-net-pci,id={nic_id(port)},mac={mac},speed=10000,duplex=full" in line
     wires = [a for a in cmd if a.startswith("dgram,")]
-    assert len(fds) == 4 and wires == [f"dgram,id=n{i},local.type=fd,local.str={fd}"
+    assert len(fds) == 6 and wires == [f"dgram,id=n{i},local.type=fd,local.str={fd}"
                                        for i, fd in enumerate(fds.values())]
+    # the igb SR-IOV PFs (eth5, eth6): q35, each behind a PCIe root port of its own
+    assert "q35,accel=tcg" in line and f"igb,id={nic_id('eth5')},mac=52:54:00:00:01:05,bus=rp4" in line
+    assert "pcie-root-port,id=rp5,chassis=6,slot=0" in line
     assert "-qmp" in cmd and cmd[cmd.index("-qmp") + 1].endswith("qmp.sock,server=on,wait=off")
 
 
@@ -185,34 +188,14 @@ def test_console_faults_after_the_mark_only(rack):
     assert len(rack.console_faults({})["h1"]) == 6, "from the start: all six"
 
 
-def test_an_igb_port_is_an_sriov_pf_behind_a_pcie_root_port(tmp_path, monkeypatch):
-    """A port of model igb (QEMU 8.0+'s Intel 82576, SR-IOV VFs): the guest
-    becomes q35 and the PF sits behind a pcie-root-port of its own; the other
-    ports stay virtio-net, and a guest without one stays an i440fx pc."""
-    import yaml
-    monkeypatch.setenv("LAGHIL_STATE_DIR", str(tmp_path))
-    doc = yaml.safe_load(Path("labs/virtual.yaml").read_text())
-    doc["hosts"]["h1"]["ports"]["eth5"] = {"mac": "52:54:00:00:01:05", "model": "igb",
-                                           "speed": 1000, "sriov": True}
-    f = tmp_path / "virtual.yaml"
-    f.write_text(yaml.safe_dump(doc))
-    rack = Rack(load_lab(f), log=lambda *_: None)
+def test_a_guest_without_an_igb_port_stays_an_i440fx_pc(rack, tmp_path):
+    """Only a guest with an igb port (an SR-IOV PF, PCI Express) is q35."""
     k = GuestKernel(tmp_path / "k", "6.1.0-test")
     (tmp_path / "k" / "boot").mkdir(parents=True)
     (tmp_path / "k" / "boot" / "vmlinux-6.1.0-test").write_bytes(b"\x7fELF")
-
-    def fds(node):
-        return {n.port: 10 + i for i, n in enumerate(rack.plans[node].nics)
-                if n.local_udp is not None}
-    nics = rack.plans["h1"].nics
-    assert [n.model for n in nics][-1] == "igb" and {n.model for n in nics[:-1]} == {"virtio-net"}
-    line = " ".join(rack._qemu_cmd(rack.plans["h1"], k, Path("/x/initrd"), fds("h1")))
-    assert "q35,accel=tcg" in line
-    i = len(nics) - 1
-    assert f"pcie-root-port,id=rp{i},chassis={i + 1},slot=0" in line
-    assert f"igb,id={nic_id('eth5')},mac=52:54:00:00:01:05,bus=rp{i}" in line
-    other = " ".join(rack._qemu_cmd(rack.plans["h2"], k, Path("/x/initrd"), fds("h2")))
-    assert "pc,accel=tcg" in other and "igb," not in other and "pcie-root-port" not in other
+    fds = {n.port: 10 + i for i, n in enumerate(rack.plans["sw1"].nics) if n.local_udp is not None}
+    line = " ".join(rack._qemu_cmd(rack.plans["sw1"], k, Path("/x/initrd"), fds))
+    assert "pc,accel=tcg" in line and "igb," not in line and "pcie-root-port" not in line
 
 
 def test_a_partly_up_rack_is_completed_never_rebooted(rack, monkeypatch):

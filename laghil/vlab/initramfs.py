@@ -11,7 +11,8 @@ from pathlib import Path
 from ..errors import RackError
 from .kernel import GuestKernel
 
-BOOT_MODULES = ("virtio_pci", "virtio_net", "virtio_rng", "9pnet_virtio", "9p", "overlay")
+# igb: a port of model igb (SR-IOV PF) is named by MAC in stage 1 like the others
+BOOT_MODULES = ("virtio_pci", "virtio_net", "virtio_rng", "9pnet_virtio", "9p", "overlay", "igb")
 BUSYBOX = "/bin/busybox"
 
 
