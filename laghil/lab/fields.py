@@ -13,7 +13,7 @@ from ..errors import BadName, LaghilError
 from ..names import check_ifname, check_name
 
 CAPABILITIES = (
-    "bonding", "team", "lacp", "rxe", "roce_lag", "sriov", "sriov_lag",
+    "bonding", "team", "lacp", "rxe", "roce_lag", "sriov", "sriov_lag", "vf_link_state",
     "ib_bond", "numa", "switch_lag", "lag_offload", "virtual_pull", "mlx5",
 )
 FAULT_KINDS = ("link_down", "switch_shutdown", "virtual_pull", "pdu_outlet")
