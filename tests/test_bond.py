@@ -72,6 +72,18 @@ def test_disagreement_is_reported_per_field():
                    "eth2.mii_status: /proc says 'going down', ip says 'going back'"]
 
 
+def test_ip_listing_the_slaves_in_ifindex_order_is_no_disagreement():
+    """ip lists a bond's slaves in ifindex order, /proc in enslave order: on a
+    host whose ports sit behind PCIe expander buses (the rack's NUMA host h2)
+    eth2 got the lower ifindex. A slave missing on one side still disagrees."""
+    import dataclasses
+    proc, ip = states("ab")
+    swapped = dataclasses.replace(ip, slaves=dict(reversed(list(ip.slaves.items()))))
+    assert list(swapped.slaves) != list(proc.slaves) and disagreements(proc, swapped) == []
+    one = dataclasses.replace(ip, slaves=dict(list(ip.slaves.items())[:1]))
+    assert any(d.startswith("slaves: /proc says") for d in disagreements(proc, one))
+
+
 # ---------------------------------------------------------------- options
 @pytest.mark.parametrize("mode,opts,needle", [
     ("active-backup", {"lacp_rate": "fast"}, "not accepted in mode active-backup"),
@@ -213,3 +225,25 @@ def test_switch_partner_lag_and_bridge_register_their_undo_first():
         sw.lag_create("lglag2", ["swp1"], "dynamic", defer=lambda fn: None)
     with pytest.raises(BadName):
         sw.bridge_create("br;x", ["swp1"], defer=lambda fn: None)
+
+
+def test_an_ipoib_bond_is_active_backup_only_refused_before_any_command():
+    """IPoIB ports (link_layer infiniband in the lab file): the bonding driver
+    takes them in active-backup only and not beside Ethernet ones; laghil
+    refuses the rest before the first command, in the driver's words."""
+    from types import SimpleNamespace
+
+    from laghil.drivers.bond import MSG_IB_MODE, MSG_TYPE_MIX
+    node = FakeNode(ports=("ib0", "ib1", "eth1"))
+    ib = SimpleNamespace(link_layer="infiniband")
+    node.spec = SimpleNamespace(ports={"ib0": ib, "ib1": ib,
+                                       "eth1": SimpleNamespace(link_layer="ethernet")})
+    for mode in ("balance-rr", "balance-xor", "802.3ad", "broadcast", "balance-tlb",
+                 "balance-alb"):
+        with pytest.raises(BondError, match=MSG_IB_MODE) as e:
+            Bond(node, "lgbond0", mode, ["ib0", "ib1"], miimon=100)
+        assert f"h1: bond lgbond0 ({mode}) over IPoIB members ['ib0', 'ib1']" in str(e.value)
+    with pytest.raises(BondError, match=MSG_TYPE_MIX):
+        Bond(node, "lgbond0", "active-backup", ["ib0", "eth1"], miimon=100)
+    assert node.cmds == []
+    assert Bond(node, "lgbond0", "active-backup", ["ib0", "ib1"], miimon=100).mode == "active-backup"

@@ -126,6 +126,7 @@ def _parsers():
     from laghil.check import parse_tools
     from laghil.drivers.bond import parse_proc_bonding, parse_state_output
     from laghil.drivers.bond_config import parse_config
+    from laghil.drivers.ibbond import parse_ibv_devinfo, parse_rdma_link
     from laghil.drivers.netdev import parse_preflight, parse_state
     from laghil.drivers.roce import parse_inventory as parse_rdma_inventory
     from laghil.drivers.switch import eos, nxos, onyx, sonic
@@ -182,6 +183,9 @@ def _parsers():
          cap("kernel-doc--mlx5_lag_debugfs_qaff_failover.txt"), ()),
         ("mlx5 lag log", parse_lag_log, cap("linux-commit--mlx5_lag_kernel_log.txt"), ()),
         ("mlx5 ethtool -S", parse_phy_counters, cap("netdev-list--mlx5_ethtool_S_5.15.txt"), ()),
+        ("ibv_devinfo -v", parse_ibv_devinfo,
+         cap("rdma-core-format--mlx5_bond_0_ibv_devinfo_v.txt"), ()),
+        ("rdma link", parse_rdma_link, cap("iproute2-format--mlx5_bond_0_rdma_link.txt"), ()),
     ]
 
 

@@ -71,6 +71,25 @@ def test_mac_and_pci_normalised(tmp_path):
     assert (port.mac, port.pci) == ("0c:42:a1:00:00:0a", "0000:3b:00.0")
 
 
+def test_an_ipoib_port_has_a_20_octet_address_and_an_ethernet_port_6(tmp_path):
+    gid = "80:00:00:48:fe:80:00:00:00:00:00:00:0c:42:a1:03:00:3e:11:a0"
+    path = tmp_path / "lab.yaml"
+    path.write_text(
+        "name: x\nkind: physical\nhosts:\n  h1:\n    management: {address: 10.0.0.1}\n"
+        f"    ports: {{ib0: {{mac: '{gid.upper()}', link_layer: infiniband, numa_node: 1}}}}\n")
+    port = load_lab(path).hosts["h1"].ports["ib0"]
+    assert (port.mac, port.link_layer, port.numa_node) == (gid, "infiniband", 1)
+    for ll, mac, octets in (("infiniband", "0c:42:a1:00:00:0a", 6), ("ethernet", gid, 20)):
+        path.write_text(
+            "name: x\nkind: physical\nhosts:\n  h1:\n    management: {address: 10.0.0.1}\n"
+            f"    ports: {{p0: {{mac: '{mac}', link_layer: {ll}}}}}\n")
+        with pytest.raises(LabError) as e:
+            load_lab(path)
+        msg = str(e.value)
+        assert "lab.yaml" in msg and "hosts.h1.ports.p0" in msg, msg
+        assert f"{octets} octets, a {ll} port's address has {26 - octets}" in msg, msg
+
+
 # ---------------------------------------------------------------- queries
 
 def test_far_end_both_directions(vlab, rack3):

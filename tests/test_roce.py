@@ -123,6 +123,11 @@ def test_agent_survival_bound_matches_the_analysis():
     (["send", "--dst", "10.0.0.2", "--rate", "0", "--duration", "1"], "--rate must be"),
     (["recv", "--bind", "10.0.0.2", "--duration", "1", "--qps", "0"], "--qps must be 1..64"),
     (["recv", "--bind", "10.0.0.2", "--duration", "0"], "--duration must be"),
+    (["recv", "--bind", "10.0.0.2", "--duration", "1", "--ud"], "--ud needs --device"),
+    (["send", "--dst", "10.0.0.2", "--rate", "100", "--duration", "1", "--ud", "--device",
+      "rxe0"], "send --ud needs --remote-qpns and --remote-gid"),
+    (["recv", "--bind", "10.0.0.2", "--duration", "1", "--ud", "--device", "rxe0",
+      "--gid-index", "256"], "--gid-index must be 0..255"),
 ])
 def test_agent_refuses_bad_arguments_before_touching_verbs(args, msg, capsys):
     assert rdma_agent.main(args) == 2
@@ -190,3 +195,43 @@ def test_rxe_skb_failures_from_the_kernel_log_of_an_active_backup_failover():
     fo = [e.t for e in evs if "making interface the new active one" in e.message and e.t > 800]
     assert fo[0] == pytest.approx(812.547624)
     assert rxe_failed_qps([e for e in evs if e.t < 812]) == {}
+
+
+class _Receiver(_Node):
+    name = "h2"
+
+    def __init__(self, ready):
+        self.ready, self.cmds = ready, []
+
+    def run(self, cmd, **kw):
+        self.cmds.append(cmd)
+        return type("R", (), {"stdout": self.ready, "rc": 0})()
+
+
+def test_ud_probe_takes_the_receivers_qps_and_gid_from_its_ready_file():
+    from laghil.measure.probe import ProbeError
+    from laghil.measure.rdma_probe import UdProbe, UdProbeResult
+    rx = _Receiver('{"pid": 7, "qpns": [17, 18], "gid": "::ffff:192.168.201.2", "gid_index": 1}')
+    p = UdProbe(_Node(), rx, "192.168.201.2", device="rxe_lgbond0", gid_index=1,
+                peer_device="rxe_lgbond0", peer_gid_index=1, qps=2, rate_pps=500, duration_s=6)
+    p._files = {"ready": "/tmp/r", "sending": "/tmp/s"}
+    recv = p._recv_command("/tmp/a/rdma_agent.py", 30.0)
+    assert recv.endswith("--ud --device rxe_lgbond0 --gid-index 1") and "--qps 2" in recv
+    send = p._send_command("/tmp/a/rdma_agent.py")
+    assert rx.cmds == ["cat /tmp/r"]
+    assert send.endswith("--ud --device rxe_lgbond0 --gid-index 1 --remote-qpns 17,18 "
+                         "--remote-gid ::ffff:192.168.201.2")
+    assert p.survival_bound_s is None
+    rx.ready = "12345"          # an RC receiver's ready file: its pid only
+    with pytest.raises(ProbeError, match="h2: UD receiver's ready file is not its QPs and GID"):
+        p._send_command("/tmp/a/rdma_agent.py")
+    # UD loses in an outage: loss is the outage measure, not a failure; an error
+    # completion or a QP out of RTS is
+    s = json.loads(json.dumps(HEALTHY["sender"]))
+    s["flows"][1]["sent"] += 10             # ten messages the receiver never got
+    res = UdProbeResult(200.0, merge_rdma(s, HEALTHY["receiver"], 2, 200.0), s,
+                        HEALTHY["receiver"], 10.0)
+    assert res.flows[1]["lost"] == 10 and res.problems() == []
+    assert RdmaProbeResult(200.0, merge_rdma(s, HEALTHY["receiver"], 2, 200.0), s,
+                           HEALTHY["receiver"], 10.0).problems()      # RC: a failure
+    assert "error completions" not in {m.name for m in res.measurements()}

@@ -218,3 +218,38 @@ def test_a_partly_up_rack_is_completed_never_rebooted(rack, monkeypatch):
     monkeypatch.setattr(rack, "status", lambda: {n: {"pid": None, "ssh": False}
                                                  for n in ("h1", "h2", "sw1")})
     assert rack._complete(30) is None, "nothing runs: boot anew"
+
+
+def test_a_host_with_two_numa_nodes_gets_a_pcie_expander_per_node(tmp_path, monkeypatch):
+    """numa_nodes: 2 and a port per node: q35, the memory split between two
+    nodes with a vCPU each, each NIC behind a root port on a pxb-pcie of its node."""
+    import yaml
+    monkeypatch.setenv("LAGHIL_STATE_DIR", str(tmp_path))
+    doc = yaml.safe_load(Path("labs/virtual.yaml").read_text())
+    h2 = doc["hosts"]["h2"]
+    h2["numa_nodes"] = 2
+    h2["ports"]["eth1"]["numa_node"] = 0
+    h2["ports"]["eth2"]["numa_node"] = 1
+    f = tmp_path / "virtual.yaml"
+    f.write_text(yaml.safe_dump(doc))
+    rack = Rack(load_lab(f), log=lambda *_: None)
+    k = GuestKernel(tmp_path / "k", "6.1.0-test")
+    (tmp_path / "k" / "boot").mkdir(parents=True)
+    (tmp_path / "k" / "boot" / "vmlinux-6.1.0-test").write_bytes(b"\x7fELF")
+    plan = rack.plans["h2"]
+    fds = {n.port: 10 + i for i, n in enumerate(plan.nics) if n.local_udp is not None}
+    cmd = rack._qemu_cmd(plan, k, Path("/x/initrd"), fds)
+    line = " ".join(cmd)
+    assert "q35,accel=tcg" in line and cmd[cmd.index("-smp") + 1] == "2"
+    assert "memory-backend-ram,id=mem0,size=512M -numa node,nodeid=0,memdev=mem0,cpus=0" in line
+    assert "memory-backend-ram,id=mem1,size=512M -numa node,nodeid=1,memdev=mem1,cpus=1" in line
+    assert "pxb-pcie,id=pxb0,bus_nr=64,numa_node=0,bus=pcie.0" in line
+    assert "pxb-pcie,id=pxb1,bus_nr=96,numa_node=1,bus=pcie.0" in line
+    assert "pcie-root-port,id=rp1,chassis=2,slot=0,bus=pxb1" in line
+    assert f"virtio-net-pci,id={nic_id('eth2')},mac=52:54:00:00:02:02,bus=rp1,speed=10000," \
+           "duplex=full" in line
+    # a port on a node the host does not have is the lab file's error, named
+    h2["ports"]["eth2"]["numa_node"] = 2
+    f.write_text(yaml.safe_dump(doc))
+    with pytest.raises(RackError, match="h2: port eth2 on NUMA node 2, the host has 2"):
+        Rack(load_lab(f), log=lambda *_: None)

@@ -140,6 +140,28 @@ def check_options(node_name, bond, mode, members, options):
     return out
 
 
+# the bonding driver's words (bond_enslave) for what check_link_layers refuses
+MSG_IB_MODE = "Only active-backup mode is supported for infiniband slaves"
+MSG_TYPE_MIX = "Device type is different from other slaves"
+
+
+def check_link_layers(node_name, bond, mode, layers):
+    """``layers``: {member: "ethernet" | "infiniband"} (the lab file's). IPoIB
+    members are taken in active-backup only, and not beside Ethernet ones: the
+    kernel refuses both at enslave time, after the bond exists; laghil refuses
+    them before any command, quoting the driver."""
+    ib = sorted(m for m, ll in layers.items() if ll == "infiniband")
+    if not ib:
+        return
+    if len(ib) != len(layers):
+        eth = sorted(set(layers) - set(ib))
+        raise BondError(f"{node_name}: bond {bond}: IPoIB members {ib} beside Ethernet {eth} "
+                        f"(the driver: \"{MSG_TYPE_MIX}\")")
+    if mode != "active-backup":
+        raise BondError(f"{node_name}: bond {bond} ({mode}) over IPoIB members {ib}: active-backup "
+                        f"only (the driver: \"{MSG_IB_MODE}\")")
+
+
 # ---------------------------------------------------------------- state
 @dataclass(frozen=True)
 class SlaveState:
@@ -314,7 +336,9 @@ def disagreements(proc, ip):
     for k in _COMPARE_OPTS:
         if k in proc.options and k in ip.options:
             cmp(k, proc.options[k], ip.options[k])
-    cmp("slaves", list(proc.slaves), list(ip.slaves))
+    # /proc lists the slaves in enslave order, ip in ifindex order (the same
+    # when the ports were probed in name order; not behind PCIe expander buses)
+    cmp("slaves", sorted(proc.slaves), sorted(ip.slaves))
     for s in [s for s in proc.slaves if s in ip.slaves]:
         p, i = proc.slaves[s], ip.slaves[s]
         for k in ("mii_status", "link_failure_count", "perm_hwaddr", "aggregator_id",
@@ -357,6 +381,10 @@ class Bond(UpperDevice):
             raise BondError(f"{node.name}: bond {name}: members {self.members} must be distinct "
                             "and at least one")
         self.options = check_options(node.name, self.name, mode, self.members, options)
+        spec = getattr(node, "spec", None)
+        check_link_layers(node.name, self.name, mode, {
+            m: getattr(spec.ports.get(m), "link_layer", "ethernet") if spec else "ethernet"
+            for m in self.members})
 
     def __repr__(self):
         return f"<Bond {self.node.name}:{self.name} {self.mode} {self.members}>"
@@ -386,6 +414,17 @@ class Bond(UpperDevice):
     def active_member(self):
         """The active slave (active-backup, tlb, alb), None when there is none."""
         return self.info().get("active_slave")
+
+    def set_active_member(self, member):
+        """Make ``member`` the active slave (active-backup, tlb, alb), as an
+        operator moves traffic (``ip link set <bond> type bond active_slave``)."""
+        if self.mode not in ("active-backup", "balance-tlb", "balance-alb"):
+            raise BondError(f"{self.node.name}: bond {self.name} ({self.mode}) has no active "
+                            "slave to set")
+        if member not in self.members:
+            raise BondError(f"{self.node.name}: bond {self.name}: {member!r} is not a member "
+                            f"({', '.join(self.members)})")
+        self.node.run(f"ip link set dev {qif(self.name)} type bond active_slave {qif(member)}")
 
     def states(self):
         """(from /proc, from ip -d -j link), read in one round trip."""

@@ -20,12 +20,24 @@ class IbBondError(LaghilError):
     pass
 
 
+@dataclass(frozen=True)
+class DevinfoGid:
+    index: int
+    gid: str                   # as printed: fe80::... or ::ffff:a.b.c.d
+    type: str                  # "RoCE v1" | "RoCE v2" | "" (InfiniBand: no type)
+
+
 @dataclass
 class DevinfoPort:
     num: int
     state: str = ""            # "PORT_ACTIVE"
     link_layer: str = ""       # "Ethernet" | "InfiniBand"
     active_mtu: int | None = None
+    port_lid: int | None = None     # InfiniBand: the SM-assigned LID (0 on RoCE)
+    gids: list = field(default_factory=list)    # ibv_devinfo -v: [DevinfoGid]
+
+    def roce_v2_gids(self):
+        return [g for g in self.gids if g.type == "RoCE v2"]
 
 
 @dataclass
@@ -34,15 +46,24 @@ class Devinfo:
     phys_port_cnt: int = 0
     transport: str = ""
     ports: dict = field(default_factory=dict)
+    vendor_id: str = ""
+
+
+_GID = re.compile(r"^GID\[\s*(\d+)\]:\s*(\S+?)(?:,\s*(.+))?$")
 
 
 @parser("ibv_devinfo")
 def parse_ibv_devinfo(text):
-    """``ibv_devinfo [-d DEV]`` -> {hca_id: Devinfo}."""
+    """``ibv_devinfo [-v] [-d DEV]`` -> {hca_id: Devinfo}; with ``-v`` each
+    port's GID table too (``GID[  1]:  fe80::..., RoCE v2``)."""
     devs, cur, port = {}, None, None
     for raw in text.splitlines():
         line = raw.strip()
         if not line or ":" not in line:
+            continue
+        g = _GID.match(line)
+        if g and port is not None:
+            port.gids.append(DevinfoGid(int(g[1]), g[2], (g[3] or "").strip()))
             continue
         key, _, val = (x.strip() for x in line.partition(":"))
         if key == "hca_id":
@@ -54,6 +75,8 @@ def parse_ibv_devinfo(text):
             cur.transport = val
         elif key == "phys_port_cnt":
             cur.phys_port_cnt = int(val)
+        elif key == "vendor_id" and port is None:
+            cur.vendor_id = val
         elif key == "port":
             port = cur.ports[int(val)] = DevinfoPort(int(val))
         elif port is not None and key == "state":
@@ -62,9 +85,58 @@ def parse_ibv_devinfo(text):
             port.link_layer = val
         elif port is not None and key == "active_mtu":
             port.active_mtu = int(val.split()[0])
+        elif port is not None and key == "port_lid":
+            port.port_lid = int(val.split()[0])
     if not devs:
         raise IbBondError(f"no hca_id in ibv_devinfo output: {text.strip()[:200]!r}")
     return devs
+
+
+_RDMA_LINK = re.compile(r"^link (\S+)/(\d+)\s+(.*)$")
+
+
+@parser("rdma link")
+def parse_rdma_link(text):
+    """``rdma link show`` (text) -> [{"ifname", "port", "state", "physical_state",
+    "netdev"}], the shape of ``rdma -j link``'s objects."""
+    out = []
+    for line in text.splitlines():
+        m = _RDMA_LINK.match(line.strip())
+        if not m:
+            continue
+        words = m[3].split()
+        kv = dict(zip(words[::2], words[1::2]))
+        out.append({"ifname": m[1], "port": int(m[2]), "state": kv.get("state", ""),
+                    "physical_state": kv.get("physical_state", ""), "netdev": kv.get("netdev")})
+    if not out and text.strip():
+        raise IbBondError(f"no 'link <dev>/<port>' line in rdma link output: {text.strip()[:200]!r}")
+    return out
+
+
+def find_aggregate(devs, lag):
+    """The one RDMA device of an inventory (``laghil.drivers.roce.parse_inventory``)
+    whose port sits on the LAG netdev ``lag``: by ``rdma link``'s netdev, else by
+    every GID of the port being on ``lag`` (a provider that reports no netdev).
+    By attributes, never by name (udev renames). IbBondError names what was seen."""
+    check_name(lag, "LAG netdev")
+    on = sorted(d.name for d in devs.values() if lag in d.netdevs)
+    if not on:
+        on = sorted(d.name for d in devs.values()
+                    if any(p.gids and all(g.ndev == lag for g in p.gids) for p in d.ports.values()))
+    if len(on) != 1:
+        seen = {d.name: sorted(d.netdevs) for d in devs.values()}
+        raise IbBondError(f"{len(on)} RDMA devices on {lag} ({on or 'none'}); devices and their "
+                          f"netdevs: {seen}")
+    return on[0]
+
+
+def numa_node_command(netdev):
+    """Shell text printing the NUMA node of ``netdev``'s PCI device: its
+    ``device`` link is the PCI function (a NIC) or a child of it (virtio-net:
+    virtio<N> under the PCI device); -1 when the platform gives none."""
+    d = f"/sys/class/net/{check_name(netdev, 'netdev')}/device"
+    return (f"d={d}; [ -e \"$d/numa_node\" ] || d=$d/..; cat \"$d/numa_node\" 2>/dev/null "
+            "|| echo -1")
 
 
 def aggregate_problems(info, declared):

@@ -33,6 +33,9 @@ from ..wait import wait_until
 
 ROCE_LAG_MODES = ("active-backup", "balance-xor", "802.3ad")     # mlx5 lag.c
 ROCE_LAG_RUNNERS = ("activebackup", "loadbalance", "lacp")        # the same over a team
+# rxe is added on the LAG; the others make their bond device by themselves when
+# the LAG takes their PFs (mlx5_bond_<n>; hns_bond_*: bond modes 1, 2, 4 as mlx5)
+PROVIDERS = ("rxe", "mlx5", "hns", "bnxt_re")
 
 INVENTORY_CMD = (
     "echo @@links; (command -v rdma >/dev/null && rdma -j link show 2>/dev/null) || echo '[]'; "
@@ -257,9 +260,9 @@ class RoceLag:
     "mlx5". ``create(defer=defer)`` then ``device`` is the RDMA device's name."""
 
     def __init__(self, lag, provider):
-        if provider not in ("rxe", "mlx5"):
+        if provider not in PROVIDERS:
             raise RoceError(f"{lag.node.name}: RoCE LAG provider {provider!r} unknown "
-                            f"(rxe, mlx5)")
+                            f"({', '.join(PROVIDERS)})")
         self.lag, self.node, self.provider = lag, lag.node, provider
         self.device = None
 
@@ -283,7 +286,7 @@ class RoceLag:
         else:
             allowed = ROCE_LAG_MODES if self.lag.kind == "bond" else ROCE_LAG_RUNNERS
             if self.lag.mode not in allowed:
-                raise RoceError(f"{self.node.name}: mlx5 RoCE LAG over a {self.lag.kind} needs "
+                raise RoceError(f"{self.node.name}: {self.provider} RoCE LAG over a {self.lag.kind} needs "
                                 f"{allowed}, not {self.lag.mode!r}")
         self.device = self.wait(timeout)
         return self.device

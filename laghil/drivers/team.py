@@ -350,6 +350,16 @@ class Team(UpperDevice):
                             f"activebackup notion; this team runs {self.mode}")
         return self.state().active_port
 
+    def set_active_member(self, member):
+        """activebackup: make ``member`` the active port (``teamdctl ... state item
+        set runner.active_port``), as an operator moves traffic."""
+        self.active_member()        # refuses another runner
+        if member not in self.members:
+            raise TeamError(f"{self.node.name}: team {self.name}: {member!r} is not a port "
+                            f"({', '.join(self.members)})")
+        self.node.run(f"teamdctl {qif(self.name)} state item set runner.active_port "
+                      f"{qif(member)}")
+
     def ready(self):
         """None when the team is ready for traffic, else what is still missing."""
         return ready_problem(self.state(), self.mode, self.members)

@@ -106,6 +106,13 @@ def _check_host(lab, add, name, host: Host):
             add(("hosts", name, "rdma_aggregates", i, "stand_in"),
                 f"aggregate {agg.name!r}: a stand-in is Soft-RoCE over a bond (provider rxe), "
                 f"not {agg.provider}")
+        elif agg.stand_in:
+            # suites/ib_bond makes it as rxe_<LAG>: a bond active-active, a team active-passive
+            lag = lab.device_names.bond if agg.mode == "active-active" else lab.device_names.team
+            if agg.name != f"rxe_{lag}":
+                add(("hosts", name, "rdma_aggregates", i, "name"),
+                    f"stand-in {agg.name!r} ({agg.mode}) is made as rxe_{lag} (Soft-RoCE on the "
+                    f"{'bond' if agg.mode == 'active-active' else 'team'} {lag})")
     if host.bmc is not None and host.bmc not in lab.bmcs:
         add(("hosts", name, "bmc"),
             f"bmc {host.bmc!r} is not a bmc of this lab; bmcs: {', '.join(lab.bmcs) or '(none)'}")

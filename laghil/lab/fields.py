@@ -83,6 +83,9 @@ def _wrap(check, what):
 _SWITCH_PORT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.:-]{0,63}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+# a link-layer address: Ethernet's 6 octets or IPoIB's 20 (4 of QPN and flags,
+# then the 16-octet port GID)
+_HWADDR = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}((:[0-9a-fA-F]{2}){14})?$")
 _PCI = re.compile(r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
 
 
@@ -145,6 +148,8 @@ IfName = Annotated[str, AfterValidator(_wrap(check_ifname, "interface name"))]
 SwitchPortName = Annotated[str, AfterValidator(_switch_port)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
 Mac = Annotated[str, AfterValidator(_pattern(_MAC, "MAC address", "aa:bb:cc:dd:ee:ff"))]
+HwAddr = Annotated[str, AfterValidator(_pattern(
+    _HWADDR, "link-layer address (6 octets, or 20 for IPoIB)", "aa:bb:cc:dd:ee:ff"))]
 Pci = Annotated[str, AfterValidator(_pattern(_PCI, "PCI address", "0000:3b:00.0"))]
 Capability = Annotated[Literal[CAPABILITIES], BeforeValidator(_capability)]  # type: ignore[valid-type]
 CableEnd = Annotated[str, AfterValidator(_cable_end)]

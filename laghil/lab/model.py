@@ -32,7 +32,7 @@ from ..errors import UnknownNode
 from ..names import check_ifname
 from ..transport.target import SshTarget
 from .fields import (CAPABILITIES, FAULT_KINDS, LINUX_SWITCH_PLATFORMS, PDU_MODELS,  # noqa: F401
-                     SWITCH_PLATFORMS, VIRTUAL_ADDRESS, Capability, Platform, CableEnd, EnvName, IfName, Mac, Name, NodeName,
+                     SWITCH_PLATFORMS, VIRTUAL_ADDRESS, Capability, Platform, CableEnd, EnvName, HwAddr, IfName, Mac, Name, NodeName,
                      Pci, PortRef, Problem, Seconds, SwitchPortName, TcpPort, UnknownCable,
                      UnknownPort, _wrap, format_loc)
 from .access import vlab_state_dir  # noqa: F401  (re-exported)
@@ -110,7 +110,7 @@ class Defaults(_Model):
 class Port(_Model):
     """A data port (netdev on a host, front-panel port on a switch)."""
 
-    mac: Optional[Mac] = None
+    mac: Optional[HwAddr] = None    # 6 octets; 20 (IPoIB) with link_layer infiniband
     pci: Optional[Pci] = None
     speed: Optional[Annotated[int, Field(gt=0)]] = None  # Mb/s
     driver: Optional[str] = None
@@ -121,6 +121,22 @@ class Port(_Model):
     # an SR-IOV PF laghil may make VFs on (suites/sriov_lag); its cables are left
     # out of the back-to-back pairs of the other suites
     sriov: bool = False
+    # an IPoIB port (InfiniBand link layer): its address is 20 octets, and a bond
+    # takes it in active-backup only (laghil refuses the rest before any command)
+    link_layer: Literal["ethernet", "infiniband"] = "ethernet"
+    # the NUMA node of the port's PCI device (the virtual rack places it there:
+    # a PCIe expander bus of that node); None: not declared
+    numa_node: Optional[Annotated[int, Field(ge=0)]] = None
+
+    @model_validator(mode="after")
+    def _address_fits_link_layer(self):
+        if self.mac is not None:
+            octets = self.mac.count(":") + 1
+            want = 20 if self.link_layer == "infiniband" else 6
+            if octets != want:
+                raise ValueError(f"mac {self.mac!r}: {octets} octets, a {self.link_layer} port's "
+                                 f"address has {want}")
+        return self
 
 
 class RdmaDevice(_Model):

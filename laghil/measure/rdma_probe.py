@@ -14,9 +14,10 @@ retransmits, so an outage shows as a gap, not as loss: a message missing at
 the end, an error completion or a QP out of RTS fails HA.
 """
 
+import json
 from dataclasses import dataclass
 
-from ..names import q
+from ..names import check_name, q
 from . import analysis
 from .model import Measurement
 from .probe import Probe, ProbeError, ProbeResult, ensure_agent, merge_flow
@@ -210,7 +211,69 @@ class RdmaProbe(Probe):
                                self.t_start or 0.0)
 
 
-__all__ = ["RdmaProbe", "RdmaProbeResult", "ProbeError", "ensure_rdma_agent", "merge_rdma",
+class UdProbeResult(RdmaProbeResult):
+    """UD QPs: a message lost in an outage is lost (no retransmission), so loss
+    is the outage measure (T_loss, as for the UDP probe), not a failure; what
+    breaks UD is an error completion or a QP out of RTS."""
+
+    @property
+    def survival_bound_s(self):
+        return None
+
+    def problems(self):
+        out = [f"QP {e['qp_num']} ({e['side']}, flow {e['flow']}): {e['count']} x "
+               f"IBV_WC_{e['name']} (status {e['status']})" for e in self.errors()]
+        for side, states in self.states().items():
+            bad = {i: s for i, s in enumerate(states) if s != "RTS"}
+            if bad:
+                out.append(f"{side} UD QPs not in RTS after the run: {bad}")
+        return out
+
+    def measurements(self, fault_t=None, window=None, prefix=""):
+        return ProbeResult.measurements(self, fault_t, window, prefix)
+
+
+class UdProbe(RdmaProbe):
+    """UD QPs from ``sender_node``'s RDMA device ``device`` (its GID ``gid_index``)
+    to ``peer_device`` on the receiver (``peer_gid_index``: the RoCE v2 GID of
+    ``dst_addr``): no rdma_cm; the receiver's QP numbers and GID come from its
+    ready file. Sequence-numbered SEND_WITH_IMM at ``rate_pps`` per QP."""
+
+    def __init__(self, sender_node, receiver_node, dst_addr, *, device, gid_index,
+                 peer_device, peer_gid_index, qps=2, rate_pps=200, duration_s=10, **kw):
+        super().__init__(sender_node, receiver_node, dst_addr, qps=qps, rate_pps=rate_pps,
+                         duration_s=duration_s, **kw)
+        self.device, self.peer_device = (check_name(d, "RDMA device") for d in (device, peer_device))
+        self.gid_index, self.peer_gid_index = int(gid_index), int(peer_gid_index)
+
+    @property
+    def survival_bound_s(self):
+        return None
+
+    def _recv_command(self, agent, recv_s):
+        return (super()._recv_command(agent, recv_s)
+                + f" --ud --device {q(self.peer_device)} --gid-index {self.peer_gid_index}")
+
+    def _send_command(self, agent):
+        ready = self.receiver.run(f"cat {q(self._files['ready'])}").stdout
+        try:
+            info = json.loads(ready)
+            qpns, gid = [int(x) for x in info["qpns"]], str(info["gid"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise ProbeError(f"{self.receiver.name}: UD receiver's ready file is not its QPs "
+                             f"and GID: {ready.strip()[:200]!r} ({e})") from None
+        return (super()._send_command(agent)
+                + f" --ud --device {q(self.device)} --gid-index {self.gid_index} "
+                f"--remote-qpns {','.join(map(str, qpns))} --remote-gid {q(gid)}")
+
+    def _result(self, sender, receiver):
+        receiver["top_gaps"] = self.top_gaps
+        flows = merge_rdma(sender, receiver, self.flows, self.rate_pps)
+        return UdProbeResult(self.rate_pps, flows, sender, receiver, float(self.bin_ms),
+                             self.t_start or 0.0)
+
+
+__all__ = ["RdmaProbe", "RdmaProbeResult", "UdProbe", "UdProbeResult", "ProbeError", "ensure_rdma_agent", "merge_rdma",
            "lag_port_remap", "rc_figures"]
 
 

@@ -54,6 +54,7 @@ class Nic:
     local_udp: int | None = None   # None: an uncabled port (no peer, link down)
     peer_udp: int | None = None
     model: str = "virtio-net"      # or "igb": SR-IOV PF (Intel 82576), PCIe
+    numa_node: int | None = None   # behind a PCIe expander bus of that NUMA node
 
 
 @dataclass
@@ -62,6 +63,24 @@ class GuestPlan:
     ssh_port: int
     mgmt_mac: str
     nics: list = field(default_factory=list)
+    numa_nodes: int = 1
+
+
+def numa_args(nodes, cpus, mem_mb):
+    """QEMU arguments for ``nodes`` NUMA nodes (none for one): the memory split
+    evenly, the vCPUs dealt round robin (each node needs one: a process is
+    pinned to each in turn), each node's memory a RAM backend of its own."""
+    if nodes <= 1:
+        return []
+    if cpus < nodes:
+        raise RackError(f"{nodes} NUMA nodes need at least {nodes} vCPUs, the lab gives {cpus}")
+    size = mem_mb // nodes
+    out = []
+    for n in range(nodes):
+        vcpus = [c for c in range(cpus) if c % nodes == n]
+        out += ["-object", f"memory-backend-ram,id=mem{n},size={size}M",
+                "-numa", f"node,nodeid={n},memdev=mem{n}," + ",".join(f"cpus={c}" for c in vcpus)]
+    return out
 
 
 def _split_end(end):
@@ -86,10 +105,16 @@ class Rack:
         plans = {}
         nodes = {**dict(self.lab.hosts), **dict(self.lab.switches)}
         for i, (name, node) in enumerate(sorted(nodes.items())):
-            plans[name] = GuestPlan(name, node.management.port, f"02:4c:47:00:{i // 256:02x}:{i % 256:02x}")
+            plans[name] = GuestPlan(name, node.management.port,
+                                    f"02:4c:47:00:{i // 256:02x}:{i % 256:02x}",
+                                    numa_nodes=getattr(node, "numa_nodes", None) or 1)
             for pname, port in node.ports.items():
+                if port.numa_node is not None and port.numa_node >= plans[name].numa_nodes:
+                    raise RackError(f"{name}: port {pname} on NUMA node {port.numa_node}, the "
+                                    f"host has {plans[name].numa_nodes} (numa_nodes)")
                 plans[name].nics.append(Nic(pname, port.mac, port.speed,
-                                            model=port.model or "virtio-net"))
+                                            model=port.model or "virtio-net",
+                                            numa_node=port.numa_node))
         for ci, cable in enumerate(self.lab.cables):
             (na, pa), (nb, pb) = (_split_end(e) for e in cable.ends)
             ua, ub = UDP_BASE + 2 * ci, UDP_BASE + 2 * ci + 1
@@ -331,12 +356,14 @@ class Rack:
         mem = getattr(getattr(self.lab, "virtual", None), "memory_mb", 1024)
         cpus = getattr(getattr(self.lab, "virtual", None), "cpus", 1)
         ro = "security_model=none,readonly=on,multidevs=remap"
-        # an igb PF (SR-IOV) needs PCI Express: q35, each behind a root port
-        pcie = any(n.model == "igb" for n in plan.nics)
+        # an igb PF (SR-IOV) needs PCI Express: q35, each behind a root port; so
+        # does a NIC placed on a NUMA node (a pxb-pcie expander bus of that node)
+        pcie = any(n.model == "igb" or n.numa_node is not None for n in plan.nics)
+        cpus = max(cpus, plan.numa_nodes)
         cmd = [
             QEMU, "-name", self.marker(plan.name),
             "-machine", f"{'q35' if pcie else 'pc'},accel=tcg", "-cpu", "max", "-smp", str(cpus),
-            "-m", str(mem),
+            "-m", str(mem), *numa_args(plan.numa_nodes, cpus, mem),
             "-nodefaults", "-no-user-config", "-display", "none", "-vga", "none", "-no-reboot",
             "-kernel", str(kernel.boot_image()), "-initrd", str(initrd), "-append", KERNEL_ARGS,
             "-serial", f"file:{g / 'console.log'}",
@@ -348,12 +375,27 @@ class Rack:
             "-netdev", f"user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:{plan.ssh_port}-:22",
             "-device", f"virtio-net-pci,netdev=mgmt,id={nic_id(MGMT_NIC)},mac={plan.mgmt_mac}",
         ]
-        for i, nic in enumerate(plan.nics):
+        # a device without bus= goes on the newest bus QEMU has: the NICs on the
+        # root complex first, then the expanders and the NICs behind them
+        placed = [i for i, n in enumerate(plan.nics) if n.numa_node is None]
+        on_numa = [i for i, n in enumerate(plan.nics) if n.numa_node is not None]
+        expanders = sorted({plan.nics[i].numa_node for i in on_numa})
+        for i in placed + on_numa:
+            nic = plan.nics[i]
+            if i == (on_numa or [None])[0]:
+                for k, node in enumerate(expanders):
+                    # bus numbers apart, each expander's root ports below them
+                    cmd += ["-device", f"pxb-pcie,id=pxb{node},bus_nr={64 + 32 * k},"
+                                       f"numa_node={node},bus=pcie.0"]
+            if nic.model == "igb" or nic.numa_node is not None:
+                on = f",bus=pxb{nic.numa_node}" if nic.numa_node is not None else ""
+                cmd += ["-device", f"pcie-root-port,id=rp{i},chassis={i + 1},slot=0{on}"]
             if nic.model == "igb":
-                cmd += ["-device", f"pcie-root-port,id=rp{i},chassis={i + 1},slot=0"]
                 dev = f"igb,id={nic_id(nic.port)},mac={nic.mac},bus=rp{i}"
             else:
                 dev = f"virtio-net-pci,id={nic_id(nic.port)},mac={nic.mac}"
+                if nic.numa_node is not None:
+                    dev += f",bus=rp{i}"
                 if nic.speed:
                     dev += f",speed={nic.speed},duplex=full"
             if nic.local_udp is not None:

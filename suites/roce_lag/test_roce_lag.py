@@ -15,28 +15,42 @@ the profile and against the QP's own survival bound
 import time
 
 import pytest
+from pytest_laghil import (
+    cable_pull_method,
+    expect_known_defect,
+    lacks,
+    ready_or_fail,
+)
+from pytest_laghil.roce import (
+    RC_QPS,
+    RC_RATE,
+    RC_RETRY_CNT,
+    RC_TIMEOUT,
+    assert_rc_survived,
+    check_rdma_gain,
+    rc_probe,
+    record_rc_failover,
+)
 
 from laghil.cases import ROCE_OPTIONS as MODES
 from laghil.cases import roce_case
 from laghil.drivers.lag import ONE_ACTIVE
-from laghil.drivers.roce import RXE_AB_DEFECT, rxe_ab_defect_applies, rxe_ab_defect_evidence
-from laghil.drivers.shaping import shape
+from laghil.drivers.roce import (
+    RXE_AB_DEFECT,
+    rxe_ab_defect_applies,
+    rxe_ab_defect_evidence,
+)
 from laghil.faults import fault
 from laghil.faults.blackhole import RoceBlackhole
 from laghil.measure.failover import run_failover
-from laghil.measure.figures import failover_figures
 from laghil.measure.model import Measurement
-from laghil.measure.rdma_probe import RdmaProbe, lag_port_remap, rc_figures
-from laghil.measure.throughput import run_perftest
+from laghil.measure.rdma_probe import RdmaProbe, lag_port_remap
 from laghil.wait import wait_until
-from pytest_laghil import (KnownDefectSeen, cable_pull_method, expect_known_defect, lacks,
-                           ready_or_fail)
 
 pytestmark = [pytest.mark.roce_lag, pytest.mark.ci, pytest.mark.requires("roce_lag", count=2)]
 
-QPS, RATE = 2, 200              # per QP: 5 ms resolution; a guest's Python keeps up
-RETRY_CNT, TIMEOUT = 7, 14      # survival bound 8 x 67.1 ms = 537 ms
-SHAPED_MBIT, PERF_QPS, PERF_S, PERF_SIZE = 20.0, 16, 8, 4096
+QPS, RATE = RC_QPS, RC_RATE
+RETRY_CNT, TIMEOUT = RC_RETRY_CNT, RC_TIMEOUT
 
 
 def _known_defect(request, pair, kind, mode):
@@ -47,30 +61,18 @@ def _known_defect(request, pair, kind, mode):
 
 
 def _probe(pair, qps=QPS):
-    lag = pair.lag
-
-    def make(duration_s):
-        return RdmaProbe(lag.a.node, lag.b.node, lag.ip_b, qps=qps, rate_pps=RATE,
-                         duration_s=duration_s, retry_cnt=RETRY_CNT, timeout=TIMEOUT)
-    return make
+    return rc_probe(pair.lag, qps)
 
 
 def _assert_survived(res, what, known_defect=None):
     """``known_defect``: the sender node when RXE_AB_DEFECT is expected."""
-    problems = res.problems()
-    if problems and known_defect is not None:
-        evidence = rxe_ab_defect_evidence(res, known_defect)
-        if evidence:
-            raise KnownDefectSeen(f"{what}: {RXE_AB_DEFECT}", evidence)
-    assert not problems, f"{what}: the RC connection did not survive: " + "; ".join(problems)
-    assert all(f["rx_count"] > 0 for f in res.flows), f"{what}: a QP delivered nothing"
+    evidence = None if known_defect is None else (
+        lambda r: rxe_ab_defect_evidence(r, known_defect))
+    assert_rc_survived(res, what, RXE_AB_DEFECT if known_defect is not None else None, evidence)
 
 
 def _record(trials, measure, profile, case, what):
-    figs = failover_figures(trials, profile, case=case, what=what, rc_timeout=TIMEOUT)
-    for m in figs.all + rc_figures(trials, RETRY_CNT, TIMEOUT):
-        measure.record(m)
-    return figs, trials[0].res.survival_bound_s * 1e3
+    return record_rc_failover(trials, measure, profile, case, what)
 
 
 def _gid_ips(roce):
@@ -254,47 +256,8 @@ def test_rdma_aggregate_throughput_over_lag_against_one_member(roce_pair, lab_rt
     member counters) and spread the QPs over both members."""
     pair = roce_pair("802.3ad", **MODES["802.3ad"])
     method = cable_pull_method(pair.lag, pytestconfig, lab)
-    lag, a, b = pair.lag, pair.a, pair.b
-    for m in lag.a.members:
-        shape(lag.a.node, m, SHAPED_MBIT, defer=defer)
-    # 16 QPs: each gets a random rdma_cm port, hence flow label and UDP source
-    # port; all on one member has a chance of 2^-15 (8 QPs did it once in CI)
-    both = run_perftest(lag.a.node, lag.b.node, lag.ip_b, a.device, b.device, lag.a.members,
-                        qps=PERF_QPS, duration_s=PERF_S, size=PERF_SIZE)
-    out = lag.a.members[1]
-    with fault(lab_rt, lab_rt.lab.cable_of(lag.a.node.name, out).name, defer=defer, kind=method,
-               at=lag.a.node.name, timeout=5, revert_timeout=10):
-        one = run_perftest(lag.a.node, lag.b.node, lag.ip_b, a.device, b.device, lag.a.members,
-                           qps=PERF_QPS, duration_s=PERF_S, size=PERF_SIZE)
-    floor = profile.threshold("roce/throughput.min_gain")
-    gain_tool = both.tool_bps / one.tool_bps if one.tool_bps else float("inf")
-    gain_ctr = both.counters_bps / one.counters_bps if one.counters_bps else float("inf")
-    where = (f"ib_write_bw -R -q {PERF_QPS} -s {PERF_SIZE} -t 2, {PERF_S} s, members shaped to "
-             f"{SHAPED_MBIT:g} Mbit/s")
-    for name, val, unit, method_ in [
-            ("RDMA aggregate (perftest), LAG", both.tool_bps / 1e6, "Mbit/s", f"BW average; {where}"),
-            ("RDMA aggregate (perftest), one member", one.tool_bps / 1e6, "Mbit/s",
-             f"BW average with {out}'s cable out; {where}"),
-            ("RDMA aggregate (counters), LAG", both.counters_bps / 1e6, "Mbit/s",
-             f"sum of member tx_bytes deltas over {both.steady_s:.1f} s"),
-            ("RDMA aggregate (counters), one member", one.counters_bps / 1e6, "Mbit/s",
-             f"sum of member tx_bytes deltas over {one.steady_s:.1f} s, {out} out"),
-            ("distribution (Jain)", both.jain, "", "Jain's index of member tx rates over the LAG")]:
-        measure.record(Measurement(name, val, unit, method_))
-    g = measure.record(Measurement("RDMA gain LAG / one member", gain_tool, "x",
-                                   "perftest BW average over the LAG / with one member",
-                                   threshold=floor, comparison=">=", profile=profile.label))
-    shares = {m: round(s, 3) for m, s in both.shares().items()}
-    print(f"LAG {both.tool_bps / 1e6:.1f} Mbit/s (counters {both.counters_bps / 1e6:.1f}), one "
-          f"member {one.tool_bps / 1e6:.1f} Mbit/s (counters {one.counters_bps / 1e6:.1f}); gain "
-          f"perftest {gain_tool:.2f}, counters {gain_ctr:.2f}; shares {shares}, Jain {both.jain:.3f}")
-    assert both.tool["qps"] == PERF_QPS, f"perftest ran {both.tool['qps']} QPs, asked {PERF_QPS}"
-    assert min(shares.values()) >= 0.2, (
-        f"{PERF_QPS} QPs over 802.3ad layer3+4 left a member nearly idle: tx shares {shares}")
-    assert g.verdict == "pass" and gain_ctr >= floor, (
-        f"the LAG carried {both.tool_bps / 1e6:.1f} Mbit/s (counters {both.counters_bps / 1e6:.1f})"
-        f" against {one.tool_bps / 1e6:.1f} ({one.counters_bps / 1e6:.1f}) on one member: gain "
-        f"{gain_tool:.2f} (counters {gain_ctr:.2f}) < {floor:g} ({profile.label})")
+    check_rdma_gain(lab_rt, pair.lag, pair.a.device, pair.b.device, method, measure, profile,
+                    defer)
 
 
 @pytest.mark.failover

@@ -30,6 +30,14 @@ time and exiting by itself:
           outstanding completions, sends an END message carrying the count,
           queries each QP's state and prints one JSON object.
 
+``--ud`` (both sides) runs UD QPs instead, without rdma_cm: ``recv --ud
+--device D --gid-index N`` makes the QPs on RDMA device D and writes their
+numbers and its GID (index N, the RoCE v2 GID of its address) into the ready
+file as JSON; ``send --ud --device D --gid-index N --remote-qpns A,B
+--remote-gid G`` sends to them through one address handle. A UD message lost in
+an outage is lost (no retransmission): the outage shows as loss, measured as
+for the UDP probe; the END message is sent UD_END_COPIES times.
+
 ``send --lag-port-every S`` (mlx5 only: the call reads mlx5 private QP
 state) samples every S seconds, per QP, the port the device's LAG uses for
 it (``mlx5dv_query_qp_lag_port``: desired and active port), to see the
@@ -62,6 +70,10 @@ DRAIN_S = 5.0                 # longest wait for outstanding send completions
 CONNECT_S = 20.0              # per connection, both sides
 CQ_BATCH = 64
 HANG_S = 20.0               # past --duration: dump the stacks and exit
+GRH = 40                    # a UD receive buffer starts with the 40-byte GRH
+UD_QKEY = 0x1A6B11          # the Q_Key both sides' UD QPs use
+UD_END_COPIES = 3           # a UD END can be lost like any message
+UD_END_GAP_S = 0.05
 
 WC_STATUS = {
     0: "SUCCESS", 1: "LOC_LEN_ERR", 2: "LOC_QP_OP_ERR", 3: "LOC_EEC_OP_ERR",
@@ -139,6 +151,29 @@ class _Verbs:
                                               max_send_sge=1, max_recv_sge=1))
         return self.QP(cmid.pd, init, self.QPAttr())
 
+    def ud_resources(self, device):
+        """(context, PD) of RDMA device ``device`` (UD runs without rdma_cm)."""
+        from pyverbs.device import Context
+        from pyverbs.pd import PD
+        ctx = Context(name=device)
+        return ctx, PD(ctx)
+
+    def ud_qp(self, pd, cq, send_wr, recv_wr, port=1):
+        """A UD QP in RTS (pyverbs moves a UD QP through INIT/RTR/RTS when given
+        its attributes: port, P_Key index 0, UD_QKEY)."""
+        init = self.QPInitAttr(qp_type=self.e.IBV_QPT_UD, scq=cq, rcq=cq,
+                               cap=self.QPCap(max_send_wr=send_wr, max_recv_wr=recv_wr,
+                                              max_send_sge=1, max_recv_sge=1))
+        attr = self.QPAttr(port_num=port)
+        attr.qkey = UD_QKEY
+        attr.pkey_index = 0
+        return self.QP(pd, init, attr)
+
+    def ud_ah(self, pd, remote_gid, sgid_index, port=1):
+        from pyverbs.addr import AH, GID, AHAttr, GlobalRoute
+        gr = GlobalRoute(dgid=GID(remote_gid), sgid_index=sgid_index)
+        return AH(pd, attr=AHAttr(gr=gr, is_global=1, port_num=port))
+
     def to_rts(self, cmid, qp, retry_cnt=None, timeout=None):
         """INIT -> RTR -> RTS with the CM's attributes; ours for the requester's
         retry_cnt and local ACK timeout."""
@@ -154,9 +189,13 @@ class _Verbs:
                     mask |= e.IBV_QP_TIMEOUT
             qp.modify(attr, mask)
 
-    def qp_info(self, qp):
+    def qp_info(self, qp, ud=False):
         e = self.e
         try:
+            if ud:      # no ACK timeout nor retries on UD
+                attr, _ = qp.query(e.IBV_QP_STATE)
+                return {"qp_num": qp.qp_num,
+                        "state": QP_STATE.get(attr.qp_state, str(attr.qp_state))}
             attr, _ = qp.query(e.IBV_QP_STATE | e.IBV_QP_TIMEOUT | e.IBV_QP_RETRY_CNT)
             return {"qp_num": qp.qp_num, "state": QP_STATE.get(attr.qp_state, str(attr.qp_state)),
                     "retry_cnt": attr.retry_cnt, "timeout": attr.timeout}
@@ -178,11 +217,13 @@ def _stop_on(signals, flag):
 # ---------------------------------------------------------------------- recv
 def cmd_recv(a):
     v = _Verbs()
-    ce, e = v.ce, v.e
     stop = [False]
     _stop_on((signal.SIGTERM, signal.SIGINT), stop)
     t_begin = time.monotonic()
     deadline = t_begin + a.duration
+    if a.ud:
+        return _recv_ud(v, a, stop, t_begin, deadline)
+    ce, e = v.ce, v.e
     ch = v.CMEventChannel()
     lid = v.CMID(creator=ch, port_space=ce.RDMA_PS_TCP)
     lid.bind_addr(v.AddrInfo(src=a.bind, src_service=str(a.port), port_space=ce.RDMA_PS_TCP,
@@ -213,6 +254,41 @@ def cmd_recv(a):
         qps.append(qp)
         mrs.append(mr)
         children.append(child)
+    out = _receive(v, a, stop, t_begin, deadline, cq, qps, mrs, MSG, 0)
+    for child in children:
+        try:
+            child.disconnect()
+        except Exception:                # noqa: BLE001 - peer gone already
+            pass
+    return out
+
+
+def _recv_ud(v, a, stop, t_begin, deadline):
+    """UD QPs on --device, their numbers and our GID in the ready file."""
+    e = v.e
+    ctx, pd = v.ud_resources(a.device)
+    slot_b = GRH + MSG
+    cq = v.CQ(ctx, a.qps * (a.depth + 8), None, None, 0)
+    qps, mrs = [], []
+    for _ in range(a.qps):
+        qp = v.ud_qp(pd, cq, 8, a.depth)
+        mr = v.MR(pd, a.depth * slot_b, e.IBV_ACCESS_LOCAL_WRITE)
+        for slot in range(a.depth):
+            qp.post_recv(v.RecvWR(slot, 1, [v.SGE(mr.buf + slot * slot_b, slot_b, mr.lkey)]))
+        qps.append(qp)
+        mrs.append(mr)
+    gid = str(ctx.query_gid(1, a.gid_index))
+    if a.ready_file:
+        with open(a.ready_file, "w") as f:
+            json.dump({"pid": os.getpid(), "qpns": [qp.qp_num for qp in qps], "gid": gid,
+                       "gid_index": a.gid_index}, f)
+    return _receive(v, a, stop, t_begin, deadline, cq, qps, mrs, slot_b, GRH, ud=True)
+
+
+def _receive(v, a, stop, t_begin, deadline, cq, qps, mrs, slot_b, offset, ud=False):
+    """Poll ``cq`` until the deadline or every QP's END; timestamp each receive
+    completion, its immediate data the sequence number; repost. A message's
+    payload is at ``offset`` in its slot of ``slot_b`` bytes (UD: after the GRH)."""
     flow_of = {qp.qp_num: i for i, qp in enumerate(qps)}
     origin = time.time()
     bin_s = a.bin_ms / 1e3
@@ -242,13 +318,13 @@ def cmd_recv(a):
                 continue
             slot = wc.wr_id
             if wc.imm_data == END_IMM:
-                count = struct.unpack("!Q", mrs[i].read(8, slot * MSG))[0]
+                count = struct.unpack("!Q", mrs[i].read(8, slot * slot_b + offset))[0]
                 stats[i].tx_count = count
                 ended[i] = True
             else:
                 pending[i].append((wc.imm_data, t))
             try:
-                qps[i].post_recv(v.RecvWR(slot, 1, [v.SGE(mrs[i].buf + slot * MSG, MSG,
+                qps[i].post_recv(v.RecvWR(slot, 1, [v.SGE(mrs[i].buf + slot * slot_b, slot_b,
                                                           mrs[i].lkey)]))
             except Exception as ex:      # noqa: BLE001 - QP in error: recorded below
                 errors[i].setdefault(-1, {"status": -1, "name": "POST_RECV_FAILED", "t": t,
@@ -264,16 +340,11 @@ def cmd_recv(a):
     flows = []
     for i, qp in enumerate(qps):
         r = stats[i].result()
-        r.update(v.qp_info(qp))
+        r.update(v.qp_info(qp, ud))
         r["errors"] = sorted(errors[i].values(), key=lambda x: x["t"])
         r["ended"] = ended[i]
         flows.append(r)
-    for child in children:
-        try:
-            child.disconnect()
-        except Exception:                # noqa: BLE001 - peer gone already
-            pass
-    return {"role": "recv", "qps": a.qps, "port": a.port, "poll_s": POLL_S,
+    return {"role": "recv", "qps": a.qps, "port": a.port, "poll_s": POLL_S, "ud": ud,
             "elapsed_s": time.monotonic() - t_begin, "flows": flows}
 
 
@@ -296,7 +367,19 @@ def cmd_send(a):
     stop = [False]
     _stop_on((signal.SIGTERM, signal.SIGINT), stop)
     conns, qps, mrs, cqs = [], [], [], []
-    for i in range(a.qps):
+    ah, rqpns = None, []
+    if a.ud:
+        ctx, pd = v.ud_resources(a.device)
+        ah = v.ud_ah(pd, a.remote_gid, a.gid_index)
+        rqpns = [int(x) for x in a.remote_qpns.split(",")]
+        if len(rqpns) != a.qps:
+            raise Usage(f"--remote-qpns gives {len(rqpns)} QPs, --qps {a.qps}")
+        for _ in range(a.qps):
+            cq = v.CQ(ctx, a.sq_depth + 16, None, None, 0)
+            qps.append(v.ud_qp(pd, cq, a.sq_depth, 8))
+            mrs.append(v.MR(pd, a.sq_depth * MSG, e.IBV_ACCESS_LOCAL_WRITE))
+            cqs.append(cq)
+    for i in range(0 if a.ud else a.qps):
         ch, cmid = _connect(v, a, i)
         cq = v.CQ(cmid.context, a.sq_depth + 16, None, None, 0)
         qp = v.qp(cmid, cq, a.sq_depth, 8)
@@ -367,6 +450,8 @@ def cmd_send(a):
                       sg=[v.SGE(mrs[i].buf + slot * MSG, MSG, mrs[i].lkey)],
                       send_flags=e.IBV_SEND_SIGNALED)
         wr.imm_data = imm
+        if ah is not None:
+            wr.set_wr_ud(ah, rqpns[i], UD_QKEY)
         qps[i].post_send(wr)
 
     while not stop[0]:
@@ -399,7 +484,11 @@ def cmd_send(a):
         reap()
         time.sleep(POLL_S)
     for i in range(n):
-        if not dead[i]:
+        for copy in range(UD_END_COPIES if a.ud else 1):
+            if dead[i]:
+                break
+            if copy:
+                time.sleep(UD_END_GAP_S)
             try:
                 post(i, END_IMM, struct.pack("!Q", sent[i]))
                 sent_end = True
@@ -407,7 +496,7 @@ def cmd_send(a):
                 sent_end = False
             if sent_end:
                 lim = time.monotonic() + 2.0
-                while done[i] < sent[i] + 1 and not dead[i] and time.monotonic() < lim:
+                while done[i] < sent[i] + 1 + copy and not dead[i] and time.monotonic() < lim:
                     reap()
                     time.sleep(POLL_S)
     reap()
@@ -417,14 +506,14 @@ def cmd_send(a):
              "achieved_pps": sent[i] / elapsed if elapsed > 0 else 0.0,
              "sq_full": sq_full[i], "post_errors": post_errors[i],
              "errors": sorted(errors[i].values(), key=lambda x: x["t"])}
-        f.update(v.qp_info(qp))
+        f.update(v.qp_info(qp, a.ud))
         flows.append(f)
     for _ch, cmid in conns:
         try:
             cmid.disconnect()
         except Exception:                # noqa: BLE001
             pass
-    return {"role": "send", "qps": n, "rate_pps": a.rate, "t_start": t_wall0,
+    return {"role": "send", "qps": n, "rate_pps": a.rate, "t_start": t_wall0, "ud": a.ud,
             "elapsed_s": elapsed, "retry_cnt": a.retry_cnt, "timeout": a.timeout,
             "survival_bound_s": survival_bound_s(a.retry_cnt, a.timeout), "flows": flows,
             "lag_ports": lag_ports, "lag_port_error": lag_error}
@@ -444,6 +533,9 @@ def _parser():
     r.add_argument("--bin-ms", type=float, default=10.0)
     r.add_argument("--top-gaps", type=int, default=TOP_GAPS)
     r.add_argument("--ready-file")
+    r.add_argument("--ud", action="store_true", help="UD QPs, no rdma_cm (needs --device)")
+    r.add_argument("--device")
+    r.add_argument("--gid-index", type=int, default=0)
     s = sub.add_parser("send")
     s.add_argument("--dst", required=True)
     s.add_argument("--src")
@@ -457,10 +549,22 @@ def _parser():
     s.add_argument("--lag-port-every", type=float, default=0.0,
                    help="mlx5 only: sample each QP's LAG port every this many s (0: off)")
     s.add_argument("--ready-file")
+    s.add_argument("--ud", action="store_true", help="UD QPs, no rdma_cm")
+    s.add_argument("--device")
+    s.add_argument("--gid-index", type=int, default=0)
+    s.add_argument("--remote-qpns", help="UD: the receiver's QP numbers, comma-separated")
+    s.add_argument("--remote-gid", help="UD: the receiver's GID")
     return p
 
 
 def _validate(a):
+    if a.ud:
+        if not a.device:
+            raise Usage("--ud needs --device (UD runs without rdma_cm)")
+        if not 0 <= a.gid_index <= 255:
+            raise Usage(f"--gid-index must be 0..255, not {a.gid_index}")
+        if a.cmd == "send" and not (a.remote_qpns and a.remote_gid):
+            raise Usage("send --ud needs --remote-qpns and --remote-gid")
     if not 1 <= a.qps <= 64:
         raise Usage(f"--qps must be 1..64, not {a.qps}")
     if not 0 < a.duration <= 3600:
