@@ -134,8 +134,8 @@ def _parsers():
     from laghil.drivers.switch.nos import parse_version
     from laghil.drivers.team import parse_port_link, parse_team_state
     from laghil.drivers.team_settings import parse_settings, parse_teamnl_options
-    from laghil.drivers.vflag import (parse_eswitch, parse_lag_debugfs, parse_lag_log,
-                                      parse_phy_counters)
+    from laghil.drivers.vflag import (parse_devlink_ports, parse_eswitch, parse_lag_debugfs,
+                                      parse_lag_log, parse_phy_counters)
     from laghil.inventory import parse_ethtool_i, parse_inventory
     from laghil.kevents import parse_dmesg
     from laghil.measure.throughput import parse_iperf3, parse_perftest
@@ -185,6 +185,8 @@ def _parsers():
         ("mlx5 ethtool -S", parse_phy_counters, cap("netdev-list--mlx5_ethtool_S_5.15.txt"), ()),
         ("ibv_devinfo -v", parse_ibv_devinfo,
          cap("rdma-core-format--mlx5_bond_0_ibv_devinfo_v.txt"), ()),
+        ("devlink port", parse_devlink_ports,
+         cap("iproute2-doc--devlink_port_show_switchdev.json"), ()),
         ("rdma link", parse_rdma_link, cap("iproute2-format--mlx5_bond_0_rdma_link.txt"), ()),
     ]
 

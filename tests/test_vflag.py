@@ -114,3 +114,14 @@ def test_phy_counters_on_real_mlx5_output_and_uplink_shares():
     before = {"pf0": {"tx_packets_phy": 100}, "pf1": {"tx_packets_phy": 100}}
     after = {"pf0": {"tx_packets_phy": 100}, "pf1": {"tx_packets_phy": 1100}}
     assert uplink_shares(before, after) == {"pf0": 0.0, "pf1": 1.0}
+
+
+def test_devlink_ports_and_the_vf_representors_of_a_pf():
+    from laghil.drivers.vflag import parse_devlink_ports, vf_representors
+    ports = parse_devlink_ports(sample("iproute2-doc--devlink_port_show_switchdev.json"))
+    assert {p["netdev"]: p["flavour"] for p in ports if p["pci"] == "0000:3b:00.0"} == {
+        "ens1f0np0": "physical", "ens1f0npf0vf0": "pcivf", "ens1f0npf0vf1": "pcivf"}
+    assert vf_representors(ports, "0000:3b:00.0") == {0: "ens1f0npf0vf0", 1: "ens1f0npf0vf1"}
+    assert vf_representors(ports, "0000:3b:00.1") == {0: "ens1f1npf1vf0"}
+    with pytest.raises(VfLagError, match="not a PCI address"):
+        vf_representors(ports, "0000:3b:00.0; reboot")

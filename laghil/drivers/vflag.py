@@ -136,6 +136,10 @@ def lag_state_command(pci):
     return "; ".join(f"echo @@{f}; cat {d}/{f} 2>&1" for f in DEBUGFS_FILES) + "; true"
 
 
+def ports_command():
+    return "devlink -j port show"
+
+
 def phy_counters_command(pf):
     return f"ethtool -S {qif(pf)}"
 
@@ -282,3 +286,27 @@ def uplink_shares(before, after, counter="tx_packets_phy"):
     delta = {pf: after[pf][counter] - before[pf][counter] for pf in before}
     total = sum(delta.values())
     return {pf: (d / total if total else 0.0) for pf, d in delta.items()}
+
+
+@parser("devlink -j port show")
+def parse_devlink_ports(text):
+    """``devlink -j port show`` -> [{"handle", "pci", "netdev", "flavour", "pfnum",
+    "vfnum"}] (iproute2 prints one object per port handle under "port";
+    ``flavour`` physical for an uplink, pcivf for a VF's representor)."""
+    import json
+    ports = json.loads(text)["port"]
+    if not isinstance(ports, dict):
+        raise VfLagError(f"devlink: 'port' is a {type(ports).__name__}, not an object")
+    out = []
+    for handle, p in ports.items():
+        bus, _, rest = handle.partition("/")
+        out.append({"handle": handle, "pci": rest.rpartition("/")[0] if bus == "pci" else None,
+                    "netdev": p.get("netdev"), "flavour": p.get("flavour"),
+                    "pfnum": p.get("pfnum"), "vfnum": p.get("vfnum")})
+    return out
+
+
+def vf_representors(ports, pci):
+    """{vfnum: representor netdev} of the VFs of PF ``pci`` in switchdev mode."""
+    return {p["vfnum"]: p["netdev"] for p in ports
+            if p["pci"] == check_pci(pci) and p["flavour"] == "pcivf" and p["netdev"]}

@@ -120,15 +120,20 @@ class RdmaProbeResult(ProbeResult):
         """{"tx": [state per QP], "rx": [...]} after the run."""
         return {side: [f[f"{side}_qp"].get("state") for f in self.flows] for side in ("tx", "rx")}
 
-    def problems(self):
-        """What breaks HA for an RC connection: error completions, a QP out of
-        RTS on either side, messages never delivered. Empty when it survived."""
+    def qp_problems(self, what="QPs"):
+        """Error completions and QPs out of RTS on either side."""
         out = [f"QP {e['qp_num']} ({e['side']}, flow {e['flow']}): {e['count']} x "
                f"IBV_WC_{e['name']} (status {e['status']})" for e in self.errors()]
         for side, states in self.states().items():
             bad = {i: s for i, s in enumerate(states) if s != "RTS"}
             if bad:
-                out.append(f"{side} QPs not in RTS after the run: {bad}")
+                out.append(f"{side} {what} not in RTS after the run: {bad}")
+        return out
+
+    def problems(self):
+        """What breaks HA for an RC connection: error completions, a QP out of
+        RTS on either side, messages never delivered. Empty when it survived."""
+        out = self.qp_problems()
         lost = {f["flow"]: f["lost"] for f in self.flows if f["lost"]}
         if lost:
             out.append(f"messages never delivered per QP: {lost} of "
@@ -221,13 +226,7 @@ class UdProbeResult(RdmaProbeResult):
         return None
 
     def problems(self):
-        out = [f"QP {e['qp_num']} ({e['side']}, flow {e['flow']}): {e['count']} x "
-               f"IBV_WC_{e['name']} (status {e['status']})" for e in self.errors()]
-        for side, states in self.states().items():
-            bad = {i: s for i, s in enumerate(states) if s != "RTS"}
-            if bad:
-                out.append(f"{side} UD QPs not in RTS after the run: {bad}")
-        return out
+        return self.qp_problems("UD QPs")
 
     def measurements(self, fault_t=None, window=None, prefix=""):
         return ProbeResult.measurements(self, fault_t, window, prefix)

@@ -28,6 +28,7 @@ from pytest_laghil.roce import (
     rc_probe,
     record_rc_failover,
 )
+from pytest_laghil.sriov import vf_rdma_failover
 
 from laghil.cases import ROCE_OPTIONS, roce_case
 from laghil.drivers.bond import MSG_IB_MODE, Bond, BondError
@@ -371,6 +372,22 @@ def test_moving_the_lags_active_member_moves_the_rdma_traffic(aggregate_pair, la
     assert gap is not None and gap < probe.survival_bound_s * 1e3, (
         f"RDMA gap {gap} ms at an active-member move, not under the survival bound "
         f"{probe.survival_bound_s * 1e3:.0f} ms")
+
+
+@pytest.mark.failover
+@pytest.mark.disruptive
+@pytest.mark.requires("sriov_lag", count=2)
+def test_a_vf_of_the_aggregate_has_one_port_and_its_ha(request, lab, lab_rt, node, measure,
+                                                       profile, defer, reps):
+    """Item 7: where the aggregates declare sriov (a provider whose VFs are
+    bonded with the PFs: mlx5 VF LAG), a VF's RDMA device has one port and its
+    RC QPs survive a member pull as the aggregate's do."""
+    _, decl = _declared(request, lab)
+    if not all(d.sriov for d in decl.values()):
+        lacks(request, "rdma aggregate with sriov", lab,
+              f"aggregates {[d.name for d in decl.values()]} do not declare sriov")
+    vf_rdma_failover(request, lab, lab_rt, node, measure, profile, reps, defer=defer,
+                     what="RC QPs between VFs of the aggregate (mlx5 VF LAG)")
 
 
 def _numa_host(request, lab):

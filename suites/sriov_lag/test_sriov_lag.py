@@ -19,9 +19,15 @@ from pytest_laghil.lag_checks import (
     record_failover,
     run_trials,
 )
+from pytest_laghil.sriov import (
+    make_vf_lag,
+    mlx5_pfs,
+    vf_lag_hosts,
+    vf_rdma_failover,
+    vf_tcpip_failover,
+)
 
 from laghil.cases import Case
-from laghil.drivers.lag import make_lag
 from laghil.drivers.shaping import shape
 from laghil.drivers.sriov import VF_DRIVER, create_vfs, vf_command
 from laghil.drivers.vflag import (
@@ -29,7 +35,6 @@ from laghil.drivers.vflag import (
     lag_state_command,
     parse_lag_debugfs,
     plan_vf_lag,
-    undo_commands,
 )
 from laghil.lag_hash import spread_client_ports
 from laghil.measure.model import Measurement
@@ -259,52 +264,56 @@ def test_vf_bond_aggregate_throughput_vs_one_member(vf_bond_pair, cable, lab, de
 
 
 # ---- mlx5 e-switch VF LAG -------------------------------------------------------------
-def _mlx5_pfs(lab, host):
-    pfs = [(p, s.pci) for p, s in lab.hosts[host].ports.items() if s.sriov and s.pci]
-    return pfs[:2]
-
-
-def _mlx5_host(request, lab):
-    host = next(h for h, s in lab.hosts.items() if "sriov_lag" in s.capabilities)
-    pfs = _mlx5_pfs(lab, host)
-    if len(pfs) < 2:
-        lacks(request, "sriov_lag", lab, f"{host}: two ports with sriov: true and a pci address")
-    return host, pfs
-
-
 @pytest.mark.disruptive
 @pytest.mark.requires("sriov_lag", count=1)
 def test_mlx5_vf_lag_activates_in_the_profile_mode(request, lab, node, profile, defer):
     """Item 1 on mlx5: the ordered set-up (VFs, unbound, switchdev, the bond over
     both PFs, LAG active, VFs bound), each step's undo registered first; then
     the LAG debugfs says active, type switchdev, the port selection mode the
-    profile expects (sriov_lag.port_sel_mode, default hash)."""
-    host, pfs = _mlx5_host(request, lab)
-    n = node(host)
+    profile expects (sriov_lag.port_sel_mode, default hash); VF 0 of each PF
+    bound again with a representor."""
+    (host,) = vf_lag_hosts(request, lab, 1)
     prof = profile.sections.get("sriov_lag") or {}
     mode, want = prof.get("mode", "802.3ad"), prof.get("port_sel_mode", "hash")
-    plan = plan_vf_lag(host, pfs, int(prof.get("numvfs", 2)), mode)
-    for cmd in reversed(undo_commands(pfs)):     # VFs removed, then the e-switch legacy
-        defer(n.run, cmd, check=False)
-    for what, cmd in plan.steps:
-        if what == "bond":
-            make_lag(n, "bond", mode, [pf for pf, _ in pfs], name=lab.device_names.bond,
-                     miimon=100).create(defer=defer)
-        elif what == "LAG active":
-            wait_until(lambda c=cmd: None if parse_lag_debugfs(n.run(c).stdout, node=host).active
-                       else "state disabled", timeout=10, what=f"{host}: mlx5 LAG active")
-        else:
-            n.run(cmd)
-    st = parse_lag_debugfs(n.run(lag_state_command(pfs[0][1])).stdout, node=host)
+    vfl = make_vf_lag(lab, node(host), mode, int(prof.get("numvfs", 2)), defer=defer,
+                      bridge=False)
+    st = parse_lag_debugfs(vfl.node.run(lag_state_command(vfl.pfs[0][1])).stdout, node=host)
     assert st.active and st.type == "switchdev", f"{host}: VF LAG not active: {st}"
     assert st.port_sel_mode == want, f"{host}: port_sel_mode {st.port_sel_mode}, profile {want}"
+    print(f"{host}: VF LAG {st}; VFs {vfl.vfs}, representors {vfl.reps}")
+
+
+@pytest.mark.failover
+@pytest.mark.disruptive
+@pytest.mark.requires("sriov_lag", count=2)
+def test_mlx5_vf_traffic_survives_a_pf_member_pull(request, lab, lab_rt, node, measure, profile,
+                                                   defer, reps):
+    """Item 2 on mlx5: VF LAG (active-backup) on two hosts, their VFs bridged to
+    the bond through their representors; UDP probe traffic between the VFs
+    across the active PF's cable pull: T_gap / T_loss / reversion within the
+    bond's bound."""
+    vf_tcpip_failover(request, lab, lab_rt, node, measure, profile, reps, defer=defer)
+
+
+@pytest.mark.failover
+@pytest.mark.disruptive
+@pytest.mark.requires("sriov_lag", count=2)
+def test_mlx5_vf_rdma_survives_a_pf_member_pull(request, lab, lab_rt, node, measure, profile,
+                                                defer, reps):
+    """Item 4: a VF's RDMA device (one port) on each host's VF LAG; RC QPs
+    between them across the active PF's cable pull: no error completion, RTS,
+    all delivered, T_gap per profile and under the survival bound. (Soft-RoCE
+    on the rack's VFs would have to stay in the initial namespace, where the VF
+    is no tenant's: rack hosts lack sriov_lag.)"""
+    vf_rdma_failover(request, lab, lab_rt, node, measure, profile, reps, defer=defer,
+                     what="RC QPs between VF RDMA devices through mlx5 VF LAG")
 
 
 @pytest.mark.requires("sriov_lag", count=1)
 def test_mlx5_vf_lag_refuses_a_mode_it_cannot_offload(request, lab):
     """Item 5 on mlx5: broadcast (and balance-rr) are refused before any command,
     quoting the driver: VF traffic over such a bond is not claimed protected."""
-    host, pfs = _mlx5_host(request, lab)
+    (host,) = vf_lag_hosts(request, lab, 1)
     for mode in ("broadcast", "balance-rr"):
         with pytest.raises(VfLagRefused, match="TX type isn't supported"):
-            plan_vf_lag(host, pfs, 2, mode)
+            plan_vf_lag(host, mlx5_pfs(lab, host), 2, mode)
