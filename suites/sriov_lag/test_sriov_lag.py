@@ -1,10 +1,11 @@
 """SR-IOV VF LAG (marker ``sriov_lag``): VF traffic subject to HA and LAG.
 
 On the virtual rack the PFs are QEMU's igb (Intel 82576 with SR-IOV: VFs made
-by the suite through ``sriov_numvfs``, driven by igbvf in the guest, a VF's
-link following its PF's). igb has no e-switch LAG, so what runs there is the
-other common form of VF HA: a bond of VFs, one VF from each PF, as a tenant
-makes it ("VF bond (guest side)"), with the PF cables pulled under traffic.
+by the suite through ``sriov_numvfs``, driven by igbvf in the guest; a VF's
+traffic stops with its PF's cable, its carrier does not: see ARP_XOR). igb has
+no e-switch LAG, so what runs there is the other common form of VF HA: a bond
+of VFs, one VF from each PF, as a tenant makes it ("VF bond (guest side)"),
+with the PF cables pulled under traffic.
 The mlx5 e-switch VF LAG (switchdev, the PFs bonded, the LAG reflected in
 hardware) runs where a host declares ``sriov_lag``; elsewhere it is skipped
 naming that capability.
