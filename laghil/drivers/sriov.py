@@ -57,13 +57,19 @@ def create_vfs(node, pf, count, *, defer, timeout=30.0):
     found = []
 
     def missing():
-        r = node.run("; ".join(f"ls /sys/class/net/{p}/device/virtfn{i}/net 2>/dev/null | head -n 1"
-                               for i in range(count)) + "; true")
+        r = node.run(vf_netdevs_command([(pf, i) for i in range(count)]))
         found[:] = [x.strip() for x in r.stdout.splitlines() if x.strip()]
         return None if len(found) == count else f"VF netdevs so far: {found}"
     wait_until(missing, timeout=timeout, interval=0.5, error=SriovError,
                what=f"{node.name}: {count} VF netdev(s) of {pf}")
     return list(found)
+
+
+def vf_netdevs_command(vfs):
+    """Shell text printing the netdev of each (PF, VF index) of ``vfs``, one per
+    line, in order (nothing for a VF not bound yet)."""
+    return "; ".join(f"ls /sys/class/net/{qif(pf)}/device/virtfn{int(i)}/net 2>/dev/null | "
+                     "head -n 1" for pf, i in vfs) + "; true"
 
 
 def vf_command(pf, index, mac=None, trust=None, spoofchk=None):

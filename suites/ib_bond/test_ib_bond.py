@@ -137,6 +137,20 @@ def _gid_index(node, dev, ip):
                          f"{[(g.index, g.type, g.ip) for g in port.gids]}")
 
 
+def _stock_tool(ag, tool, gid, iters, port, *, defer, extra=""):
+    """A stock tool's server started on the pair's b host (by its run tag, ended
+    after the test); -> the client's command line for the a host. ``gid``:
+    {host: GID index of its LAG address}; ``extra``: options both sides take."""
+    a, b = ag.lag.a.node, ag.lag.b.node
+    ip = ag.lag.ip_b
+    server, _ = tool_commands(tool, ag.devs[b.name], gid[b.name], ip, iters, port=port)
+    _, client = tool_commands(tool, ag.devs[a.name], gid[a.name], ip, iters, port=port)
+    tag = f"laghil-ib-{secrets.token_hex(4)}"
+    defer(b.run, kill_tagged_command(tag, remove_files=True), check=False)
+    b.run(f"LAGHIL_TAG={tag} {server}{extra} > /tmp/{tag}.srv 2>&1 &")
+    return client + extra
+
+
 def _tx_shares(node, members, window_s=WINDOW_S):
     """Each member's share of the tx packets of all ``members`` over ``window_s``."""
     cmd = counters_command(members)
@@ -174,13 +188,7 @@ def test_the_aggregate_is_one_device_the_stock_tools_use_by_its_name(aggregate_p
     gid = {a.name: _gid_index(a, devs[a.name], pair.ip_a),
            b.name: _gid_index(b, devs[b.name], pair.ip_b)}
     for i, tool in enumerate(TOOLS):
-        tag = f"laghil-ib-{secrets.token_hex(4)}"
-        server, _ = tool_commands(tool, devs[b.name], gid[b.name], pair.ip_b, ITERS,
-                                  port=18600 + i)
-        _, client = tool_commands(tool, devs[a.name], gid[a.name], pair.ip_b, ITERS,
-                                  port=18600 + i)
-        defer(b.run, kill_tagged_command(tag, remove_files=True), check=False)
-        b.run(f"LAGHIL_TAG={tag} {server} > /tmp/{tag}.srv 2>&1 &")
+        client = _stock_tool(ag, tool, gid, ITERS, 18600 + i, defer=defer)
         out = None
         for _attempt in range(5):
             r = a.run(f"sleep 1; {client}", timeout=90, check=False)
@@ -425,20 +433,16 @@ def _numa_shares(request, ag, lab, defer):
     if len(set(nodes.values()) - {-1}) < 2:
         lacks(request, "numa", lab, f"{host}: members on NUMA nodes {nodes} (sysfs): need them "
               "on two nodes")
-    dev_a, dev_b = ag.devs[host], ag.devs[b.name]
-    gid_a, gid_b = _gid_index(a, dev_a, lag.ip_a), _gid_index(b, dev_b, lag.ip_b)
+    gid = {host: _gid_index(a, ag.devs[host], lag.ip_a),
+           b.name: _gid_index(b, ag.devs[b.name], lag.ip_b)}
     out = {}
     for i, k in enumerate(sorted(set(nodes.values()))):
         cpus = a.run(f"cat /sys/devices/system/node/node{k}/cpulist").stdout.strip()
-        port = 18700 + i
-        tag = f"laghil-numa-{secrets.token_hex(4)}"
-        server, _ = tool_commands("ibv_rc_pingpong", dev_b, gid_b, lag.ip_b, NUMA_ITERS, port=port)
-        _, client = tool_commands("ibv_rc_pingpong", dev_a, gid_a, lag.ip_b, NUMA_ITERS, port=port)
-        defer(b.run, kill_tagged_command(tag, remove_files=True), check=False)
-        b.run(f"LAGHIL_TAG={tag} {server} -s {NUMA_SIZE} > /tmp/{tag}.srv 2>&1 &")
+        client = _stock_tool(ag, "ibv_rc_pingpong", gid, NUMA_ITERS, 18700 + i,
+                             extra=f" -s {NUMA_SIZE}", defer=defer)
         cmd = counters_command(lag.a.members)
         c0 = parse_counters(a.run(cmd).stdout, lag.a.members)[1]
-        inner = f"grep Cpus_allowed_list /proc/self/status; exec {client} -s {NUMA_SIZE}"
+        inner = f"grep Cpus_allowed_list /proc/self/status; exec {client}"
         r = a.run(f"sleep 1; taskset -c {q(cpus)} sh -c {q(inner)}", timeout=120, check=False)
         c1 = parse_counters(a.run(cmd).stdout, lag.a.members)[1]
         assert r.rc == 0, f"{host}: pinned to node {k} ({cpus}): rc {r.rc}: {r.stdout[-400:]}"
