@@ -76,6 +76,7 @@ def test_an_ipoib_port_has_a_20_octet_address_and_an_ethernet_port_6(tmp_path):
     path = tmp_path / "lab.yaml"
     path.write_text(
         "name: x\nkind: physical\nhosts:\n  h1:\n    management: {address: 10.0.0.1}\n"
+        "    numa_nodes: 2\n"
         f"    ports: {{ib0: {{mac: '{gid.upper()}', link_layer: infiniband, numa_node: 1}}}}\n")
     port = load_lab(path).hosts["h1"].ports["ib0"]
     assert (port.mac, port.link_layer, port.numa_node) == (gid, "infiniband", 1)

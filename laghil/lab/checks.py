@@ -90,6 +90,12 @@ def _check_management(lab, add, section, name, mgmt: Management):
             add(loc, f"jump hosts loop: {' -> '.join(chain + [name])}")
 
 def _check_host(lab, add, name, host: Host):
+    nodes = host.numa_nodes or 1
+    for pname, port in host.ports.items():
+        if port.numa_node is not None and port.numa_node >= nodes:
+            add(("hosts", name, "ports", pname, "numa_node"),
+                f"port {pname} on NUMA node {port.numa_node}: the host has {nodes} "
+                "(numa_nodes), nodes 0.." + str(nodes - 1))
     for i, dev in enumerate(host.rdma):
         for j, netdev in enumerate(dev.netdevs):
             if netdev not in host.ports:
