@@ -141,8 +141,9 @@ ROCE_OPTIONS = {
 }
 
 
-def roce_case(kind, mode):
-    """The Case of a RoCE LAG mode or runner (its options from ROCE_OPTIONS)."""
+def roce_case(kind, mode, via=None):
+    """The Case of a RoCE LAG mode or runner (its options from ROCE_OPTIONS);
+    ``via="switch"``: through a switch (its allowances keyed ``@switch``)."""
     if kind == "bond":
-        return bond(mode, **ROCE_OPTIONS[mode])
-    return team(mode, **ROCE_OPTIONS[mode])
+        return bond(mode, via=via, **ROCE_OPTIONS[mode])
+    return team(mode, via=via, **ROCE_OPTIONS[mode])

@@ -37,12 +37,30 @@ def baseline_path(lab_name, env=None):
     return state_root(env) / "baselines" / f"{check_name(lab_name, 'lab name')}.json"
 
 
+def node_snapshot(rt, n):
+    """The state of one node: the shell snapshot, or for a switch without a shell
+    what its driver reads (``unread`` says what it could not, the error
+    included when the switch did not answer); never a shell command to it."""
+    if rt.has_shell(n.name):
+        return parse_snapshot(n.run(SNAPSHOT_COMMAND).stdout)
+    from .drivers.switch import switch_driver
+    try:
+        return switch_driver(n).snapshot()
+    except LaghilError as e:
+        return {"unread": [f"everything: {rt.redactor.redact(str(e))}"]}
+
+
+def unread(state):
+    """{node: [what was not read]} of a lab state (switches read through a driver)."""
+    return {n: s["unread"] for n, s in sorted(state["nodes"].items()) if s.get("unread")}
+
+
 def snapshot_nodes(rt):
     """{node: parsed snapshot} for every SSH node, taken in parallel."""
     nodes = rt.ssh_nodes
 
     def one(n):
-        return n.name, parse_snapshot(n.run(SNAPSHOT_COMMAND).stdout)
+        return n.name, node_snapshot(rt, n)
     with ThreadPoolExecutor(max_workers=max(1, len(nodes))) as ex:
         return dict(ex.map(one, nodes))
 
@@ -209,6 +227,10 @@ def repairs(lab, baseline, current, management=None, virtual=False):
                                         what=f"RDMA link {dev} over {netdev}"))
             else:
                 refused.append(f"{node}: RDMA link {link} not in the baseline and not laghil's")
+        for lag in sorted(set(c.get("lags", {})) - set(b.get("lags", {}))):
+            refused.append(f"{node}: {lag} is not in the baseline: a switch without a shell is "
+                           "changed only by a journaled undo of laghil's (`laghil lab restore`); "
+                           "remove it by hand if it should not be there")
         for ns in sorted(set(c.get("netns", [])) - set(b.get("netns", []))):
             if ns.startswith(lab.device_names.netns):
                 steps.append(run_record(node, f"ip netns del {q(ns)} 2>/dev/null; true",
@@ -241,7 +263,7 @@ class LabDirty(LaghilError):
 def management_of(rt):
     """{node: {ifname}}: the interfaces each SSH session runs over (and what they sit on)."""
     from .drivers.netdev import read_netdevs
-    return {n.name: set(read_netdevs(n).management) for n in rt.ssh_nodes}
+    return {n.name: set(read_netdevs(n).management) for n in rt.shell_nodes}
 
 
 def apply_repairs(rt, steps, journal, say=print):
@@ -295,6 +317,10 @@ def clean_start(rt, journal, *, baseline_file=None, restore=False, save_baseline
     path = Path(baseline_file) if baseline_file else baseline_path(rt.lab.name, rt.env)
     base = load_baseline(path)
     state = settled_state(rt, base) if report["restored"] else lab_state(rt)
+    report["unread"] = unread(state)
+    for node, what in report["unread"].items():
+        say(f"baseline {rt.lab.name}: switch {node} has no shell: read through its "
+            f"{rt.lab.switches[node].platform} driver; not read: {'; '.join(what)}")
     if base is None:
         if save_baseline and not dry_run:
             write_baseline(state, path)

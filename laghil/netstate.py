@@ -98,7 +98,7 @@ def diff_snapshots(before, after, node=""):
     """Human-readable differences between two parsed snapshots (empty list: same)."""
     pre = f"{node}: " if node else ""
     out = []
-    for section in ("links", "addrs", "rdma"):
+    for section in ("links", "addrs", "rdma", "lags"):
         b, a = before.get(section, {}), after.get(section, {})
         for name in sorted(set(b) | set(a)):
             if name not in a:

@@ -38,6 +38,9 @@ class LabRuntime:
         self._register_secrets()
         self.sessions = Sessions(self._target, log=self.log, redactor=self.redactor, mode=mode)
         self._nodes = {}
+        # a callable(fault label) -> why it may not be injected now, or None: the
+        # pytest plugin refuses a fault in a test not marked disruptive
+        self.disruption_guard = None
 
     def _register_secrets(self):
         """Every secret the lab names (passwords, SNMP communities) is redacted everywhere."""
@@ -131,6 +134,20 @@ class LabRuntime:
     @property
     def ssh_nodes(self):
         return self.hosts + self.switches
+
+    def has_shell(self, name):
+        """Does node ``name`` take shell commands? Hosts do; a switch does when its
+        platform's driver says so (Linux, Cumulus, SONiC; not Onyx, EOS, NX-OS)."""
+        spec = self.lab.switches.get(name)
+        if spec is None:
+            return True
+        from .drivers.switch import DRIVERS
+        return DRIVERS[spec.platform].has_shell
+
+    @property
+    def shell_nodes(self):
+        """The nodes that take shell commands (:meth:`has_shell`)."""
+        return [n for n in self.ssh_nodes if self.has_shell(n.name)]
 
     def cable(self, a, b=None, index=0):
         """A cable by name, or the ``index``-th cable between nodes ``a`` and ``b``."""

@@ -60,14 +60,79 @@ GATED = """
 
 def test_missing_capability_skips_naming_capability_and_lab(inner):
     r = inner(GATED)
-    r.assert_outcomes(passed=1, skipped=2)
+    r.assert_outcomes(passed=1, skipped=1, deselected=1)
     out = r.stdout.str()
     assert "lab 'tiny' lacks capability 'sriov': needs 2 node(s) with it, has 1" in out
-    assert "disruptive test on lab 'tiny': pass --allow-disruptive" in out
+
+
+def test_a_physical_lab_deselects_disruptive_tests_and_lists_them(inner):
+    r = inner(GATED + """
+    @pytest.mark.disruptive
+    @pytest.mark.power
+    def test_switches_an_outlet():
+        pass
+    """)
+    r.assert_outcomes(passed=1, skipped=1, deselected=2)
+    out = r.stdout.str()
+    assert "laghil: disruptive tests deselected" in out, out
+    assert ("2 test(s) that take a link, port, outlet or node down were not run on lab 'tiny' "
+            "(physical); pass --allow-disruptive to run them:") in out, out
+    assert "  test_inner.py::test_pulls_a_cable" in out
+    assert "  test_inner.py::test_switches_an_outlet" in out
+    # by node id too: a deselected test does not run
+    r = inner(GATED, "test_inner.py::test_pulls_a_cable")
+    r.assert_outcomes(deselected=1)
 
 
 def test_allow_disruptive_runs_disruptive_tests(inner):
     inner(GATED, "--allow-disruptive").assert_outcomes(passed=2, skipped=1)
+    r = inner(GATED + """
+    @pytest.mark.disruptive
+    @pytest.mark.power
+    def test_switches_an_outlet():
+        pass
+    """, "--allow-disruptive")
+    r.assert_outcomes(passed=2, skipped=1, deselected=1)
+    assert "pass --allow-power to run them" in r.stdout.str()
+
+
+def test_a_fault_in_a_test_without_the_disruptive_marker_is_refused(inner):
+    r = inner("""
+        import pytest
+        from pytest_laghil.gating import disruption_guard
+        from laghil.faults.injectors import FaultError, FaultInjector
+
+        class Rt:
+            pass
+
+        class Pull(FaultInjector):
+            done = []
+
+            def _inject(self):
+                self.done.append("pulled")
+
+        def _pull(request):
+            rt = Rt()
+            rt.disruption_guard = disruption_guard(request.config)
+            undo = []
+            f = Pull(rt, "cable x-y (link down)")
+            return f, undo
+
+        def test_unmarked(request):
+            f, undo = _pull(request)
+            with pytest.raises(FaultError) as e:
+                f.inject(defer=lambda *a, **k: undo.append(a))
+            assert "test_inner.py::test_unmarked: takes cable x-y (link down) without the " \
+                "`disruptive` marker" in str(e.value)
+            assert undo == [] and Pull.done == []
+
+        @pytest.mark.disruptive
+        def test_marked(request):
+            f, undo = _pull(request)
+            f.inject(defer=lambda *a, **k: undo.append(a))
+            assert len(undo) == 1 and Pull.done == ["pulled"]
+    """, "--allow-disruptive")
+    r.assert_outcomes(passed=2)
 
 
 def test_switch_capabilities_count_for_requires(pytester, tmp_path, monkeypatch):

@@ -41,7 +41,13 @@ class FaultInjector:
         return f"<{type(self).__name__} {self.label}>"
 
     def inject(self, *, defer):
-        """Register the revert, then inject. Returns the instant of the fault."""
+        """Register the revert, then inject. Returns the instant of the fault.
+        Refused (FaultError, nothing done) where the runtime's
+        ``disruption_guard`` says the caller may not take links down."""
+        guard = getattr(self.rt, "disruption_guard", None)
+        why = guard(self.label) if guard is not None else None
+        if why:
+            raise FaultError(why)
         defer(self.revert)
         self.active = True
         self._defer = defer         # for a driver call that registers its own undo

@@ -14,7 +14,7 @@ from pytest_laghil.lag_checks import (assert_failover, check_bond_state, check_d
 pytestmark = [pytest.mark.bonding, pytest.mark.ci, pytest.mark.requires("bonding", count=2)]
 
 
-@pytest.mark.parametrize("case", params(BOND_CASES))
+@pytest.mark.parametrize("case", params(BOND_CASES, needs=("bonding",)))
 def test_bond_state_matches_configuration(lag_pair, case, defer):
     """/proc and netlink agree; every failover/distribution option reads back as
     configured or, where the case set nothing, as the driver's default."""
@@ -24,7 +24,7 @@ def test_bond_state_matches_configuration(lag_pair, case, defer):
 
 
 @pytest.mark.distribution
-@pytest.mark.parametrize("case", params(BOND_CASES))
+@pytest.mark.parametrize("case", params(BOND_CASES, needs=("bonding",)))
 def test_bond_distribution_follows_mode_oracle(lag_pair, case, measure, profile):
     pair = lag_pair("bond", case.mode, via=case.via, **case.options)
     check_distribution(pair, case, measure, profile)
@@ -32,7 +32,7 @@ def test_bond_distribution_follows_mode_oracle(lag_pair, case, measure, profile)
 
 @pytest.mark.failover
 @pytest.mark.disruptive
-@pytest.mark.parametrize("case", params(BOND_CASES))
+@pytest.mark.parametrize("case", params(BOND_CASES, needs=("bonding",)))
 def test_bond_failover_and_failback_within_profile(lag_pair, lab_rt, case, measure, profile,
                                                    defer, reps, pytestconfig):
     pair = lag_pair("bond", case.mode, via=case.via, **case.options)

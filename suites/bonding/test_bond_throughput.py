@@ -28,7 +28,7 @@ LAG_CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", params(LAG_CASES))
+@pytest.mark.parametrize("case", params(LAG_CASES, needs=("bonding",)))
 def test_lag_aggregate_throughput_efficiency(lag_pair, case, defer, measure, profile):
     pair = lag_pair("bond", case.mode, via=case.via, **case.options)
     a = pair.a

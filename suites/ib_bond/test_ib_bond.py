@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import pytest
 from pytest_laghil import cable_pull_method, lacks
+from pytest_laghil.lag import pick_path
 from pytest_laghil.roce import (
     RC_QPS,
     RC_RATE,
@@ -31,6 +32,7 @@ from pytest_laghil.roce import (
 from pytest_laghil.sriov import vf_rdma_failover
 
 from laghil.cases import ROCE_OPTIONS, roce_case
+from laghil.pairs import aggregate_ports
 from laghil.drivers.bond import MSG_IB_MODE, Bond, BondError
 from laghil.drivers.ibbond import (
     TOOLS,
@@ -106,16 +108,16 @@ def aggregate_pair(request, lab, lag_pair, defer):
                 lacks(request, "rdma aggregate", lab, f"{sender} and another host declaring "
                       f"an {mode or ''} rdma_aggregates entry")
             hosts = [sender, others[0]]
+        # two declaring hosts whose members meet, back to back or through a switch
+        members = {h: p for h, p in aggregate_ports(lab, mode).items() if h in decl}
+        path = pick_path(request, lab, (), "any", count=len(decl[hosts[0]].members),
+                         ports=members, a=sender)
+        hosts = list(path.hosts)
         d = decl[hosts[0]]
         decl = {h: decl[h] for h in hosts}
-        cables = [lab.cable_of(hosts[0], m.netdev) for m in d.members]
-        if None in cables or any(not c.touches(hosts[1]) for c in cables):
-            lacks(request, "rdma aggregate", lab, f"the members of {d.name} on {hosts[0]} must "
-                  f"be cabled to {hosts[1]}'s")
         kind, lag_mode = (STAND_IN_LAG if d.stand_in else DRIVER_LAG)[d.mode]
-        members = {h: [m.netdev for m in decl[h].members] for h in hosts}
-        pair = lag_pair(kind, lag_mode, a=hosts[0], b=hosts[1], members=members, cables=cables,
-                        **ROCE_OPTIONS[lag_mode])
+        members = {h: members[h] for h in hosts}
+        pair = lag_pair(kind, lag_mode, path=path, members=members, **ROCE_OPTIONS[lag_mode])
         devs = {}
         for lag in (pair.a, pair.b):
             h = lag.node.name
@@ -281,6 +283,7 @@ def test_ud_on_the_aggregate_loses_only_a_bounded_outage_at_a_member_pull(
     assert not over, f"{case.key} ({profile.label}): " + "; ".join(over)
 
 
+@pytest.mark.disruptive
 @pytest.mark.throughput
 def test_active_active_spreads_qps_and_carries_more_than_one_member(aggregate_pair, lab_rt, lab,
                                                                    measure, profile, defer,

@@ -131,16 +131,45 @@ def test_one_rdma_device_on_the_bond_with_gids_following_its_addresses(roce_pair
 def test_rc_traffic_survives_member_pull(roce_pair, lab_rt, lab, kind, mode, measure, profile,
                                          defer, reps, pytestconfig, request):
     """Team's activebackup runner moves the active port without the bonding
-    failover event: on rxe it shows the HA that bonding's active-backup loses."""
+    failover event: on rxe it shows the HA that bonding's active-backup loses.
+    The hosts meet back to back where the lab has it, else through a switch;
+    the cables are pulled the lab's preferred way."""
     pair = roce_pair(mode, kind=kind, **MODES[mode])
+    _rc_failover(pair, cable_pull_method(pair.lag, pytestconfig, lab), lab_rt, kind, mode,
+                 measure, profile, defer, reps, request)
+
+
+@pytest.mark.failover
+@pytest.mark.disruptive
+@pytest.mark.parametrize("kind,mode", [
+    ("bond", "802.3ad"),
+    pytest.param("bond", "active-backup", marks=pytest.mark.full_matrix),
+    pytest.param("team", "activebackup", marks=pytest.mark.full_matrix),
+])
+def test_rc_traffic_survives_a_switch_port_shutdown(roce_pair, lab_rt, lab, kind, mode,
+                                                    measure, profile, defer, reps, request):
+    """Through a switch, the member's switch port shut through the switch's
+    driver (the fault a top-of-rack switch gives: the host sees its carrier go)."""
+    pair = roce_pair(mode, kind=kind, via="switch", **MODES[mode])
+    cables = pair.lag.cables
+    if not all(c.has_fault("switch_shutdown") for c in cables):
+        lacks(request, "switch_shutdown", lab, f"cables {[c.name for c in cables]} must all "
+              "allow switch_shutdown")
+    _rc_failover(pair, "switch_shutdown", lab_rt, kind, mode, measure, profile, defer, reps,
+                 request)
+
+
+def _rc_failover(pair, method, lab_rt, kind, mode, measure, profile, defer, reps, request):
+    """``reps`` pulls of a member's cable by ``method`` under RC QPs: the QPs
+    survive, the pulled member carried the traffic, the active member moved,
+    the gap under the QPs' survival bound and within the configuration's."""
     known = _known_defect(request, pair, kind, mode)
-    method = cable_pull_method(pair.lag, pytestconfig, lab)
     lag = pair.lag
     active = lag.active if mode in ONE_ACTIVE else None
     trials = [run_failover(lab_rt, lag.a, lag.b.node, lag.ip_b, defer=defer, method=method,
                            active=active, make_probe=_probe(pair)) for _ in range(reps)]
     t = trials[-1]
-    case = roce_case(kind, mode)
+    case = roce_case(kind, mode, via=lag.via)
     figs, bound_ms = _record(trials, measure, profile, case,
                             f"{t.member}'s cable pulled ({method}) under {QPS} QPs x {RATE:g} msg/s")
     measure.timeline(t.res.timeline(
@@ -246,6 +275,7 @@ def test_qp_created_while_member_down_works_and_survives_restore(roce_pair, lab_
     _assert_survived(res, f"QPs made while {down} was down")
 
 
+@pytest.mark.disruptive
 @pytest.mark.throughput
 def test_rdma_aggregate_throughput_over_lag_against_one_member(roce_pair, lab_rt, lab, measure,
                                                                profile, defer, pytestconfig):

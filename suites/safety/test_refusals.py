@@ -10,6 +10,9 @@ import pytest
 
 from laghil.drivers.lag import make_lag
 from laghil.drivers.netdev import NetdevRefused
+from pytest_laghil.lag import pick_path
+
+from laghil.pairs import needs_of
 
 pytestmark = [pytest.mark.ci, pytest.mark.requires("bonding", count=2)]
 
@@ -23,8 +26,11 @@ def _link(node, name):
     return d["ifindex"], d.get("master"), d.get("operstate")
 
 
-def _host_ports(lab, host):
-    return sorted(p for p in lab.hosts[host].ports if lab.cable_of(host, p) is not None)
+def _where(request, lab, kind="bond", mode=None):
+    """(the host a LAG test would start on, its two members): chosen by
+    capability and topology as lag_pair chooses them, never a gateway."""
+    path = pick_path(request, lab, needs_of(kind, mode))
+    return path.a, path.ports[path.a]
 
 
 def _own(node, name, cmds, *, defer):
@@ -35,9 +41,9 @@ def _own(node, name, cmds, *, defer):
 
 
 @pytest.mark.parametrize("kind,mode", [("bond", "802.3ad"), ("team", "lacp")])
-def test_a_netdev_with_the_lags_name_is_refused_and_left_alone(lab, node, lag_pair, defer,
-                                                                kind, mode):
-    host = list(lab.hosts)[0]
+def test_a_netdev_with_the_lags_name_is_refused_and_left_alone(request, lab, node, lag_pair,
+                                                                defer, kind, mode):
+    host, members = _where(request, lab, kind, mode)
     h = node(host)
     name = getattr(lab.device_names, kind)
     _own(h, name, [f"ip link add name {name} type bond mode active-backup"], defer=defer)
@@ -47,14 +53,12 @@ def test_a_netdev_with_the_lags_name_is_refused_and_left_alone(lab, node, lag_pa
     msg = str(e.value)
     assert f"{host}: refusing to create {kind} {name}" in msg and "already exists" in msg, msg
     assert _link(h, name) == before, f"{host}:{name} changed: {before} -> {_link(h, name)}"
-    members = _host_ports(lab, host)[:2]
     assert all(_link(h, m)[1] is None for m in members), "a member was enslaved all the same"
 
 
-def test_a_member_enslaved_elsewhere_is_refused_and_left_alone(lab, node, defer):
-    host = list(lab.hosts)[0]
+def test_a_member_enslaved_elsewhere_is_refused_and_left_alone(request, lab, node, defer):
+    host, (m1, m2) = _where(request, lab)
     h = node(host)
-    m1, m2 = _host_ports(lab, host)[:2]
     own = "prodbond9"
     defer(h.run, f"ip link set dev {m2} up", check=False)     # runs last: after the delete
     _own(h, own, [f"ip link add name {own} type bond mode active-backup",
@@ -69,10 +73,9 @@ def test_a_member_enslaved_elsewhere_is_refused_and_left_alone(lab, node, defer)
     assert _link(h, m2) == before and _link(h, lab.device_names.bond) is None
 
 
-def test_the_management_interface_is_refused_whatever_the_lab_says(lab, node, defer):
-    host = list(lab.hosts)[0]
+def test_the_management_interface_is_refused_whatever_the_lab_says(request, lab, node, defer):
+    host, (m1, _) = _where(request, lab, "team")
     h = node(host)
-    m1 = _host_ports(lab, host)[0]
     ssh = h.run('echo "$SSH_CONNECTION"', sudo=False).stdout.split()
     addrs = json.loads(h.run("ip -j addr show").stdout)
     mgmt = next(d["ifname"] for d in addrs

@@ -12,8 +12,7 @@ naming that capability.
 """
 
 import pytest
-from pytest_laghil.gating import lacks
-from pytest_laghil.lag import sriov_port
+from pytest_laghil.lag import pick_path
 from pytest_laghil.lag_checks import (
     assert_failover,
     check_distribution,
@@ -90,12 +89,10 @@ def vf_bond_pair(request, lab, node, lag_pair, defer):
     by its PF's cable: ``bond.port_of``). A tenant namespace laghil would use that
     already exists is refused before the first change."""
     def make(case):
-        a, b = [h for h, s in lab.hosts.items() if "sriov" in s.capabilities][:2]
-        cables = [c for c in lab.cables_between(a, b)
-                  if all(sriov_port(lab, r) for r in (c.a, c.b))][:2]
-        if len(cables) < 2:
-            lacks(request, "sriov", lab, f"{a} and {b} share {len(cables)} cable(s) between "
-                  "SR-IOV PFs (ports with sriov: true), need 2")
+        # two hosts with two SR-IOV PFs each (ports with sriov: true) that meet,
+        # back to back or through a switch
+        path = pick_path(request, lab, ("sriov",), case.via or "any", sriov=True)
+        a, b = path.hosts
         spaces = {h: f"{lab.device_names.netns}{i + 1}" for i, h in enumerate((a, b))}
         for h, ns in spaces.items():
             if node(h).run(f"[ -e /run/netns/{ns} ]", check=False).rc == 0:
@@ -104,7 +101,7 @@ def vf_bond_pair(request, lab, node, lag_pair, defer):
         members, port_of, tenants = {}, {}, {}
         for h in (a, b):
             n, ns = node(h), spaces[h]
-            pfs = [(c.a if c.a.node == h else c.b).port for c in cables]
+            pfs = path.ports[h]
             members[h] = []
             for pf in pfs:
                 (vf,) = create_vfs(n, pf, 1, defer=defer)
@@ -118,8 +115,8 @@ def vf_bond_pair(request, lab, node, lag_pair, defer):
             n.run(f"ip netns add {ns} && ip -n {ns} link set lo up && "
                   + " && ".join(f"ip link set dev {vf} netns {ns}" for vf in members[h]))
             tenants[h] = NetnsNode(n, ns)
-        pair = lag_pair("bond", case.mode, a=a, b=b, members=members, cables=cables,
-                        nodes=tenants, **case.options)
+        pair = lag_pair("bond", case.mode, path=path, members=members, nodes=tenants,
+                        **case.options)
         for bond in (pair.a, pair.b):
             bond.port_of = port_of[bond.node.name]
         return pair
@@ -136,6 +133,7 @@ def _member_down_within(bond, vf, want_up, timeout):
                            f"{'up' if want_up else 'down'}")
 
 
+@pytest.mark.disruptive
 @pytest.mark.ci
 def test_vfs_are_real_and_carried_by_their_pf(lab, cable, vf_bond_pair, defer, measure):
     """Item 1 on the rack: a VF per PF made through sriov_numvfs, bound to the VF
@@ -169,6 +167,7 @@ def test_vfs_are_real_and_carried_by_their_pf(lab, cable, vf_bond_pair, defer, m
             note="arp_interval 100 ms, missed_max 2"))
 
 
+@pytest.mark.disruptive
 @pytest.mark.requires("vf_link_state", count=2)
 def test_vf_carrier_follows_its_pf_link(lab, cable, vf_bond_pair, defer, measure):
     """Where the VF driver learns its PF's link (capability vf_link_state): the
@@ -216,6 +215,7 @@ def test_vf_bond_spreads_flows_over_both_pfs(vf_bond_pair, measure, profile):
     check_distribution(vf_bond_pair(ARP_XOR), ARP_XOR, measure, profile)
 
 
+@pytest.mark.disruptive
 @pytest.mark.throughput
 def test_vf_bond_aggregate_throughput_vs_one_member(vf_bond_pair, cable, lab, defer, measure,
                                                     profile):

@@ -34,7 +34,7 @@ CI = [pytest.mark.ci]
 
 def _ci_first(cases):
     """params with the first case (802.3ad) in the CI subset."""
-    out = params(cases)
+    out = params(cases, expand=False)
     out[0] = pytest.param(*out[0].values, id=out[0].id, marks=list(out[0].marks) + CI)
     return out
 
@@ -328,6 +328,7 @@ def test_switch_port_shutdown_fails_over(lag_pair, lab_rt, case, measure, profil
     assert_failover(trials, pair, case, figs)
 
 
+@pytest.mark.disruptive
 @pytest.mark.parametrize("case", _ci_first(SWITCH_LACP_CASES))
 def test_min_links_takes_the_lag_down(lag_pair, lab_rt, lab, case, defer):
     """A switch LAG with min_links 2 goes oper-down when a member's port is shut

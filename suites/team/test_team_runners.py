@@ -18,7 +18,7 @@ def _make(lag_pair, case):
     return lag_pair("team", case.mode, via=case.via, **opts)
 
 
-@pytest.mark.parametrize("case", params(TEAM_CASES))
+@pytest.mark.parametrize("case", params(TEAM_CASES, needs=("team",)))
 def test_team_state_matches_configuration(lag_pair, case, defer):
     """teamd and netlink agree; the runner's and every port's link-watch settings
     read back as configured or, where the case set nothing, as teamd's defaults."""
@@ -28,7 +28,7 @@ def test_team_state_matches_configuration(lag_pair, case, defer):
 
 
 @pytest.mark.distribution
-@pytest.mark.parametrize("case", params(TEAM_CASES))
+@pytest.mark.parametrize("case", params(TEAM_CASES, needs=("team",)))
 def test_team_distribution_follows_runner_oracle(lag_pair, case, measure, profile):
     pair = _make(lag_pair, case)
     check_distribution(pair, case, measure, profile)
@@ -36,7 +36,7 @@ def test_team_distribution_follows_runner_oracle(lag_pair, case, measure, profil
 
 @pytest.mark.failover
 @pytest.mark.disruptive
-@pytest.mark.parametrize("case", params(TEAM_CASES))
+@pytest.mark.parametrize("case", params(TEAM_CASES, needs=("team",)))
 def test_team_failover_and_failback_within_profile(lag_pair, lab_rt, case, measure, profile,
                                                    defer, reps, pytestconfig):
     pair = _make(lag_pair, case)

@@ -94,6 +94,10 @@ class SwitchDriver:
     raises :class:`SwitchError` naming the platform and the operation."""
 
     platform = None
+    # Does the platform give laghil a Linux shell (iproute2)? A switch without
+    # one is read through :meth:`snapshot` at session start, in the baseline and
+    # in a restore: no shell command is ever sent to it.
+    has_shell = True
     # Does a member taken out of an LACP LAG tell the partner (a last LACPDU
     # out of sync), or does the partner only notice at its LACP timeout? The
     # bound of a member removal under traffic follows from it.
@@ -188,6 +192,13 @@ class SwitchDriver:
         self._cannot("reading the FDB")
 
     # ------------------------------------------------------------ what it is
+    def snapshot(self):
+        """The switch's state as the session check and the lab baseline compare
+        it, read through the driver (a switch without a shell): ``{"lags": {name:
+        {"members": [port], "mode": ...}}, "unread": [what the driver does not
+        read]}``."""
+        self._cannot("reading its state")
+
     def describe(self):
         """{"platform", "version", "lag_limit"} for `laghil lab check`: the NOS
         version, and the LAG limit the platform lets laghil read ("unknown"

@@ -104,6 +104,7 @@ class NosSwitch(SwitchDriver):
     builders / parsers; the flow (read, refuse, undo first, change, check) is here."""
 
     device_type = None
+    has_shell = False
 
     def __init__(self, node, channel=None):
         super().__init__(node)
@@ -131,6 +132,12 @@ class NosSwitch(SwitchDriver):
     def lags(self):
         """{number: SwitchLag} of every LAG on the switch."""
         raise NotImplementedError
+
+    def snapshot(self):
+        lags = {f"port-channel{n}": {"members": sorted(lag.members), "mode": lag.mode}
+                for n, lag in sorted(self.lags().items())}
+        return {"lags": lags, "unread": [f"port admin state, VLANs and addresses (not read by "
+                                         f"laghil's {self.platform} driver)"]}
 
     # ---- the flow
     def _config(self, lines, what):

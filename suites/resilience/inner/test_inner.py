@@ -5,8 +5,13 @@ import os
 import threading
 import time
 
+import pytest
+
 from laghil.drivers.bond import Bond
 from laghil.transport.ssh import SshSession
+
+# each controller takes links and outlets down in the middle of its work
+pytestmark = [pytest.mark.disruptive]
 
 
 def test_hold_the_lab(lab_rt):
@@ -80,8 +85,6 @@ def test_h2_that_does_not_come_back_fails_with_the_reason_and_h1_goes_on(lab, la
     """Run with a lab whose boot_timeout is short: h2 switched off and left off
     fails a command after boot_timeout with the reason, the next at once; h1
     answers all along; h2 powered on again answers again."""
-    import pytest
-
     from laghil.errors import ConnectError
     from laghil.faults import PduOutletOff
     h1, h2 = node("h1"), node("h2")
