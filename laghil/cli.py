@@ -186,11 +186,16 @@ def cmd_vlab(args):
     if args.action == "status":
         st = rack.status()
         for name, s in st.items():
-            print(f"{name:10} pid={s['pid'] or '-':<8} ssh=127.0.0.1:{s['ssh_port']} "
+            where = (f"127.0.0.1:{s['ssh_port']}" if s["ssh_port"] else
+                     f"{rack.plans[name].address}:22 via {rack.jump_of(name).name}")
+            print(f"{name:10} pid={s['pid'] or '-':<8} ssh={where} "
                   f"{'answers' if s['ssh'] else 'down'}")
         return 0 if all(s["pid"] and s["ssh"] for s in st.values()) else 3
     with LabLock(lab.name):
         if args.action == "up":
+            if lab.twin is not None:
+                print(f"vlab {lab.name}: the virtual twin of {lab.twin.of}; stand-ins:\n  - "
+                      + "\n  - ".join(lab.twin.stand_ins))
             secs = rack.up(detach=True, reuse=True)
             if secs:
                 print(f"vlab {lab.name}: {len(rack.plans)} guests answer SSH; "
@@ -264,7 +269,9 @@ def build_parser():
 
     v = sub.add_parser("vlab", help="the embedded virtual rack")
     v.add_argument("action", choices=["up", "down", "status", "kernel"])
-    v.add_argument("--lab", default="virtual", help="a virtual lab (default: virtual)")
+    v.add_argument("--lab", default="virtual",
+                   help="a virtual lab (default: virtual), or twin:NAME, the virtual twin of a "
+                        "physical one")
     v.set_defaults(func=cmd_vlab)
     return p
 

@@ -29,7 +29,7 @@ class LabRuntime:
         self.rack = None
         self.started_rack = False
         self.boot_seconds = None
-        if lab.kind == "virtual":
+        if lab.rack_backed:
             from .vlab.rack import Rack
             self.rack = Rack(lab, log=say)
             for pdu in lab.pdus.values():  # the virtual PDU gets a per-run community

@@ -139,9 +139,15 @@ def test_injectors_journal_how_a_later_process_reverts_them():
     pull.rt, pull.cable = rt, rt.lab.cable("h1-h2-a")
     assert undo_steps(pull.revert) == [UndoRecord("cable", "h1-h2-a")]
     down = HostLinkDown.__new__(HostLinkDown)
-    down.host, down.port = "h1", "eth1"
+    down.host, down.port, down.far = "h1", "eth1", None
     assert undo_steps(down.revert) == [run_record("h1", "ip link set dev eth1 up",
                                                   what="eth1 up (link-down fault)")]
+    # in the rack: the admin-up, then the carrier at both ends of the wire
+    down.far = ("sw1", "swp1")
+    assert undo_steps(down.revert) == [run_record("h1", "ip link set dev eth1 up",
+                                                  what="eth1 up (link-down fault)"),
+                                       UndoRecord("port", "sw1", ("swp1",)),
+                                       UndoRecord("port", "h1", ("eth1",))]
     off = PduOutletOff.__new__(PduOutletOff)
     off.pdu_name, off.outlet = "pdu1", 3
     assert undo_steps(off.revert) == [UndoRecord("pdu", "pdu1", (3,))]

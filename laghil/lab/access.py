@@ -36,7 +36,7 @@ def ssh_target(lab, node_name: str, env: Optional[Mapping[str, str]] = None,
         raise LabError(lab._where(), [f"jump hosts loop: {' -> '.join(_chain + (node_name,))}"])
     m = node.management
     key_file, known_hosts = m.key_file, m.known_hosts
-    if lab.kind == "virtual":
+    if lab.rack_backed:
         state = vlab_state_dir(lab.name, env)
         key_file = key_file or str(state / "id_ed25519")
         known_hosts = known_hosts or str(state / "known_hosts")

@@ -189,8 +189,14 @@ def _validation_problems(file, lines, exc: ValidationError) -> list[tuple[int, s
 def load_lab(name_or_path: Union[str, Path], labs_dir: Union[str, Path, None] = None) -> Lab:
     """Load and check a lab: a bare name (``rack3``) from ``labs_dir``, or a path.
 
+    ``twin:NAME`` (or ``twin:PATH``): the virtual twin of that physical lab
+    (:mod:`laghil.lab.twin`).
+
     Raises LabError listing every problem, one ``file:line: field: message`` each.
     """
+    from .twin import PREFIX, is_twin_name, twin_of
+    if is_twin_name(str(name_or_path)):
+        return twin_of(load_lab(str(name_or_path)[len(PREFIX):], labs_dir))
     path = _resolve(name_or_path, labs_dir)
     file = _display(path)
     try:

@@ -336,6 +336,17 @@ class VirtualSettings(_Model):
     cpus: Annotated[int, Field(ge=1)] = 1
 
 
+class TwinInfo(_Model):
+    """What makes a lab the virtual twin of a physical one (laghil.lab.twin):
+    built by laghil from the physical file (``--lab twin:NAME``), never written."""
+
+    of: Name                                    # the physical lab's name
+    source: str = ""                            # its file
+    stand_ins: list[str] = Field(default_factory=list)  # what the twin is instead, each said
+    port_map: dict[str, dict[str, str]] = Field(default_factory=dict)  # switch: NOS -> netdev
+    jump_address: str = "169.254.77.1"          # the jump guest on the rack's management net
+
+
 _SECTIONS = ("hosts", "switches", "pdus", "bmcs")
 
 
@@ -354,6 +365,8 @@ class Lab(_Model):
     cables: list[Cable] = Field(default_factory=list)
 
     _source: Optional[str] = PrivateAttr(default=None)
+    # set by laghil.lab.twin only: a lab file cannot make itself a twin
+    _twin: Optional[TwinInfo] = PrivateAttr(default=None)
     _index: Optional[dict] = PrivateAttr(default=None)
 
     # ---- validation ------------------------------------------------------
@@ -402,6 +415,17 @@ class Lab(_Model):
 
     def _known(self) -> str:
         return ", ".join(self.nodes) or "(none)"
+
+    @property
+    def twin(self) -> Optional[TwinInfo]:
+        """What makes this lab the virtual twin of a physical one (None: it is not)."""
+        return self._twin
+
+    @property
+    def rack_backed(self) -> bool:
+        """Is the lab built by the virtual rack (the embedded rack, or the twin
+        of a physical lab, which is otherwise run as the physical lab is)?"""
+        return self.kind == "virtual" or self.twin is not None
 
     @property
     def device_names(self) -> DeviceNames:

@@ -363,10 +363,23 @@ def _header(run):
             f"<b>Profile</b> {_e(run.profile)} &middot; <b>Started</b> {_e(_when(run.started))}"
             f" &middot; <b>Duration</b> {fmt(run.finished - run.started)} s</p>"
             f'<p class="meta totals"><b>{s["total"]} tests</b>: {totals}</p>'
+            f"{_twin(run)}"
             '<p class="meta">Every figure names its method and resolution; failover figures '
             "are judged against the bound their configuration allows (formula beside each). "
             'Definitions: <a href="../../docs/measurement.md">docs/measurement.md</a> in the '
             "laghil checkout.</p></header>")
+
+
+def _twin(run):
+    """The header's word on a twin: which physical lab, and every stand-in."""
+    t = run.twin or {}
+    if not t:
+        return ""
+    items = "".join(f"<li>{_e(s)}</li>" for s in t.get("stand_ins", []))
+    return (f'<div class="meta twin"><b>Virtual twin of {_e(t.get("of", "?"))}</b> '
+            f'({_e(t.get("source", ""))}): its topology, names, cables and fault methods on '
+            "the virtual rack; what the rack cannot be is a stand-in:"
+            f"<ul>{items}</ul></div>")
 
 
 def _lab_state(run):

@@ -124,6 +124,8 @@ class RunResults:
     lab_state_diff: list = field(default_factory=list)  # lines: lab not left as found
     # the lab at the start: undos a killed run left (replayed), baseline diff and repairs
     lab_start: dict = field(default_factory=dict)
+    # the lab is the virtual twin of a physical one: {"of", "source", "stand_ins", "port_map"}
+    twin: dict = field(default_factory=dict)
 
     def summary(self):
         """{"total", "passed", "failed", "skipped", "xfailed", "error"} counted by verdict."""
@@ -142,7 +144,8 @@ class RunResults:
         return {
             "schema_version": SCHEMA_VERSION,
             "run_id": self.run_id,
-            "lab": {"name": self.lab_name, "kind": self.lab_kind},
+            "lab": {"name": self.lab_name, "kind": self.lab_kind,
+                    **({"twin": _clean(self.twin)} if self.twin else {})},
             "profile": self.profile,
             "started": iso_time(self.started),
             "finished": iso_time(self.finished),
@@ -169,7 +172,8 @@ class RunResults:
                    finished=parse_time(d["finished"]), inventory=d.get("inventory", {}),
                    tests=[TestResult.from_dict(t) for t in d.get("tests", [])],
                    lab_state_diff=list(d.get("lab_state_diff", [])),
-                   lab_start=dict(d.get("lab_start") or {}))
+                   lab_start=dict(d.get("lab_start") or {}),
+                   twin=dict(d["lab"].get("twin") or {}))
 
     @classmethod
     def from_json(cls, text):

@@ -14,6 +14,7 @@ the next start.
 
 import ctypes
 import json
+import logging
 import os
 import shlex
 import shutil
@@ -35,7 +36,10 @@ from .qmp import Qmp
 
 QEMU = "qemu-system-x86_64"
 UDP_BASE = 41000
+TWIN_UDP_OFFSET = 2000          # a twin's cables: 43000 and up
+JUMP_MEMORY_MB = 512
 MGMT_NIC = "mgmt0"
+MGMT_BRIDGE = "lgmgmt"          # a twin's jump guest: its bridge to the guests behind it
 KERNEL_ARGS = ("console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init "
                "mitigations=off tsc=reliable no_timer_check random.trust_cpu=on "
                "net.ifnames=0 8250.nr_uarts=1")
@@ -60,10 +64,18 @@ class Nic:
 @dataclass
 class GuestPlan:
     name: str
-    ssh_port: int
+    ssh_port: int | None           # None: reached through the jump guest (a twin's)
     mgmt_mac: str
     nics: list = field(default_factory=list)
     numa_nodes: int = 1
+    memory_mb: int | None = None   # None: the lab's virtual.memory_mb
+    # a twin's management network inside the rack: a guest behind the jump host
+    # has its management NIC cabled to the jump guest (mgmt_nic) and keeps its
+    # lab address; the jump guest bridges one NIC per such guest (mgmt_ports)
+    mgmt_nic: Nic | None = None
+    address: str | None = None
+    mgmt_ports: list = field(default_factory=list)
+    peers: list = field(default_factory=list)       # the addresses behind the jump
 
 
 def numa_args(nodes, cpus, mem_mb):
@@ -91,8 +103,9 @@ class Rack:
     """The virtual rack of one virtual lab."""
 
     def __init__(self, lab, log=print):
-        if getattr(lab, "kind", None) != "virtual":
-            raise RackError(f"lab {lab.name!r} is not virtual (kind: {lab.kind})")
+        if not getattr(lab, "rack_backed", False):
+            raise RackError(f"lab {lab.name!r} is not virtual (kind: {lab.kind}); its twin is "
+                            f"twin:{lab.name}")
         self.lab = lab
         self.log = log
         self.dir = lab_state_dir(lab.name)
@@ -100,24 +113,56 @@ class Rack:
         self.plans = self._plan()
 
     # ---- planning --------------------------------------------------------
+    @property
+    def udp_base(self):
+        """The first UDP port of the rack's cables on 127.0.0.1 (a twin's apart
+        from the embedded rack's, so both may run)."""
+        return UDP_BASE + (TWIN_UDP_OFFSET if self.lab.twin is not None else 0)
+
     def _plan(self):
         plans = {}
         nodes = {**dict(self.lab.hosts), **dict(self.lab.switches)}
+        base = self.udp_base
         for i, (name, node) in enumerate(sorted(nodes.items())):
-            plans[name] = GuestPlan(name, node.management.port,
+            jumped = node.management.jump is not None
+            plans[name] = GuestPlan(name, None if jumped else node.management.port,
                                     f"02:4c:47:00:{i // 256:02x}:{i % 256:02x}",
-                                    numa_nodes=getattr(node, "numa_nodes", None) or 1)
+                                    numa_nodes=getattr(node, "numa_nodes", None) or 1,
+                                    address=node.management.address if jumped else None)
             for pname, port in node.ports.items():
                 plans[name].nics.append(Nic(pname, port.mac, port.speed,
                                             model=port.model or "virtio-net",
                                             numa_node=port.numa_node))
         for ci, cable in enumerate(self.lab.cables):
             (na, pa), (nb, pb) = (_split_end(e) for e in cable.ends)
-            ua, ub = UDP_BASE + 2 * ci, UDP_BASE + 2 * ci + 1
+            ua, ub = base + 2 * ci, base + 2 * ci + 1
             for node, port, local, peer in ((na, pa, ua, ub), (nb, pb, ub, ua)):
                 nic = next(n for n in plans[node].nics if n.port == port)
                 nic.local_udp, nic.peer_udp = local, peer
+        # a twin's management network: each guest behind a jump host cabled to it
+        k = 2 * len(self.lab.cables)
+        for name, node in sorted(nodes.items()):
+            jump = node.management.jump
+            if jump is None:
+                continue
+            j = plans[jump]
+            j.memory_mb = JUMP_MEMORY_MB
+            mine, theirs = base + k, base + k + 1
+            k += 2
+            idx = len(j.mgmt_ports)
+            port = f"lgm{idx}"
+            j.mgmt_ports.append(Nic(port, f"02:4c:47:01:{idx // 256:02x}:{idx % 256:02x}",
+                                    local_udp=theirs, peer_udp=mine))
+            j.peers.append(node.management.address)
+            plans[name].mgmt_nic = Nic(MGMT_NIC, plans[name].mgmt_mac, local_udp=mine,
+                                       peer_udp=theirs)
         return plans
+
+    def jump_of(self, node):
+        """The jump guest's plan for a guest behind it (None for the others)."""
+        spec = self.lab.hosts.get(node) or self.lab.switches.get(node)
+        jump = spec.management.jump if spec is not None else None
+        return self.plans[jump] if jump else None
 
     def marker(self, node):
         return f"laghil:{self.lab.name}:{node}"
@@ -196,8 +241,17 @@ class Rack:
         out = {}
         for name, plan in self.plans.items():
             out[name] = {"pid": alive.get(name), "ssh_port": plan.ssh_port,
-                         "ssh": bool(alive.get(name)) and _ssh_banner(plan.ssh_port, 1.0)}
+                         "ssh": bool(alive.get(name)) and self._answers(name, 1.0)}
         return out
+
+    def _answers(self, name, timeout):
+        """Does the guest's sshd answer: on its 127.0.0.1 port, or (behind the jump
+        guest) through a tunnel the jump guest opens to its address."""
+        plan = self.plans[name]
+        if plan.ssh_port is not None:
+            return _ssh_banner(plan.ssh_port, timeout)
+        jump = self.jump_of(name)
+        return _ssh_banner_via(jump.ssh_port, self.key_file, plan.address, timeout)
 
     def is_running(self):
         """Some guest of this rack runs (it is up, or partly: a killed run's outlet)."""
@@ -328,15 +382,40 @@ class Rack:
             g.mkdir(parents=True)
             _keygen(g / "ssh_host_ed25519_key", f"laghil-{name}")
             hostpub = (g / "ssh_host_ed25519_key.pub").read_text().split()
-            known.append(f"[127.0.0.1]:{plan.ssh_port} {hostpub[0]} {hostpub[1]}")
+            where = plan.address if plan.ssh_port is None else f"[127.0.0.1]:{plan.ssh_port}"
+            known.append(f"{where} {hostpub[0]} {hostpub[1]}")
             (g / "authorized_keys").write_text(pub)
             (g / "stage2.sh").write_bytes(stage2)
-            data_ports = " ".join(n.port for n in plan.nics)
-            (g / "node.env").write_text(f"NODE={name}\nDATA_PORTS='{data_ports}'\n")
-            lines = [f"{plan.mgmt_mac} {MGMT_NIC}"] + [f"{n.mac} {n.port}" for n in plan.nics]
+            data_ports = " ".join(n.port for n in plan.nics + plan.mgmt_ports)
+            mode = "internal" if plan.mgmt_nic is not None else "user"
+            (g / "node.env").write_text(f"NODE={name}\nDATA_PORTS='{data_ports}'\n"
+                                        f"MGMT_MODE={mode}\n")
+            (g / "mgmt.sh").write_text(self._mgmt_script(plan))
+            lines = [f"{plan.mgmt_mac} {MGMT_NIC}"] + [f"{n.mac} {n.port}"
+                                                      for n in plan.nics + plan.mgmt_ports]
             (g / "ifmap").write_text("\n".join(lines) + "\n")
             (g / "sshd_config").write_text(SSHD_CONFIG)
         self.known_hosts.write_text("\n".join(known) + "\n")
+
+    def _mgmt_script(self, plan):
+        """Stage 2's management set-up of a twin's guest (iproute2): behind the
+        jump host, the lab's address on mgmt0 and a route to the jump guest; on
+        the jump guest, a bridge over its NICs to the others and a route to each.
+        Nothing for the other guests (QEMU's user network, set up in stage 1)."""
+        jump_ip = self.lab.twin.jump_address if self.lab.twin is not None else None
+        out = ["#!/bin/sh", "set -e"]
+        if plan.mgmt_nic is not None:
+            out += [f"ip addr add {plan.address}/32 dev {MGMT_NIC}",
+                    f"ip link set {MGMT_NIC} up",
+                    f"ip route add {jump_ip}/32 dev {MGMT_NIC}"]
+        if plan.mgmt_ports:
+            out += [f"ip link add {MGMT_BRIDGE} type bridge",
+                    f"ip link set {MGMT_BRIDGE} up",
+                    f"ip addr add {jump_ip}/32 dev {MGMT_BRIDGE}"]
+            for nic in plan.mgmt_ports:
+                out += [f"ip link set {nic.port} master {MGMT_BRIDGE}", f"ip link set {nic.port} up"]
+            out += [f"ip route add {a}/32 dev {MGMT_BRIDGE}" for a in plan.peers]
+        return "\n".join(out) + "\n"
 
     def _boot_files(self):
         """(kernel, initramfs), fetched/built once per Rack."""
@@ -349,7 +428,7 @@ class Rack:
         """``wire_fds``: {port: fd} of every cabled port's socket, made by
         :func:`wire_socket` and passed to QEMU."""
         g = self.guest_dir(plan.name)
-        mem = getattr(getattr(self.lab, "virtual", None), "memory_mb", 1024)
+        mem = plan.memory_mb or getattr(getattr(self.lab, "virtual", None), "memory_mb", 1024)
         cpus = getattr(getattr(self.lab, "virtual", None), "cpus", 1)
         ro = "security_model=none,readonly=on,multidevs=remap"
         # an igb PF (SR-IOV) needs PCI Express: q35, each behind a root port; so
@@ -368,9 +447,15 @@ class Rack:
             "-virtfs", f"local,path=/,mount_tag=hostroot,{ro}",
             "-virtfs", f"local,path={kernel.modules_dir},mount_tag=modules,{ro}",
             "-virtfs", f"local,path={g},mount_tag=laghil,{ro}",
-            "-netdev", f"user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:{plan.ssh_port}-:22",
+            "-netdev", (f"user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:{plan.ssh_port}-:22"
+                        if plan.mgmt_nic is None else
+                        f"dgram,id=mgmt,local.type=fd,local.str={wire_fds[MGMT_NIC]}"),
             "-device", f"virtio-net-pci,netdev=mgmt,id={nic_id(MGMT_NIC)},mac={plan.mgmt_mac}",
         ]
+        # the jump guest's NICs to the guests behind it (a twin's management network)
+        for k, nic in enumerate(plan.mgmt_ports):
+            cmd += ["-netdev", f"dgram,id=m{k},local.type=fd,local.str={wire_fds[nic.port]}",
+                    "-device", f"virtio-net-pci,netdev=m{k},id={nic_id(nic.port)},mac={nic.mac}"]
         # a device without bus= goes on the newest bus QEMU has: the NICs on the
         # root complex first, then the expanders and the NICs behind them
         placed = [i for i, n in enumerate(plan.nics) if n.numa_node is None]
@@ -404,12 +489,13 @@ class Rack:
     def _start_guest(self, plan, detach):
         check_qemu()
         g = self.guest_dir(plan.name)
-        _check_port_free(plan.name, plan.ssh_port)
+        if plan.ssh_port is not None:
+            _check_port_free(plan.name, plan.ssh_port)
         boot = self._boot_files()
         socks = {}
         try:
-            for nic in plan.nics:
-                if nic.local_udp is not None:
+            for nic in plan.nics + plan.mgmt_ports + [plan.mgmt_nic]:
+                if nic is not None and nic.local_udp is not None:
                     socks[nic.port] = wire_socket(plan.name, nic)
             cmd = self._qemu_cmd(plan, *boot, wire_fds={p: s.fileno() for p, s in socks.items()})
             (g / "qemu.cmd").write_text(shlex.join(cmd) + "\n")
@@ -438,7 +524,10 @@ class Rack:
             for name, proc in list(pending.items()):
                 if proc.poll() is not None:
                     raise RackError(self._guest_failure(name, f"QEMU exited with {proc.returncode}"))
-                if _ssh_banner(self.plans[name].ssh_port, 1.0):
+                jump = self.jump_of(name)
+                if jump is not None and jump.name in pending:
+                    continue            # reached through it: once it answers
+                if self._answers(name, 1.0):
                     del pending[name]
             if pending and time.monotonic() > deadline:
                 raise RackError(self._guest_failure(sorted(pending)[0], "no SSH before the boot timeout"))
@@ -559,6 +648,34 @@ def _die_with_parent():
     """In the child before exec: SIGKILL when the parent (pytest) dies."""
     PR_SET_PDEATHSIG = 1
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+_QUIET_LOG = "laghil.vlab.banner"
+logging.getLogger(_QUIET_LOG).disabled = True
+
+
+def _ssh_banner_via(jump_port, key_file, address, timeout):
+    """True when the sshd at ``address``:22 answers through a direct-tcpip
+    channel the jump guest (127.0.0.1:``jump_port``, the rack's key) opens: how
+    the controller reaches a twin's guest behind its jump host."""
+    import paramiko
+    try:
+        sock = socket.create_connection(("127.0.0.1", jump_port), timeout=timeout)
+    except OSError:
+        return False
+    t = paramiko.Transport(sock)
+    t.set_log_channel(_QUIET_LOG)       # a refused tunnel while it boots is the expected answer
+    try:
+        t.banner_timeout = t.auth_timeout = timeout
+        t.start_client(timeout=timeout)
+        t.auth_publickey("root", paramiko.Ed25519Key.from_private_key_file(str(key_file)))
+        ch = t.open_channel("direct-tcpip", (address, 22), ("127.0.0.1", 0), timeout=timeout)
+        ch.settimeout(timeout)
+        return ch.recv(64).startswith(b"SSH-")
+    except (paramiko.SSHException, OSError, EOFError):
+        return False
+    finally:
+        t.close()
 
 
 def _ssh_banner(port, timeout):

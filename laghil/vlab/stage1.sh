@@ -36,9 +36,13 @@ for d in /sys/class/net/lgtmp*; do
   [ -n "$new" ] && $B ip link set dev "${d##*/}" name "$new"
 done
 $B ip link set lo up
-$B ip addr add 10.0.2.15/24 dev mgmt0
-$B ip link set mgmt0 up
 . $S/node.env
+# QEMU's user network on mgmt0, unless the guest sits behind a twin's jump host
+# (its management network is inside the rack: stage 2 sets it up, mgmt.sh)
+if [ "$MGMT_MODE" != internal ]; then
+  $B ip addr add 10.0.2.15/24 dev mgmt0
+  $B ip link set mgmt0 up
+fi
 for p in $DATA_PORTS; do
   echo 0 > /proc/sys/net/ipv6/conf/$p/accept_ra
   $B ip link set "$p" up

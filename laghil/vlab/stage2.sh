@@ -21,5 +21,6 @@ printf '127.0.0.1 localhost\n127.0.1.1 %s\n' "$NODE" > /etc/hosts
 cp $S/authorized_keys /root/.ssh/authorized_keys
 cp $S/ssh_host_ed25519_key /run/laghil/
 chmod 600 /root/.ssh/authorized_keys /run/laghil/ssh_host_ed25519_key
+/bin/sh $S/mgmt.sh || echo "stage2: management set-up failed ($S/mgmt.sh)"
 echo "laghil-guest-ready $NODE uptime $(cut -d' ' -f1 /proc/uptime) s"
 exec /usr/sbin/sshd -D -e -f $S/sshd_config
