@@ -1,7 +1,12 @@
 """A lab node (host or switch) ready to use: its lab entry plus its SSH session."""
 
+from .errors import LaghilError
 from .names import check_name, q, qif
 from .parsing import parser
+
+
+class NoShell(LaghilError):
+    """A shell command for a switch whose platform has none (Onyx, EOS, NX-OS)."""
 
 
 class Node:
@@ -24,8 +29,23 @@ class Node:
     def capabilities(self):
         return frozenset(self.spec.capabilities)
 
+    @property
+    def has_shell(self):
+        """Does the node take shell commands? Hosts do; a switch does when its
+        platform's driver says so (Linux, Cumulus, SONiC; not Onyx, EOS, NX-OS)."""
+        if self.role != "switch":
+            return True
+        from .drivers.switch import DRIVERS
+        return DRIVERS[self.spec.platform].has_shell
+
     def run(self, cmd, **kw):
-        """Run a shell command; see SshSession.run (check=True raises CommandFailed)."""
+        """Run a shell command; see SshSession.run (check=True raises CommandFailed).
+        Refused, before anything is sent, on a switch whose platform has no
+        shell: it is read and changed through its platform driver only."""
+        if not self.has_shell:
+            raise NoShell(f"{self.name}: a {self.spec.platform} switch has no shell; laghil "
+                          f"reads and changes it through its platform driver only (refused: "
+                          f"{cmd[:60]!r})")
         return self.session.run(cmd, **kw)
 
     def undo_records(self, method, args, kwargs):
@@ -43,6 +63,10 @@ class Node:
         read with EINVAL): that is False here, as a pulled cable would be.
         """
         ports = list(ports)
+        if not self.has_shell:
+            from .drivers.switch import switch_driver
+            driver = switch_driver(self)
+            return {p: driver.port_oper_up(p) for p in ports}
         cmd = "; ".join(f"echo {qif(p)} $(cat /sys/class/net/{qif(p)}/carrier 2>/dev/null || echo 0)"
                         for p in ports)
         res = self.run(cmd)

@@ -136,13 +136,8 @@ class LabRuntime:
         return self.hosts + self.switches
 
     def has_shell(self, name):
-        """Does node ``name`` take shell commands? Hosts do; a switch does when its
-        platform's driver says so (Linux, Cumulus, SONiC; not Onyx, EOS, NX-OS)."""
-        spec = self.lab.switches.get(name)
-        if spec is None:
-            return True
-        from .drivers.switch import DRIVERS
-        return DRIVERS[spec.platform].has_shell
+        """Does node ``name`` take shell commands (:attr:`laghil.node.Node.has_shell`)?"""
+        return self.node(name).has_shell
 
     @property
     def shell_nodes(self):

@@ -127,3 +127,18 @@ def test_an_unreachable_nos_switch_is_said_not_read(rack3_rt, tmp_path):
     assert what.startswith("everything: switch sw3: CLI session") and "s3cret-pw" not in what, what
     assert any("switch sw3 has no shell" in m and "not read: everything" in m for m in said)
     assert sessions["sw3"].cmds == []
+
+
+def test_a_shell_command_for_a_nos_switch_is_refused_before_anything_is_sent(rack3_rt):
+    from laghil.drivers.switch import SwitchError
+    from laghil.node import NoShell
+    rt, sessions = rack3_rt
+    sw = rt.node("sw3")
+    assert not sw.has_shell and rt.node("srv1").has_shell and rt.node("jump3").has_shell
+    with pytest.raises(NoShell, match="sw3: a onyx switch has no shell; laghil reads and "
+                                      "changes it through its platform driver only"):
+        sw.run("hostname")
+    # carrier is asked of its driver, which says what it does not read yet
+    with pytest.raises(SwitchError, match="reading port state: not driven by laghil's onyx"):
+        sw.carrier("Eth1/1")
+    assert sessions["sw3"].cmds == []

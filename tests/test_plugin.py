@@ -58,6 +58,14 @@ GATED = """
 """
 
 
+GATED_POWER = GATED + """
+    @pytest.mark.disruptive
+    @pytest.mark.power
+    def test_switches_an_outlet():
+        pass
+"""
+
+
 def test_missing_capability_skips_naming_capability_and_lab(inner):
     r = inner(GATED)
     r.assert_outcomes(passed=1, skipped=1, deselected=1)
@@ -66,12 +74,7 @@ def test_missing_capability_skips_naming_capability_and_lab(inner):
 
 
 def test_a_physical_lab_deselects_disruptive_tests_and_lists_them(inner):
-    r = inner(GATED + """
-    @pytest.mark.disruptive
-    @pytest.mark.power
-    def test_switches_an_outlet():
-        pass
-    """)
+    r = inner(GATED_POWER)
     r.assert_outcomes(passed=1, skipped=1, deselected=2)
     out = r.stdout.str()
     assert "laghil: disruptive tests deselected" in out, out
@@ -86,12 +89,7 @@ def test_a_physical_lab_deselects_disruptive_tests_and_lists_them(inner):
 
 def test_allow_disruptive_runs_disruptive_tests(inner):
     inner(GATED, "--allow-disruptive").assert_outcomes(passed=2, skipped=1)
-    r = inner(GATED + """
-    @pytest.mark.disruptive
-    @pytest.mark.power
-    def test_switches_an_outlet():
-        pass
-    """, "--allow-disruptive")
+    r = inner(GATED_POWER, "--allow-disruptive")
     r.assert_outcomes(passed=2, skipped=1, deselected=1)
     assert "pass --allow-power to run them" in r.stdout.str()
 

@@ -23,6 +23,8 @@ class Result:
 
 
 class FakeNode:
+    has_shell = True
+
     def __init__(self, name, ports=(), delay_s=0.0, output=None):
         self.name, self.ports, self.delay_s, self.output = name, list(ports), delay_s, output
 
