@@ -41,7 +41,7 @@ def node_snapshot(rt, n):
     """The state of one node: the shell snapshot, or for a switch without a shell
     what its driver reads (``unread`` says what it could not, the error
     included when the switch did not answer); never a shell command to it."""
-    if rt.has_shell(n.name):
+    if n.has_shell:
         return parse_snapshot(n.run(SNAPSHOT_COMMAND).stdout)
     from .drivers.switch import switch_driver
     try:

@@ -135,14 +135,10 @@ class LabRuntime:
     def ssh_nodes(self):
         return self.hosts + self.switches
 
-    def has_shell(self, name):
-        """Does node ``name`` take shell commands (:attr:`laghil.node.Node.has_shell`)?"""
-        return self.node(name).has_shell
-
     @property
     def shell_nodes(self):
-        """The nodes that take shell commands (:meth:`has_shell`)."""
-        return [n for n in self.ssh_nodes if self.has_shell(n.name)]
+        """The nodes that take shell commands (:attr:`laghil.node.Node.has_shell`)."""
+        return [n for n in self.ssh_nodes if n.has_shell]
 
     def cable(self, a, b=None, index=0):
         """A cable by name, or the ``index``-th cable between nodes ``a`` and ``b``."""
