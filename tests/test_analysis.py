@@ -205,3 +205,85 @@ def test_theoretical_rc_survival():
     assert math.isinf(an.theoretical_rc_survival_s(7, 0))
     with pytest.raises(ValueError):
         an.theoretical_rc_survival_s(8, 14)
+
+
+# --- outages on the send schedule; delivery stalls beside them ---------------------------
+
+def delayed(packets, start_s, stall_s):
+    """Arrivals whose receive time fell in [start_s, start_s + stall_s) after T0
+    come out at its end, back to back (a receiver or forwarder that stopped for
+    ``stall_s`` and then drained its queue): a delivery stall, nothing lost."""
+    out, t_end, j = [], T0 + start_s + stall_s, 0
+    for s, t in packets:
+        if T0 + start_s <= t < t_end:
+            t, j = t_end - 1e-4 + j * 1e-8, j + 1      # drained in order, before what follows
+        out.append((s, t))
+    return sorted(out, key=lambda p: p[1])
+
+
+def test_a_delivery_stall_is_not_an_outage():
+    # the fault at +1.0 s loses 20 packets (a 20 ms outage); 1.5 s later the
+    # receiver stops for 300 ms and then drains its queue: nothing lost there
+    pk = delayed(stream(4000, missing=range(1000, 1020)), 2.5, 0.3)
+    f = an.flow_from_packets(pk, 1000.0, tx_count=4000)
+    assert f["gaps"][0]["gap_s"] == pytest.approx(0.3, abs=2e-3)       # the receive-time gap
+    o = an.flow_outage(f, fault_t=T0 + 1.0, window=(0.5, 3.0))
+    assert o.t_gap_ms == pytest.approx(20.0, abs=1e-6), o
+    assert o.stall_ms == pytest.approx(299.0, abs=2.0), o
+    assert o.t_loss_ms == pytest.approx(20.0)
+    # a reliable transport's view (every gap): the stall is the gap
+    assert an.flow_outage(f, fault_t=T0 + 1.0, window=(0.5, 3.0), gaps="all").t_gap_ms \
+        == pytest.approx(299.0, abs=2.0)
+
+
+def test_an_outage_behind_delayed_packets_keeps_its_length():
+    # 11 packets lost at +1.011 s while the 10 before them were held and
+    # delivered late: the receive-time gap across the loss is about 1 ms
+    pk = stream(3000, missing=range(1011, 1022))
+    pk = [(s, T0 + 1.021 + (s - 1000) * 1e-5) if 1000 <= s < 1011 else (s, t) for s, t in pk]
+    f = an.flow_from_packets(sorted(pk, key=lambda p: p[1]), 1000.0, tx_count=3000)
+    assert max(g["gap_s"] for g in f["loss_gaps"]) < 0.0012
+    o = an.flow_outage(f, fault_t=T0 + 1.0, window=(0.5, 1.0))
+    assert o.t_gap_ms == pytest.approx(11.0, abs=1e-6)
+
+
+def test_many_stalls_do_not_push_the_outage_out_of_the_agent_lists():
+    # 20 lossless stalls of 50 ms fill the top-16 receive-gap list; the 3 ms
+    # outage is still kept (the agent keeps the skips apart)
+    pk = stream(12000, missing=range(6000, 6003))
+    for k in range(20):
+        pk = delayed(pk, 0.25 + 0.5 * k, 0.05)
+    f = an.flow_from_packets(pk, 1000.0, tx_count=12000)
+    assert len(f["gaps"]) == 16 and all(g["seq_after"] == g["seq_before"] + 1 for g in f["gaps"])
+    assert [(g["seq_before"], g["seq_after"], g["missing"]) for g in f["loss_gaps"]] \
+        == [(5999, 6003, 3)]
+    o = an.flow_outage(f)
+    assert o.t_gap_ms == pytest.approx(3.0) and not o.t_gap_bounded
+    assert o.stall_ms == pytest.approx(49.0, abs=2.0)
+
+
+def test_reordered_packets_that_arrive_later_are_not_missing():
+    # 300..302 overtaken by 303 but delivered later: the skip across 299 -> 303
+    # is recorded with nothing missing in the end
+    order = list(range(2000))
+    order[300:304] = [303, 300, 301, 302]
+    f = an.flow_from_packets(stream(2000, order=order), 1000.0, tx_count=2000)
+    assert f["loss_gaps"] and f["loss_gaps"][0]["missing"] == 0
+    assert an.flow_outage(f).t_gap_ms == 0.0
+
+
+def test_reversion_ignores_a_delivery_stall_after_the_restore():
+    # down 1000..1199, restore at +1.15 s; a 200 ms lossless stall at +2.0 s
+    pk = delayed(stream(4000, missing=range(1000, 1200)), 2.0, 0.2)
+    f = an.flow_from_packets(pk, 1000.0, tx_count=4000)
+    rv = an.reversion_time(f, T0 + 1.15)
+    assert rv.resume_ms == pytest.approx(50.0, abs=1e-3)
+    assert rv.failback_gap_ms == 0.0
+    assert an.reversion_time(f, T0 + 1.15, gaps="all").failback_gap_ms \
+        == pytest.approx(199.0, abs=2.0)
+
+
+def test_results_of_an_agent_without_loss_gaps_still_judge_only_skips():
+    f = flow(missing=range(1000, 1020))
+    old = {k: v for k, v in f.items() if k != "loss_gaps"}
+    assert an.flow_outage(old).t_gap_ms == pytest.approx(20.0)

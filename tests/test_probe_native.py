@@ -337,8 +337,8 @@ def test_merge_takes_tx_from_the_sender_and_fills_unseen_flows():
     assert lag.t_loss_max_ms == pytest.approx(100.0)
     assert lag.no_arrival_flows == [1] and lag.lossless_flows == []
     names = [m.name for m in res.measurements()]
-    assert names == ["achieved rate", "T_gap max", "T_gap median", "T_loss max",
-                     "T_loss median", "out-of-order", "duplicates"]
+    assert names == ["achieved rate", "T_gap max", "T_gap median", "delivery stall max",
+                     "T_loss max", "T_loss median", "out-of-order", "duplicates"]
     assert all(m.resolution for m in res.measurements()[1:])
 
 

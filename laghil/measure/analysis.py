@@ -10,10 +10,25 @@ sequence numbers received), ``rate_pps``, ``out_of_order``, ``duplicates``,
 
 Figures (ms unless named otherwise), R = the flow's offered rate:
 
-* T_gap (item 1): the largest inter-arrival gap minus 1/R, optionally only
-  among the gaps overlapping a window around the fault instant (receiver
-  clock). Resolution 1/R. An outage still running at the end of the trial
-  has no "packet after" and shows only in T_loss.
+* T_gap (item 1): t(first packet after) - t(last packet before) - 1/R of
+  the largest outage, on the sender's schedule: packet k is due at t0 + k/R,
+  so an outage across which m packets never arrived lasted m/R (resolution
+  1/R). The receive clock gives the same figure on a path whose delay does
+  not vary; where it varies, a receive-time gap mixes the outage with
+  delivery delay of any cause (a receiver, forwarder or sender that stopped):
+  under software emulation a guest's vCPU descheduled for 100-700 ms at any
+  time of a trial. Measured on the virtual rack (802.3ad through the switch,
+  5 repetitions): every largest receive-time gap was a stall with no packet
+  missing, 73-737 ms, 0.5-3.4 s after the fault, while the failover lost
+  0-65 ms; one outage of 11 packets showed as a 1 ms receive gap (the packets
+  before it delivered late). Optionally only the outages overlapping a
+  window around the fault instant (receiver clock). An outage still running
+  at the end of the trial has no "packet after" and shows only in T_loss.
+* delivery stall: the largest receive-time gap across which no packet is
+  missing (every packet arrived, late), minus 1/R; reported beside T_gap,
+  never in it. ``gaps="all"`` takes T_gap from the receive-time gaps, all of
+  them (RC QPs: a reliable transport resends what it lost, so its outage is a
+  gap with nothing missing).
 * T_loss (item 2): (Tx - Rx) / R. Equal to T_gap for one contiguous burst at
   a constant rate; smaller when T_gap spans reordering, larger when there
   were several bursts (item 3). For a LAG: per flow, then max and median over
@@ -27,7 +42,11 @@ from typing import NamedTuple
 from .agent.flowstats import reduce_packets
 from .model import Series, percentile, summarize
 
-GAP_METHOD = "gap outage per flow (max inter-arrival gap - 1/R)"
+GAP_METHOD = ("gap outage per flow on the send schedule (most consecutive packets never "
+              "received x 1/R: t(first after) - t(last before) - 1/R at the sender's pace)")
+GAP_METHOD_ALL = "gap outage per flow (max inter-arrival gap - 1/R)"
+STALL_METHOD = ("delivery stall per flow (largest inter-arrival gap across which no packet is "
+                "missing - 1/R: delivered late, not lost)")
 LOSS_METHOD = "loss-derived outage per flow ((Tx - Rx)/R)"
 DEFAULT_FAULT_WINDOW = (1.0, math.inf)   # s before / after the fault instant
 
@@ -57,18 +76,19 @@ def _window(fault_t, window):
     return fault_t - before, fault_t + after
 
 
-def _largest_gap(gaps, bounds, top_n_full):
+def _largest_gap(gaps, bounds, top_n_full, key="gap_s"):
     """(gap dict or None, bounded) among ``gaps`` overlapping ``bounds``.
 
     When no recorded gap overlaps the window but the top-N list was full, the
     window's largest gap is at most the smallest recorded one: that one is
-    returned with bounded=True (a conservative upper bound)."""
+    returned with bounded=True (a conservative upper bound). ``key``: what
+    "largest" means ("missing": the most packets missing across it)."""
     inside = [g for g in gaps if bounds is None
               or (g["t_after"] >= bounds[0] and g["t_before"] <= bounds[1])]
     if inside:
-        return max(inside, key=lambda g: g["gap_s"]), False
+        return max(inside, key=lambda g: g[key]), False
     if gaps and top_n_full:
-        return min(gaps, key=lambda g: g["gap_s"]), True
+        return min(gaps, key=lambda g: g[key]), True
     return None, False
 
 
@@ -92,29 +112,63 @@ class FlowOutage:
     duplicates: int
     no_arrivals: bool
     method: dict
+    stall_ms: float | None = None   # the largest lossless gap in the window - 1/R (0: none)
+    stall: dict | None = None       # its gap record
 
 
-def flow_outage(flow_result, rate_pps=None, fault_t=None, window=None, top_gaps=16):
+def _loss_gaps(flow_result):
+    """(the flow's gaps across which sequence numbers were skipped, whether the
+    agent's list of them was kept apart: a full list then bounds an absent one).
+    Results of an agent before ``loss_gaps``: the skipping ones among its top
+    gaps, ``missing`` being what they skipped."""
+    if "loss_gaps" in flow_result:
+        return flow_result.get("loss_gaps") or [], True
+    return [{**g, "missing": g["seq_after"] - g["seq_before"] - 1}
+            for g in flow_result.get("gaps") or [] if g["seq_after"] > g["seq_before"] + 1], False
+
+
+def _lossless(g):
+    return g["seq_after"] == g["seq_before"] + 1
+
+
+def flow_outage(flow_result, rate_pps=None, fault_t=None, window=None, top_gaps=16,
+                gaps="loss"):
     """:class:`FlowOutage` of one flow.
 
     ``rate_pps`` defaults to the sender's declared rate in the result.
     ``fault_t`` (epoch s, receiver clock) with ``window`` (s, or (before,
     after); default 1 s before to the end) restricts T_gap to the gaps
     overlapping that window. ``top_gaps`` is the number of gaps the agent
-    kept (to tell a full list, where an absent gap is bounded).
+    kept (to tell a full list, where an absent gap is bounded). ``gaps``:
+    "loss" (T_gap of the gaps across which packets are missing; the largest
+    lossless one is ``stall_ms``) or "all" (every gap: a reliable transport).
     """
+    if gaps not in ("loss", "all"):
+        raise ValueError(f"gaps must be 'loss' or 'all', not {gaps!r}")
     r = _rate(flow_result, rate_pps)
     res_ms = 1e3 / r
     tx, rx = int(flow_result.get("tx_count") or 0), int(flow_result.get("rx_count") or 0)
-    gaps = flow_result.get("gaps") or []
+    every = flow_result.get("gaps") or []
+    if gaps == "loss":
+        judged, apart = _loss_gaps(flow_result)
+        full = len(judged) >= top_gaps if apart else len(every) >= top_gaps
+    else:
+        judged, full = every, len(every) >= top_gaps
+    bounds = _window(fault_t, window)
     gap, bounded = (None, False)
+    key = "missing" if gaps == "loss" else "gap_s"
     if rx > 0:
-        gap, bounded = _largest_gap(gaps, _window(fault_t, window), len(gaps) >= top_gaps)
+        gap, bounded = _largest_gap(judged, bounds, full, key)
     t_gap = None
     if gap is not None:
-        t_gap = max(0.0, gap["gap_s"] * 1e3 - res_ms)
+        t_gap = (gap["missing"] * res_ms if gaps == "loss"
+                 else max(0.0, gap["gap_s"] * 1e3 - res_ms))
     elif rx > 0:
-        t_gap = 0.0 if len(gaps) < top_gaps else None
+        t_gap = 0.0 if not full else None
+    stall, stall_ms = None, None
+    if gaps == "loss" and rx > 0:
+        stall, _ = _largest_gap([g for g in every if _lossless(g)], bounds, False)
+        stall_ms = max(0.0, stall["gap_s"] * 1e3 - res_ms) if stall else 0.0
     t_loss = max(0, tx - rx) * 1e3 / r
     bursts = flow_result.get("loss_bursts") or []
     return FlowOutage(
@@ -127,7 +181,9 @@ def flow_outage(flow_result, rate_pps=None, fault_t=None, window=None, top_gaps=
         out_of_order=int(flow_result.get("out_of_order") or 0),
         duplicates=int(flow_result.get("duplicates") or 0),
         no_arrivals=rx == 0,
-        method={"t_gap": GAP_METHOD, "t_loss": LOSS_METHOD})
+        method={"t_gap": GAP_METHOD if gaps == "loss" else GAP_METHOD_ALL,
+                "t_loss": LOSS_METHOD, "stall": STALL_METHOD},
+        stall_ms=stall_ms, stall=stall)
 
 
 def _med_max(values):
@@ -152,17 +208,19 @@ class LagOutage:
     loss_bursts: int
     flows: list                     # [FlowOutage]
     method: dict
+    stall_max_ms: float | None = None   # the largest delivery stall over the flows
 
 
-def lag_outage(flows, rate_pps=None, fault_t=None, window=None, top_gaps=16):
+def lag_outage(flows, rate_pps=None, fault_t=None, window=None, top_gaps=16, gaps="loss"):
     """:class:`LagOutage` of the flows.
 
     Never the aggregate of all flows: flows hashed to the surviving member lose
     nothing. ``lossless_flows`` names the flows that lost no packet (the
     surviving member's flows); ``no_arrival_flows`` those
     that received nothing at all (T_gap undefined, T_loss = the whole trial).
+    ``gaps``: as for :func:`flow_outage`.
     """
-    per = [flow_outage(f, rate_pps, fault_t, window, top_gaps) for f in flows]
+    per = [flow_outage(f, rate_pps, fault_t, window, top_gaps, gaps) for f in flows]
     if not per:
         raise ValueError("lag_outage of no flows")
     gap_med, gap_max = _med_max(p.t_gap_ms for p in per)
@@ -180,8 +238,9 @@ def lag_outage(flows, rate_pps=None, fault_t=None, window=None, top_gaps=16):
         duplicates=sum(p.duplicates for p in per),
         loss_bursts=sum(p.loss_bursts for p in per),
         flows=per,
-        method={"t_gap": GAP_METHOD + f", max/median over {len(per)} flows",
-                "t_loss": LOSS_METHOD + f", max/median over {len(per)} flows"})
+        method={"t_gap": per[0].method["t_gap"] + f", max/median over {len(per)} flows",
+                "t_loss": LOSS_METHOD + f", max/median over {len(per)} flows"},
+        stall_max_ms=max((p.stall_ms for p in per if p.stall_ms is not None), default=None))
 
 
 class ClockOffset(NamedTuple):
@@ -253,40 +312,55 @@ class Reversion:
     resolution_ms: float
 
 
-def reversion_time(flow_result, restore_t, rate_pps=None, window_s=5.0, top_gaps=16):
+def reversion_time(flow_result, restore_t, rate_pps=None, window_s=5.0, top_gaps=16,
+                   gaps="loss"):
     """Fail-back figures of one flow when the link returns at ``restore_t``
     (epoch s, receiver clock), in ms (item 5), as a :class:`FlowReversion`:
 
     * ``resume_ms``: if the flow was not receiving at ``restore_t`` (a gap
       spans it: the flow never failed over, or had not yet), the first arrival
       after the restore minus ``restore_t``; else 0.
-    * ``failback_gap_ms``: the largest gap that starts within ``window_s``
-      after the restore, minus 1/R: the disruption caused by moving traffic
+    * ``failback_gap_ms``: the largest outage that starts within ``window_s``
+      after the restore (as T_gap: packets missing x 1/R): the disruption caused by moving traffic
       back (active-backup primary reselection, LACP re-aggregation: expect at
       least updelay, or the 2 s aggregate wait); 0 when there is none.
     * ``reversion_ms``: the larger of the two. Resolution 1/R.
+
+    ``gaps``: as for :func:`flow_outage` ("loss": only gaps across which
+    packets are missing; a delivery stall is not a disruption of the path).
     """
     r = _rate(flow_result, rate_pps)
     res_ms = 1e3 / r
-    gaps = flow_result.get("gaps") or []
+    all_gaps = flow_result.get("gaps") or []
+    loss = gaps == "loss"
+    if loss:
+        gaps, apart = _loss_gaps(flow_result)
+        full = len(gaps) >= top_gaps if apart else len(all_gaps) >= top_gaps
+    else:
+        gaps = all_gaps
+        full = len(gaps) >= top_gaps
     spanning = [g for g in gaps if g["t_before"] < restore_t < g["t_after"]]
     resume = max(((g["t_after"] - restore_t) * 1e3 for g in spanning), default=0.0)
     after = [g for g in gaps if restore_t <= g["t_before"] <= restore_t + window_s]
-    fb = max(after, key=lambda g: g["gap_s"]) if after else None
-    failback = max(0.0, fb["gap_s"] * 1e3 - res_ms) if fb else 0.0
+
+    def ms(g):
+        return g["missing"] * res_ms if loss else max(0.0, g["gap_s"] * 1e3 - res_ms)
+    fb = max(after, key=ms) if after else None
+    failback = ms(fb) if fb else 0.0
     bound = None
-    if fb is None and len(gaps) >= top_gaps:
-        bound = max(0.0, min(g["gap_s"] for g in gaps) * 1e3 - res_ms)
+    if fb is None and full and gaps:
+        bound = min(ms(g) for g in gaps)
     return FlowReversion(
         flow=flow_result.get("flow"), resume_ms=resume, failback_gap_ms=failback,
         failback_bound_ms=bound, reversion_ms=max(resume, failback), resolution_ms=res_ms,
-        gap=fb, method="restore: first arrival after restore_t (if down), largest gap "
-                       f"starting within {window_s:g} s after it - 1/R")
+        gap=fb, method="restore: first arrival after restore_t (if down), largest "
+                       + ("outage (packets missing x 1/R)" if loss else "gap - 1/R")
+                       + f" starting within {window_s:g} s after it")
 
 
-def reversion(flows, restore_t, rate_pps, window_s=5.0):
+def reversion(flows, restore_t, rate_pps, window_s=5.0, gaps="loss"):
     """:class:`Reversion` of every flow at ``restore_t``."""
-    per = [reversion_time(f, restore_t, rate_pps, window_s) for f in flows]
+    per = [reversion_time(f, restore_t, rate_pps, window_s, gaps=gaps) for f in flows]
     vals = [p.reversion_ms for p in per]
     return Reversion(per, max(vals), percentile(vals, 50), 1e3 / rate_pps)
 

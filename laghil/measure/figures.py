@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from ..bounds import Bound, detection_bound, gap_bound, loss_bound, rc_gap_bound, reversion_bound
 from .model import Measurement, summarize
 
-UDP_GAP = "gap outage per flow, max over flows"
+UDP_GAP = ("gap outage per flow (largest gap across which packets are missing - 1/R), max "
+           "over flows")
 RDMA_GAP = "largest gap between receive completions per QP minus 1/R, max over {n} RC QPs"
 
 
@@ -120,6 +121,16 @@ def failover_figures(trials, profile, *, case, what, rc_timeout=None):
                                reversion_bound(case, profile, res_ms), profile, key, res_ms)
     figs = FailoverFigures(gap=gap, gap_median=gap_med, loss=loss, loss_median=loss_med,
                            reversion=rev, reversion_median=rev_med)
+    stalls = [t.outage.stall_max_ms for t in trials]
+    if any(v is not None for v in stalls):
+        worst = max(v for v in stalls if v is not None)
+        figs.more.append(Measurement(
+            "delivery stall max", worst, "ms",
+            "largest gap across which no packet is missing (every packet arrived, late: a "
+            "receiver, forwarder or sender that stopped) - 1/R, max over flows, worst "
+            f"repetition, from 0.5 s before the fault to the restore; not an outage, never in "
+            f"T_gap; {summarize_text([v for v in stalls if v is not None])}",
+            resolution=res_ms, repetitions=stalls))
     for attr, name in (("out_of_order", "out-of-order"), ("duplicates", "duplicates")):
         vals = [getattr(t.outage, attr) for t in trials]
         figs.more.append(Measurement(

@@ -155,14 +155,18 @@ class ProbeResult:
             ev = [e for e in ev if any(abs(e["t"] - t) <= within_s for t in near)]
         return ev
 
+    # which gaps are an outage (analysis.flow_outage): for datagrams, those across
+    # which packets are missing; a gap with none missing is a delivery stall
+    GAPS = "loss"
+
     def outage(self, fault_t=None, window=None):
         """:func:`analysis.lag_outage` of the flows (``fault_t`` on the receiver clock)."""
         return analysis.lag_outage(self.flows, self.rate_pps, fault_t, window,
-                                   self.receiver.get("top_gaps", 16))
+                                   self.receiver.get("top_gaps", 16), self.GAPS)
 
     def reversion(self, restore_t, window_s=5.0):
         """:class:`analysis.Reversion` of the flows at ``restore_t`` (receiver clock)."""
-        return analysis.reversion(self.flows, restore_t, self.rate_pps, window_s)
+        return analysis.reversion(self.flows, restore_t, self.rate_pps, window_s, self.GAPS)
 
     def measurements(self, fault_t=None, window=None, prefix=""):
         """The achieved rate (min over flows), T_gap / T_loss (max and median
@@ -184,17 +188,21 @@ class ProbeResult:
             w = analysis.DEFAULT_FAULT_WINDOW if window is None else window
             where = f", gaps overlapping the fault +-window {w!r} s"
         elapsed = self.sender.get("elapsed_s")
+        gap_m = lag.flows[0].method["t_gap"]
+        stall = [] if lag.stall_max_ms is None else [
+            Measurement(f"{prefix}delivery stall max", lag.stall_max_ms, "ms",
+                        f"{analysis.STALL_METHOD}, max over {n} flows{where}; not an outage, "
+                        "never in T_gap", resolution=res, note=note)]
         return [
             Measurement(f"{prefix}achieved rate", achieved, "pkt/s",
                         f"packets sent / sending time per flow, min over {n} flows "
                         f"(target {self.rate_pps:.0f} pkt/s)",
                         resolution=1.0 / elapsed if elapsed else None, note=self.rate_note),
             Measurement(f"{prefix}T_gap max", lag.t_gap_max_ms, "ms",
-                        f"gap outage per flow, max over {n} flows{where}", resolution=res,
-                        note=note),
+                        f"{gap_m}, max over {n} flows{where}", resolution=res, note=note),
             Measurement(f"{prefix}T_gap median", lag.t_gap_median_ms, "ms",
-                        f"gap outage per flow, median over {n} flows{where}", resolution=res,
-                        note=note),
+                        f"{gap_m}, median over {n} flows{where}", resolution=res, note=note),
+            *stall,
             Measurement(f"{prefix}T_loss max", lag.t_loss_max_ms, "ms",
                         f"loss-derived outage (Tx-Rx)/R per flow, max over {n} flows",
                         resolution=res, note=note),

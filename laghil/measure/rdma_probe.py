@@ -92,6 +92,7 @@ def lag_port_remap(samples, failed_port, fault_t, restore_t):
 
 class RdmaProbeResult(ProbeResult):
     """A :class:`ProbeResult` whose flows are RC QPs (see the module doc)."""
+    GAPS = "all"        # RC resends what it lost: its outage is a gap with nothing missing
 
     @property
     def survival_bound_s(self):
@@ -224,6 +225,8 @@ class UdProbeResult(RdmaProbeResult):
     @property
     def survival_bound_s(self):
         return None
+
+    GAPS = "loss"       # UD does not resend: as the UDP probe
 
     def problems(self):
         return self.qp_problems("UD QPs")

@@ -27,6 +27,8 @@ class FlowStats:
         self.seen = bytearray()
         self.heap = []             # (gap, t_before, t_after, seq_before, seq_after)
         self.floor = -1.0          # smallest gap worth pushing
+        self.loss_heap = []        # (skipped, t_before, t_after, seq_before, seq_after): the
+        self.loss_floor = 0        # arrivals across which the most sequence numbers were skipped
         self.first = self.last = None
         self.first_seq = self.last_seq = None
         self.max_seq = -1
@@ -38,6 +40,7 @@ class FlowStats:
     def add(self, arrivals):
         """Feed (seq, t) pairs, in arrival order (the hot reduction loop)."""
         seen, heap, floor, ntop = self.seen, self.heap, self.floor, self.top_gaps
+        lheap, lfloor = self.loss_heap, self.loss_floor
         last_t, last_seq, max_seq, cap = self.last, self.last_seq, self.max_seq, self.seq_cap
         bins, origin, inv, nb = self.bins, self.origin, 1.0 / self.bin_s, len(self.bins)
         n = unique = dups = ooo = invalid = 0
@@ -69,10 +72,20 @@ class FlowStats:
                         heapq.heappushpop(heap, item)
                     if len(heap) >= ntop:
                         floor = heap[0][0]
+                skipped = seq - last_seq - 1
+                if skipped > lfloor:          # packets missing across it (a loss burst)
+                    item = (skipped, last_t, t, last_seq, seq)
+                    if len(lheap) < ntop:
+                        heapq.heappush(lheap, item)
+                    else:
+                        heapq.heappushpop(lheap, item)
+                    if len(lheap) >= ntop:
+                        lfloor = lheap[0][0]
             last_t, last_seq = t, seq
             b = int((t - origin) * inv)
             bins[b if 0 <= b < nb else (0 if b < 0 else nb - 1)] += 1
         self.floor, self.last, self.last_seq, self.max_seq = floor, last_t, last_seq, max_seq
+        self.loss_floor = lfloor
         self.rx_packets += n
         self.unique += unique
         self.dups += dups
@@ -112,13 +125,20 @@ class FlowStats:
             "first": self.first, "last": self.last,
             "first_seq": self.first_seq, "last_seq": self.last_seq,
             "out_of_order": self.ooo, "duplicates": self.dups, "invalid": self.invalid,
-            "gaps": [{"gap_s": g, "t_before": a, "t_after": b, "seq_before": sa, "seq_after": sb}
-                     for g, a, b, sa, sb in sorted(self.heap, reverse=True)],
+            "gaps": _gaps(self.heap),
+            "loss_gaps": [{"gap_s": b - a, "t_before": a, "t_after": b, "seq_before": sa,
+                           "seq_after": sb, "missing": self.seen[sa + 1:sb].count(0)}
+                          for _n, a, b, sa, sb in sorted(self.loss_heap, reverse=True)],
             "loss_bursts": sorted([-p, n] for n, p in bursts),
             "loss_burst_count": count,
             "bins": {"t0": self.origin + lo * self.bin_s, "bin_ms": self.bin_s * 1e3,
                      "counts": self.bins[lo:hi]},
         }
+
+
+def _gaps(heap):
+    return [{"gap_s": g, "t_before": a, "t_after": b, "seq_before": sa, "seq_after": sb}
+            for g, a, b, sa, sb in sorted(heap, reverse=True)]
 
 
 def reduce_packets(packets, rate_pps, tx_count=None, bin_ms=1.0, top_gaps=TOP_GAPS,

@@ -39,7 +39,9 @@ Per-flow receive result: flow, dst_port, src (from the END marker), rate_pps
 rx_count (unique seqs below tx_count), rx_packets (all arrivals), lost,
 first/last (arrival epochs), out_of_order (arrivals below the highest seq
 seen), duplicates, gaps (top-N: gap_s, t_before, t_after, seq_before,
-seq_after; largest first), loss_bursts ([start seq, length], the largest
+seq_after; largest first), loss_gaps (top-N of the arrivals across which
+sequence numbers were skipped, most skipped first: the same keys plus
+``missing``, how many of the skipped ones never arrived), loss_bursts ([start seq, length], the largest
 TOP_BURSTS, by start), loss_burst_count, bins ({t0, bin_ms, counts}, trimmed
 to the first and last non-empty bin; bins of all flows share one origin).
 
