@@ -110,6 +110,15 @@ def detection_bound(case, profile):
                  + (_allowance(profile, "detect_ms", case.key, "detection"),))
 
 
+def failback_delay_bound(case, profile):
+    """The restored member back in use after the cable returns (the kernel's
+    'link status definitely up', or 'new active' where a primary takes it back):
+    the configuration's take-back (miimon + updelay) and the platform's detection
+    allowance, as for the failure's detection."""
+    return Bound("fail-back delay", up_terms(case.kind, case.options)
+                 + (_allowance(profile, "detect_ms", case.key, "detection"),))
+
+
 def reversion_bound(case, profile, resolution_ms):
     """The fail-back disruption after the cable returns."""
     return Bound("reversion", up_terms(case.kind, case.options)

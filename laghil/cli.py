@@ -16,6 +16,7 @@
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from .errors import LaghilError
 
@@ -223,6 +224,37 @@ def cmd_report_compare(args):
     return 1 if any(r.worse for r in rows) else 0
 
 
+def cmd_profile_derive(args):
+    import yaml
+
+    from .derive import derive_profile
+    from .profile import default_profiles_dir, load_profile
+    from .report.compare import load_runs
+    from .report.compare import CompareError
+    if args.min_runs < 3 or args.min_reps < 3:
+        raise LaghilError(f"--min-runs {args.min_runs} / --min-reps {args.min_reps}: a profile "
+                          "is derived from at least 3 runs x 3 repetitions per case")
+    runs = []
+    for path in args.runs:
+        try:
+            runs += load_runs(path)
+        except CompareError as e:
+            raise LaghilError(str(e).replace("baseline ", "run ", 1)) from None
+    name = args.name or args.lab.replace(":", "-")
+    base = load_profile(args.base)
+    d = derive_profile(runs, args.lab, base, name, version=args.version,
+                       min_runs=args.min_runs, min_reps=args.min_reps)
+    out = Path(args.output) if args.output else default_profiles_dir() / f"{name}.yaml"
+    head = (f"# laghil certification profile, derived by `laghil profile derive --lab {args.lab}` "
+            f"from {len(runs)} run(s)\n# on top of {base.label} ({base.source}); every derived "
+            "allowance's derivation is under `derivations`.\n")
+    out.write_text(head + yaml.safe_dump(d, sort_keys=False, width=100))
+    n = sum(len(v) for v in d["derivations"].values())
+    print(f"laghil: profile {name} v{args.version}: {n} allowance(s) derived from {len(runs)} "
+          f"run(s) of lab {args.lab} -> {out}")
+    return 0
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="laghil", description="HA/LAG hardware-in-the-loop validation")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -266,6 +298,23 @@ def build_parser():
                    help="share a median may worsen (default: the profile's regression/tolerance)")
     c.add_argument("--profile", default="default")
     c.set_defaults(func=cmd_report_compare)
+
+    pr = sub.add_parser("profile", help="threshold profiles").add_subparsers(dest="action",
+                                                                            required=True)
+    c = pr.add_parser("derive", help="derive a profile's allowances from a lab's own healthy "
+                                     "runs (their results.json)")
+    c.add_argument("--lab", required=True, help="the lab the runs are of (as results.json names "
+                                                "it: virtual, rack3, twin:rack3)")
+    c.add_argument("runs", nargs="+", help="results.json files, run folders or folders of runs")
+    c.add_argument("--base", default="default",
+                   help="profile whose thresholds and other allowances are kept (default: default)")
+    c.add_argument("--name", help="the profile's name (default: the lab's); written to "
+                                  "profiles/NAME.yaml unless -o")
+    c.add_argument("-o", "--output", help="where to write the profile")
+    c.add_argument("--version", type=int, default=1)
+    c.add_argument("--min-runs", type=int, default=3, help="runs needed per case (at least 3)")
+    c.add_argument("--min-reps", type=int, default=3, help="repetitions per run (at least 3)")
+    c.set_defaults(func=cmd_profile_derive)
 
     v = sub.add_parser("vlab", help="the embedded virtual rack")
     v.add_argument("action", choices=["up", "down", "status", "kernel"])

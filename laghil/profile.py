@@ -30,6 +30,12 @@ class Profile:
     def label(self):
         return f"{self.name} v{self.version}"
 
+    @property
+    def platform(self):
+        """Where its allowances were derived: {"lab", ...} (empty when it does not say)."""
+        p = self.sections.get("platform")
+        return p if isinstance(p, dict) else {}
+
     def allowance(self, kind, case_key):
         """A platform allowance (ms) of ``kind`` (``switchover_ms``, ``detect_ms``,
         ``failback_ms``, ``rc_switchover_ms``) for a case key such as
@@ -87,3 +93,26 @@ def load_profile(name_or_path="default"):
                 if k not in ("name", "version", "description", "thresholds", "allowances")}
     return Profile(str(d["name"]), int(d["version"]), str(p), dict(d["thresholds"]),
                    dict(allowances), sections)
+
+
+def foreign_profile(profile, lab):
+    """Why ``profile``'s allowances are another platform's than ``lab``'s, or None.
+
+    A physical lab is judged with a profile derived on that lab (its
+    ``platform.lab``); a virtual lab, or the virtual twin of a physical one
+    (the same emulated platform), with one derived on the virtual rack."""
+    plab = profile.platform.get("lab")
+    rack = lab.kind != "physical" or getattr(lab, "rack_backed", False)
+    if rack:
+        if plab is None or plab == "virtual" or plab == lab.name:
+            return None
+        return (f"profile {profile.label} ({profile.source}) was derived on lab {plab}, not on "
+                f"the virtual rack that runs {lab.name}")
+    if plab == lab.name:
+        return None
+    return (f"profile {profile.label} ({profile.source}) was derived on "
+            f"{'lab ' + plab if plab else 'no named lab'}, not on {lab.name}: its allowances "
+            f"are that platform's (a driver regression 10x slower than {lab.name}'s healthy "
+            f"figures could pass them). Derive {lab.name}'s own from 3 healthy runs of its "
+            f"failover suites: `laghil profile derive --lab {lab.name} reports/<run>...`, "
+            f"then --profile {lab.name}")

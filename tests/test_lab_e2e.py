@@ -76,7 +76,7 @@ def test_session_fails_when_a_test_leaves_a_netns_behind(sshd, pytester, tmp_pat
             node("local").run("ip netns add {ns}")
     """))
     try:
-        r = pytester.runpytest_inprocess(*PLUGINS, "--lab", str(lab))
+        r = pytester.runpytest_inprocess(*PLUGINS, "--lab", str(lab), "--profile", "default")
         out = r.stdout.str()
         r.assert_outcomes(passed=2)
         assert r.ret == pytest.ExitCode.TESTS_FAILED, out

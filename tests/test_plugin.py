@@ -37,7 +37,8 @@ def inner(pytester, monkeypatch, tmp_path):
 
     def run(test_source, *args, **kwargs):
         pytester.makepyfile(test_inner=textwrap.dedent(test_source))
-        return pytester.runpytest_inprocess(*PLUGINS, "--lab", str(lab), "-rA", *args, **kwargs)
+        return pytester.runpytest_inprocess(*PLUGINS, "--lab", str(lab), "--profile", "default",
+                                            "-rA", *args, **kwargs)
     return run
 
 
@@ -146,7 +147,7 @@ def test_switch_capabilities_count_for_requires(pytester, tmp_path, monkeypatch)
         def test_needs_two_switch_lag_nodes():
             pass
     """))
-    r = pytester.runpytest_inprocess(*PLUGINS, "--lab", str(RACK3), "-rA")
+    r = pytester.runpytest_inprocess(*PLUGINS, "--lab", str(RACK3), "--profile", "default", "-rA")
     r.assert_outcomes(passed=1, skipped=1)   # sw3 declares switch_lag; no other node does
     assert "lab 'rack3' lacks capability 'switch_lag': needs 2 node(s) with it, has 1" \
         in r.stdout.str()

@@ -105,7 +105,7 @@ def sample_run():
 # ---- (a) results JSON ----------------------------------------------------------------
 
 MEASUREMENT_KEYS = {"name", "value", "unit", "method", "resolution", "repetitions", "stats",
-                    "threshold", "comparison", "verdict", "profile", "note", "basis", "baseline"}
+                    "threshold", "comparison", "verdict", "profile", "note", "basis", "baseline", "bound"}
 TEST_KEYS = {"test_id", "name", "verdict", "outcome", "duration_s", "reason", "markers",
              "commands_log", "measurements", "timelines"}
 RUN_KEYS = {"schema_version", "run_id", "lab", "profile", "started", "finished", "duration_s",

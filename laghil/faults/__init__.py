@@ -15,9 +15,9 @@ and of the restore (controller wall clock) for the timeline.
 """
 
 from .injectors import (FAULT_KINDS, PULL_PREFERENCE, FaultError, FaultInjector, HostLinkDown,
-                        PduOutletOff, SwitchPortShutdown, VirtualCablePull, fault, injector_for,
-                        pull_method)
+                        PduOutletOff, SlowCarrierPull, SwitchPortShutdown, VirtualCablePull, fault,
+                        injector_for, pull_method)
 
 __all__ = ["FAULT_KINDS", "PULL_PREFERENCE", "FaultError", "FaultInjector", "HostLinkDown",
-           "PduOutletOff", "SwitchPortShutdown", "VirtualCablePull", "fault", "injector_for",
+           "PduOutletOff", "SlowCarrierPull", "SwitchPortShutdown", "VirtualCablePull", "fault", "injector_for",
            "pull_method"]

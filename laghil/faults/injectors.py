@@ -186,6 +186,45 @@ class VirtualCablePull(FaultInjector):
         return [UndoRecord("cable", self.cable.name)]
 
 
+class SlowCarrierPull(VirtualCablePull):
+    """A seeded defect for negative controls (never a lab's fault kind): a cable
+    whose wire dies at the pull while the host end's carrier drops only
+    ``carrier_late_ms`` later (a slow PHY or firmware), and whose wire comes back
+    at the restore while the host end's carrier returns only ``link_up_late_ms``
+    later (a slow link-up). The LAG's configuration is not touched: what the
+    suite must see is the late figure itself. ``host`` is the node whose end is
+    late; the far end follows the wire. The fault and restore instants are the
+    wire's."""
+    kind = "cable pull (slow carrier)"
+
+    def __init__(self, rt, cable_name, host, carrier_late_ms=0.0, link_up_late_ms=0.0):
+        super().__init__(rt, cable_name)
+        ends = dict(self.cable.refs)
+        if host not in ends:
+            raise FaultError(f"cable {cable_name}: {host} is not at either end "
+                             f"({', '.join(ends)})")
+        self.host = (host, ends[host])
+        self.far = next((n, p) for n, p in self.cable.refs if n != host)
+        self.carrier_late_s = carrier_late_ms / 1e3
+        self.link_up_late_s = link_up_late_ms / 1e3
+        self.label = (f"cable {cable_name} pulled, {host}'s carrier {carrier_late_ms:g} ms late "
+                      f"down, {link_up_late_ms:g} ms late up")
+        self.method = (f"virtual_pull, {host}'s carrier {carrier_late_ms:g} ms late down and "
+                       f"{link_up_late_ms:g} ms late up (seeded)")
+
+    def _late(self, up, late_s):
+        t = self.rt.rack.set_port(*self.far, up)        # the wire: the far end goes with it
+        time.sleep(max(0.0, t + late_s - time.time()))
+        self.rt.rack.set_port(*self.host, up)
+        return t
+
+    def _inject(self):
+        return self._late(False, self.carrier_late_s)
+
+    def _revert(self):
+        return self._late(True, self.link_up_late_s)
+
+
 class SwitchPortShutdown(FaultInjector):
     """Shut a switch port through its switch driver. In the virtual rack the
     switch guest's admin-down reaches no PHY, so the link is also darkened at

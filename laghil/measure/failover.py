@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from ..errors import LaghilError
 from ..faults import injector_for, pull_method
-from ..kevents import DOWN, UP, bond_events
+from ..kevents import DOWN, NEW_ACTIVE, UP, bond_events
 from .analysis import LagOutage, Reversion, detection_latency
 from .model import Event
 from .distribution import SRC_OFFSET
@@ -46,6 +46,11 @@ class FailoverTrial:
     events: list = field(default_factory=list)      # on the receiver clock, for the timeline
     detection: object = None        # analysis.Latency of "link status definitely down"
     up_latency: object = None       # analysis.Latency of "link status definitely up" after restore
+    # the restored member back in use, by the kernel (bonds): "making interface the new
+    # active one" where the bond has a primary (active-backup takes it back), else its
+    # "link status definitely up"; None where no such event was seen (teams: none)
+    back_latency: object = None
+    back_event: str = ""
     active_before: str = None
     active_during: str = None
     active_after: str = None
@@ -77,7 +82,8 @@ class FailoverTrial:
 
 def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, flows=4,
                  rate_pps=1000, hold_s=2.0, down_s=2.0, after_s=3.0, active=None,
-                 slack_s=1.5, make_probe=None, pull_loaded=False, observe=None):
+                 slack_s=1.5, make_probe=None, pull_loaded=False, observe=None,
+                 make_fault=None):
     """Break a member's cable (of ``lag`` on its node) under probe traffic to
     ``dst_ip`` on ``receiver``, restore it; return a :class:`FailoverTrial`.
 
@@ -89,7 +95,9 @@ def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, 
     ``make_probe(duration_s)`` builds another probe than the UDP one (an
     :class:`~laghil.measure.rdma_probe.RdmaProbe`) that runs that long.
     ``observe(member)``, if given, is called once while the fault is in place
-    (after it is visible); what it returns is ``trial.observed``."""
+    (after it is visible); what it returns is ``trial.observed``.
+    ``make_fault(rt, cable, at)``, if given, builds the injector instead of the
+    lab's pull (a seeded defect of a negative control)."""
     sender = lag.node
     members = list(lag.members)
     # a member that is not a lab port (a VF) names the port whose cable carries it
@@ -121,7 +129,9 @@ def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, 
         raise FailoverError(f"{sender.name}: {member!r} is not a member of {lag.name} {members}")
     cable = cables[member]
     method = method or pull_method(cable, rt.rack is not None)
-    fault = injector_for(rt, cable.name, method, at=sender.name)
+    fault = (make_fault(rt, cable, sender.name) if make_fault is not None
+             else injector_for(rt, cable.name, method, at=sender.name))
+    method = getattr(fault, "method", None) or method
     late = time.time() - (t_traffic + hold_s)
     if late > slack_s:
         raise FailoverError(f"{sender.name}: the fault would land {late:.1f} s after its "
@@ -139,7 +149,8 @@ def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, 
     after = active() if active else None
     to_rx = rx_clock.offset_s
     events = [Event(e.t + to_rx, e.label, e.kind, clock=receiver.name) for e in fault.events()]
-    detection = up_latency = None
+    detection = up_latency = back_latency = None
+    back_event = ""
     if lag.kind == "bond":
         kev = bond_events(sender, lag.name, since=t_fault + tx_clock.offset_s - 1.0)
         down = next((e for e in kev if DOWN in e.message and f"(slave {member})" in e.message), None)
@@ -151,6 +162,17 @@ def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, 
         if up is not None:
             up_latency = detection_latency(up.t, t_restore, tx_clock.offset_s,
                                            tx_clock.uncertainty_s, up.uncertainty_s)
+        primary = (getattr(lag, "options", None) or {}).get("primary")
+        if primary == member:
+            back_event = f"{NEW_ACTIVE} (slave {member})"
+            back = next((e for e in kev if NEW_ACTIVE in e.message
+                         and f"(slave {member})" in e.message
+                         and e.t >= t_restore + tx_clock.offset_s - tx_clock.uncertainty_s), None)
+            if back is not None:
+                back_latency = detection_latency(back.t, t_restore, tx_clock.offset_s,
+                                                 tx_clock.uncertainty_s, back.uncertainty_s)
+        else:
+            back_event, back_latency = f"{UP} (slave {member})", up_latency
         events += [Event(e.t - tx_clock.offset_s + to_rx, f"{sender.name} {e.message}", "kernel",
                          clock=receiver.name) for e in kev if e.kind != "other"]
     return FailoverTrial(
@@ -159,5 +181,6 @@ def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, 
         outage=res.outage(fault_t=t_fault + to_rx, window=(0.5, t_restore - t_fault)),
         reversion=res.reversion(t_restore + to_rx, window_s=after_s),
         events=events, detection=detection, up_latency=up_latency,
+        back_latency=back_latency, back_event=back_event,
         active_before=before, active_during=during, active_after=after,
         to_sender_s=tx_clock.offset_s - to_rx, duration_s=duration_s, observed=observed)

@@ -21,7 +21,8 @@ allows (:mod:`laghil.bounds`, shown with its formula and inputs in ``basis``):
 import statistics
 from dataclasses import dataclass, field
 
-from ..bounds import Bound, detection_bound, gap_bound, loss_bound, rc_gap_bound, reversion_bound
+from ..bounds import (Bound, detection_bound, failback_delay_bound, gap_bound, loss_bound,
+                      rc_gap_bound, reversion_bound)
 from .model import Measurement, summarize
 
 UDP_GAP = ("gap outage per flow (largest gap across which packets are missing - 1/R), max "
@@ -39,6 +40,8 @@ class FailoverFigures:
     reversion_median: Measurement | None = None
     detection: Measurement | None = None
     detection_median: Measurement | None = None
+    failback_delay: Measurement | None = None
+    failback_delay_median: Measurement | None = None
     more: list = field(default_factory=list)
 
     @property
@@ -46,7 +49,8 @@ class FailoverFigures:
         """The figures with a bound, in report order (medians first)."""
         return [m for m in (self.gap_median, self.gap, self.loss_median, self.loss,
                             self.reversion_median, self.reversion, self.detection_median,
-                            self.detection) if m is not None]
+                            self.detection, self.failback_delay_median, self.failback_delay)
+                if m is not None]
 
     @property
     def all(self):
@@ -79,18 +83,40 @@ def judged_pair(name, values, method, bound, profile, case_key, resolution):
     """(median Measurement against ``bound``, worst Measurement against ``bound``
     plus the platform's stall allowance) of per-repetition ``values`` (ms)."""
     vals = [v for v in values if v is not None]
-    stall = Bound(bound.figure, bound.terms + ((f"stall allowance ({profile.label})",
-                                                 profile.allowance("stall_ms", case_key)),))
+    stall_ms = profile.allowance("stall_ms", case_key)
+    stall = Bound(bound.figure, bound.terms + ((f"stall allowance ({profile.label})", stall_ms),))
     common = {"resolution": resolution, "repetitions": list(values), "comparison": "<=",
               "profile": profile.label}
+    kind, allowed = allowance_of(bound)
+    parts = {"case_key": case_key, "allowance": kind, "allowance_ms": allowed,
+             "config_ms": bound.ms - allowed}
     n = len(values)
     median = Measurement(f"{name} median", statistics.median(vals) if vals else None, "ms",
                          f"{method}, median over {n} repetition(s)", threshold=bound.ms,
-                         basis=bound.describe(), **common)
+                         basis=bound.describe(), bound={**parts, "statistic": "median"},
+                         **common)
     worst = Measurement(f"{name} max", max(vals) if vals else None, "ms",
                         f"{method}, worst of {n} repetition(s)", threshold=stall.ms,
-                        basis=stall.describe(), **common)
+                        basis=stall.describe(),
+                        bound={**parts, "statistic": "max", "stall_ms": stall_ms}, **common)
     return median, worst
+
+
+ALLOWANCE_LABELS = (("RC switch-over allowance", "rc_switchover_ms"),
+                    ("switch-over allowance", "switchover_ms"),
+                    ("fail-back allowance", "failback_ms"),
+                    ("detection allowance", "detect_ms"))
+
+
+def allowance_of(bound):
+    """(the profile allowance kind a bound's judgement rests on, its ms);
+    (None, their sum) when it has none or several (T_loss: switch-over and
+    fail-back), which no single allowance can be derived from."""
+    found = [(kind, float(v)) for label, v in bound.terms
+             for text, kind in ALLOWANCE_LABELS if label.startswith(text)]
+    if len(found) == 1:
+        return found[0]
+    return None, sum(v for _, v in found)
 
 
 def failover_figures(trials, profile, *, case, what, rc_timeout=None):
@@ -151,4 +177,39 @@ def failover_figures(trials, profile, *, case, what, rc_timeout=None):
                     "below zero by more than its uncertainty is invalid and retried)")
             for m in (figs.detection_median, figs.detection):
                 m.note = note
+    _failback_delay(figs, trials, case, profile, key)
     return figs
+
+
+def _failback_delay(figs, trials, case, profile, key):
+    """The fail-back delay (issue 21 item 4): from the restore until the kernel
+    has the restored member back in use (bonds; FailoverTrial.back_latency),
+    judged against the configuration's take-back plus the detection allowance.
+    Where a case does not take the member back (primary_reselect failure) or
+    the kernel says nothing (teams), a "not judged" figure says why."""
+    if (case.options or {}).get("primary_reselect") == "failure":
+        return
+    lats = [t.back_latency for t in trials]
+    events = sorted({t.back_event for t in trials if t.back_event})
+    if not any(lats):
+        why = (f"no kernel event of a {case.kind} member coming back (teamd's port state is "
+               "not in the kernel log)" if case.kind != "bond" else
+               f"the kernel logged no {' / '.join(events) or 'link-up'} after a restore")
+        figs.more.append(Measurement(
+            "fail-back delay (not judged)", None, "ms", f"not judged: {why}", resolution=None,
+            note=f"not judged: {why}"))
+        return
+    vals = [max(0.0, x.latency_ms) if x is not None else None for x in lats]
+    figs.failback_delay_median, figs.failback_delay = judged_pair(
+        "fail-back delay", vals,
+        f"the kernel's {' / '.join(events)} (node clock) minus the restore instant (controller "
+        "clock), offset from SSH round trips: the restored member back in use",
+        failback_delay_bound(case, profile), profile, key,
+        max(x.uncertainty_ms for x in lats if x is not None))
+    missing = sum(1 for x in lats if x is None)
+    if missing:
+        note = (f"{missing} of {len(lats)} repetition(s) had no such event: the member did not "
+                "come back in them")
+        for m in (figs.failback_delay_median, figs.failback_delay):
+            m.note = note
+        figs.failback_delay.value = None      # the worst repetition never came back: fails

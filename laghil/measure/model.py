@@ -53,6 +53,10 @@ class Measurement:
     basis: str = ""                         # how the threshold follows from the configuration
     # against --baseline: {"median", "n", "current", "change", "worse"} (None: not compared)
     baseline: Optional[dict] = None
+    # a bound's parts, for `laghil profile derive`: {"case_key", "allowance" (its kind,
+    # e.g. "switchover_ms"), "allowance_ms", "config_ms" (the rest of the bound),
+    # "statistic" ("median" or "max")}; None for a flat threshold or none
+    bound: Optional[dict] = None
 
     @property
     def verdict(self):

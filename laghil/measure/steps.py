@@ -42,6 +42,54 @@ class StepResult:
         return self.res.lossless
 
 
+def step_problems(s, bound_ms, keeps_path=True, flowing_before=True):
+    """What is wrong with step ``s`` (a :class:`StepResult`) under a bound of
+    ``bound_ms`` (pure): per flow, named by its flow id and destination port,
+    and the step's label:
+
+    * a flow that received nothing, or nothing before the step (the traffic
+      was not flowing when the step was taken: the step proves nothing);
+    * a flow that stopped and never came back (its last packets, up to the
+      end, never arrived: longer than the bound at the sender's pace);
+    * where the step keeps a path (``keeps_path``): its outage (T_gap on the
+      send schedule) or its loss (T_loss, every loss of the flow in the step's
+      probe) over the bound;
+    * a step that restores a path (``flowing_before`` false: nothing could
+      arrive before it, so T_loss is not judged): the first arrival later than
+      the bound after the step, and its outages once resumed.
+
+    A flow that never arrives has no gap; loss and arrival are judged here so
+    that it cannot pass."""
+    out = []
+    for f, o in zip(s.res.flows, s.outage.flows):
+        name = f"{s.label}: flow {f.get('flow')} (port {f.get('dst_port')})"
+        tx, rx = int(f.get("tx_count") or 0), int(f.get("rx_count") or 0)
+        if rx == 0:
+            out.append(f"{name}: none of its {tx} packets arrived")
+            continue
+        first = f.get("first")
+        late_ms = (first - s.step_t) * 1e3 if first is not None else None
+        if flowing_before and late_ms is not None and late_ms > 0:
+            out.append(f"{name}: its first packet arrived {late_ms:.0f} ms after the step: no "
+                       "traffic before it")
+        if not flowing_before and late_ms is not None and late_ms > bound_ms:
+            out.append(f"{name}: traffic resumed {late_ms:.0f} ms after the step > {bound_ms:g} ms")
+        last_seq = f.get("last_seq")
+        tail = tx - 1 - last_seq if last_seq is not None and tx else 0
+        tail_ms = tail * o.resolution_ms
+        if tail > 0 and tail_ms > bound_ms:
+            out.append(f"{name}: stopped at packet {last_seq} and never came back (the last "
+                       f"{tail} of {tx} never arrived: {tail_ms:.0f} ms > {bound_ms:g} ms)")
+        if not keeps_path:
+            continue
+        if o.t_gap_ms is not None and o.t_gap_ms > bound_ms:
+            out.append(f"{name}: outage {o.t_gap_ms:.1f} ms > {bound_ms:g} ms")
+        if flowing_before and o.t_loss_ms > bound_ms:
+            out.append(f"{name}: lost {o.lost} of {tx} packets, T_loss {o.t_loss_ms:.1f} ms > "
+                       f"{bound_ms:g} ms")
+    return out
+
+
 def run_step(sender, receiver, dst_ip, label, action, *, defer, flows=4, rate_pps=500,
              hold_s=1.5, after_s=4.0, slack_s=1.5):
     """Run ``action()`` (a callable that makes one change) under ``flows`` probe

@@ -306,14 +306,16 @@ PERFTEST_CLOCK_TRIES = 3
 
 
 def run_perftest(client, server, dst, device_c, device_s, members, qps=8, duration_s=8,
-                 size=8192, tx_depth=2, port=18600, tool="ib_write_bw", settle_s=3.0):
+                 size=8192, tx_depth=2, port=18600, tool="ib_write_bw", settle_s=3.0,
+                 on_discard=None):
     """perftest ``tool`` over rdma_cm (-R) from ``client`` to ``dst`` on ``server``:
     ``qps`` QPs, messages of ``size`` bytes, ``tx_depth`` outstanding per QP (few:
     a deep queue behind a shaped member outlives the QP's ACK timeout and is
     resent); counters of ``members`` (the client's LAG members) read over the
     steady state (``settle_s`` after the launch until 1 s before the end). A run
     in which perftest could not calibrate its clock is repeated, at most
-    PERFTEST_CLOCK_TRIES runs in all, each said on stdout; never counted."""
+    PERFTEST_CLOCK_TRIES runs in all, each said on stdout and handed to
+    ``on_discard(attempt, reason)`` (the test records it); never counted."""
     for attempt in range(1, PERFTEST_CLOCK_TRIES + 1):
         try:
             return _run_perftest_once(client, server, dst, device_c, device_s, members, qps,
@@ -321,6 +323,8 @@ def run_perftest(client, server, dst, device_c, device_s, members, qps=8, durati
         except PerftestClockError as e:
             print(f"{client.name}: {tool} run {attempt} of {PERFTEST_CLOCK_TRIES} not counted: "
                   f"{e}")
+            if on_discard is not None:
+                on_discard(attempt, f"{client.name}: {tool}: {e}")
             if attempt == PERFTEST_CLOCK_TRIES:
                 raise
 

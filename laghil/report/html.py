@@ -364,7 +364,9 @@ def _header(run):
             f" &middot; <b>Duration</b> {fmt(run.finished - run.started)} s</p>"
             f'<p class="meta totals"><b>{s["total"]} tests</b>: {totals}</p>'
             f"{_twin(run)}"
-            '<p class="meta">Every figure names its method and resolution; failover figures '
+            + (f'<p class="meta twin"><b>Profile of another platform</b>: '
+               f"{_e(run.profile_note)}</p>" if run.profile_note else "")
+            + '<p class="meta">Every figure names its method and resolution; failover figures '
             "are judged against the bound their configuration allows (formula beside each). "
             'Definitions: <a href="../../docs/measurement.md">docs/measurement.md</a> in the '
             "laghil checkout.</p></header>")

@@ -126,6 +126,8 @@ class RunResults:
     lab_start: dict = field(default_factory=dict)
     # the lab is the virtual twin of a physical one: {"of", "source", "stand_ins", "port_map"}
     twin: dict = field(default_factory=dict)
+    # why the profile is another platform's, when --profile named it anyway ("" otherwise)
+    profile_note: str = ""
 
     def summary(self):
         """{"total", "passed", "failed", "skipped", "xfailed", "error"} counted by verdict."""
@@ -147,6 +149,7 @@ class RunResults:
             "lab": {"name": self.lab_name, "kind": self.lab_kind,
                     **({"twin": _clean(self.twin)} if self.twin else {})},
             "profile": self.profile,
+            **({"profile_note": self.profile_note} if self.profile_note else {}),
             "started": iso_time(self.started),
             "finished": iso_time(self.finished),
             "duration_s": _num(round(self.finished - self.started, 3)),
@@ -173,7 +176,8 @@ class RunResults:
                    tests=[TestResult.from_dict(t) for t in d.get("tests", [])],
                    lab_state_diff=list(d.get("lab_state_diff", [])),
                    lab_start=dict(d.get("lab_start") or {}),
-                   twin=dict(d["lab"].get("twin") or {}))
+                   twin=dict(d["lab"].get("twin") or {}),
+                   profile_note=str(d.get("profile_note") or ""))
 
     @classmethod
     def from_json(cls, text):
@@ -191,6 +195,8 @@ def measurement_to_dict(m):
         "verdict": m.verdict, "profile": m.profile, "note": m.note, "basis": m.basis,
         "baseline": ({k: (_num(v) if isinstance(v, float) else v) for k, v in m.baseline.items()}
                      if m.baseline else None),
+        "bound": ({k: (_num(v) if isinstance(v, float) else v) for k, v in m.bound.items()}
+                  if m.bound else None),
     }
 
 
@@ -200,7 +206,8 @@ def measurement_from_dict(d):
                        repetitions=list(d.get("repetitions") or []),
                        threshold=d.get("threshold"), comparison=d.get("comparison", "<="),
                        profile=d.get("profile"), note=d.get("note", ""),
-                       basis=d.get("basis", ""), baseline=d.get("baseline"))
+                       basis=d.get("basis", ""), baseline=d.get("baseline"),
+                       bound=d.get("bound"))
 
 
 def timeline_to_dict(t):

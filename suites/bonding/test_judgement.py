@@ -55,3 +55,83 @@ def test_a_downdelay_set_behind_the_suites_back_fails_state_and_failover(
     assert det is not None and det.verdict == "fail" and det.value >= SEEDED_DOWNDELAY_MS, (
         f"the kernel's detection latency {det and det.value} ms must show the seeded "
         f"downdelay and fail its bound {det and det.threshold} ms")
+
+
+# ---- negative controls seeded in the wire, not in the LAG (issue 21, item 3) ----------
+# A cable whose wire dies at the pull while the host end's carrier drops late (a slow
+# PHY or firmware), or comes back late at the restore (a slow link-up): nothing in the
+# bond's configuration shows it, so only the figures can. Per mode family, one trial.
+SLOW_CASES = [
+    Case("bond", "balance-xor", {"miimon": 10, "xmit_hash_policy": "layer3+4"}, "miimon_10"),
+    CASE,
+    Case("bond", "802.3ad", {"miimon": 10, "lacp_rate": "fast", "xmit_hash_policy": "layer3+4"},
+         "miimon_10"),
+]
+
+
+def slow_carrier(late_down_ms=0.0, late_up_ms=0.0):
+    """make_fault for run_trials: the cable's wire pulled with the sender's carrier late."""
+    from laghil.faults import SlowCarrierPull
+
+    def make(rt, cable, at):
+        return SlowCarrierPull(rt, cable.name, at, late_down_ms, late_up_ms)
+    return make
+
+
+def seeded_figures(lab_rt, pair, case, profile, defer, pytestconfig, measure, what, **late):
+    trials = run_trials(lab_rt, pair, case, 1, pytestconfig, defer=defer,
+                        make_fault=slow_carrier(**late))
+    figs = failover_figures(trials, profile, case=case, what=what)
+    measure.timeline(trials[0].res.timeline(f"{what}: {trials[0].member}'s cable pulled",
+                                            trials[0].events))
+    return trials, figs, failover_problems(trials, pair, case, figs)
+
+
+def late_ms(case, profile):
+    """A carrier this late is 10x a healthy failover here, and over twice the median bound."""
+    from laghil.bounds import gap_bound
+    return max(200.0, 2.0 * gap_bound(case, profile, 1.0).ms)
+
+
+@pytest.mark.failover
+@pytest.mark.disruptive
+@pytest.mark.parametrize("case", SLOW_CASES, ids=lambda c: c.mode)
+def test_a_slow_phy_fails_the_failover_figure(lag_pair, lab_rt, case, measure, profile, defer,
+                                             pytestconfig):
+    pair = lag_pair(case.kind, case.mode, **case.options)
+    late = late_ms(case, profile)
+    trials, figs, problems = seeded_figures(lab_rt, pair, case, profile, defer, pytestconfig,
+                                            measure, f"seeded slow PHY: carrier {late:g} ms "
+                                                     "after the wire", late_down_ms=late)
+    med = figs.gap_median
+    print(f"{case.id()}: carrier {late:g} ms late: T_gap {med.value} ms against "
+          f"{med.threshold:g} ms; problems: {problems}")
+    gap = next((p for p in problems if p.startswith("T_gap median")), None)
+    assert gap is not None and med.value >= 0.9 * late, (
+        f"{case.id()}: a carrier {late:g} ms late after its wire died was not judged over the "
+        f"bound: T_gap {med.value} ms, bound {med.threshold:g} ms ({med.basis}); {problems}")
+    det = figs.detection_median
+    assert det is not None and det.verdict == "fail", (
+        f"{case.id()}: the kernel saw the failure {det and det.value} ms after the wire died: "
+        f"its detection figure must fail its bound {det and det.threshold} ms too")
+
+
+@pytest.mark.failover
+@pytest.mark.disruptive
+def test_a_slow_link_up_fails_the_failback_delay(lag_pair, lab_rt, measure, profile, defer,
+                                                 pytestconfig):
+    """Active-backup with a primary: the wire back, the primary's carrier 300 ms later.
+    The fail-back itself is as quick as ever (the bond moves when it sees the carrier),
+    so only the fail-back delay (restore -> the primary active again) can name it."""
+    pair = lag_pair("bond", CASE.mode, **CASE.options)
+    late = 300.0
+    trials, figs, problems = seeded_figures(lab_rt, pair, CASE, profile, defer, pytestconfig,
+                                            measure, f"seeded slow link-up: carrier {late:g} ms "
+                                                     "after the wire", late_up_ms=late)
+    fb = figs.failback_delay_median
+    print(f"carrier {late:g} ms late up: fail-back delay {fb and fb.value} ms against "
+          f"{fb and fb.threshold} ms; reversion {figs.reversion_median.value} ms; {problems}")
+    named = next((p for p in problems if p.startswith("fail-back delay median")), None)
+    assert fb is not None and named is not None and fb.value >= 0.9 * late, (
+        f"a primary whose carrier came back {late:g} ms after its wire was not judged: "
+        f"fail-back delay {fb and fb.value} ms, bound {fb and fb.threshold} ms; {problems}")

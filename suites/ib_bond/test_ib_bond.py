@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import pytest
 from pytest_laghil import cable_pull_method, lacks
 from pytest_laghil.lag import pick_path
+from pytest_laghil.measure import record_not_counted
 from pytest_laghil.roce import (
     RC_QPS,
     RC_RATE,

@@ -18,7 +18,7 @@ from laghil.drivers.vlan import Vlan
 from laghil.faults import fault
 from laghil.measure.model import Measurement
 from laghil.measure.probe import Probe
-from laghil.measure.steps import run_step
+from laghil.measure.steps import run_step, step_problems
 from laghil.wait import wait_until
 from pytest_laghil import lacks, params
 from pytest_laghil.lag_checks import (assert_failover, check_bond_state, check_distribution,
@@ -184,17 +184,30 @@ def test_vlans_on_the_lag_through_a_vlan_aware_bridge(lag_pair, lab_rt, case, me
     assert not problems, "; ".join(problems)
 
 
-def _judge_step(s, bound, measure, profile):
+def _judge_step(s, bound, measure, profile, flowing_before=True):
+    """The step's figures recorded (outage and loss, max over flows, against the
+    bound) and its problems (laghil.measure.steps.step_problems: a flow that
+    never arrived, stopped for good, or lost more than the bound allows)."""
     gap = s.outage.t_gap_max_ms or 0.0
+    common = {"resolution": s.outage.resolution_ms, "threshold": bound.ms, "comparison": "<=",
+              "profile": profile.label, "basis": bound.describe()}
     measure.record(Measurement(f"{s.label}: T_gap max", gap, "ms",
-                                   "gap outage per flow across the step, max over flows",
-                                   resolution=s.outage.resolution_ms, threshold=bound.ms,
-                                   comparison="<=", profile=profile.label,
-                                   basis=bound.describe()))
-    print(f"{s.label}: T_gap max {gap:.1f} ms (bound {bound.describe()}), step took "
-          f"{s.step_s * 1e3:.0f} ms, lossless {s.lossless}")
-    return None if gap <= bound.ms else (f"{s.label}: T_gap max {gap:.1f} ms > the "
-                                         f"{bound.ms:g} ms allowed ({bound.describe()})")
+                               "gap outage per flow across the step (packets never received x "
+                               "1/R), max over flows", **common))
+    if flowing_before:
+        measure.record(Measurement(f"{s.label}: T_loss max", s.outage.t_loss_max_ms, "ms",
+                                   "loss-derived outage (Tx-Rx)/R per flow over the step's "
+                                   "probe, max over flows", **common))
+    else:
+        firsts = [f.get("first") for f in s.res.flows]
+        late = (max((t - s.step_t) * 1e3 for t in firsts) if firsts and None not in firsts
+                else None)
+        measure.record(Measurement(f"{s.label}: resumed after", late, "ms",
+                                   "first arrival per flow after the step minus the step "
+                                   "instant (receiver clock), max over flows", **common))
+    print(f"{s.label}: T_gap max {gap:.1f} ms, T_loss max {s.outage.t_loss_max_ms:.1f} ms "
+          f"(bound {bound.describe()}), step took {s.step_s * 1e3:.0f} ms, lossless {s.lossless}")
+    return step_problems(s, bound.ms, flowing_before=flowing_before)
 
 
 def _wait_in_use(drv, pair, lag, ports, timeout=20):
@@ -227,13 +240,11 @@ def test_member_and_bridge_steps_under_traffic(lag_pair, lab_rt, case, measure, 
     res_ms = 1e3 / 500
     problems = []
 
-    def step(label, action, lacp_timeout=False, after_s=2.5):
+    def step(label, action, lacp_timeout=False, after_s=2.5, flowing_before=True):
         s = run_step(pair.a.node, pair.b.node, dst, label, action, defer=defer, flows=4,
                      rate_pps=500, after_s=after_s)
-        why = _judge_step(s, step_bound(label, case, profile, res_ms, lacp_timeout),
-                          measure, profile)
-        if why:
-            problems.append(why)
+        problems.extend(_judge_step(s, step_bound(label, case, profile, res_ms, lacp_timeout),
+                                    measure, profile, flowing_before=flowing_before))
         return s
 
     for p in ports:
@@ -256,7 +267,7 @@ def test_member_and_bridge_steps_under_traffic(lag_pair, lab_rt, case, measure, 
         problems.append(f"{lag} out of {br}: stale FDB entries {stale}")
     print(f"{lag} out of {br}: lost {sum(f['lost'] for f in out.res.flows)} (expected: the LAG "
           "is not bridged)")
-    step(f"{lag} back into {br}", out.value)
+    step(f"{lag} back into {br}", out.value, flowing_before=False)
     faults = drv.kernel_faults(mark)
     if faults:
         problems.append(f"{drv.node.name}: kernel faults during the steps: {faults[:5]}")

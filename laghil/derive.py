@@ -1,0 +1,213 @@
+"""A profile derived from a lab's own healthy runs (``laghil profile derive``).
+
+Every allowance a failover figure is judged with (profiles/*.yaml,
+``allowances``) is the platform's part of a bound: what a healthy lab needs
+beyond its configuration. Derived here from the judged figures of healthy
+runs' results.json, which carry each bound in parts (``bound``: case key,
+allowance kind, configuration part), per allowance kind and case key:
+
+* the median bound: ``allowance = MEDIAN_FACTOR x m - config`` where ``m`` is
+  the median of every healthy repetition of the case (pooled over the runs)
+  and ``config`` the rest of its bound (the configuration's part and 1/R):
+  the bound is MEDIAN_FACTOR x the healthy median, so a case 3 times slower
+  than healthy fails its median (where the configuration's part does not
+  dominate the bound: then the bound is that part plus MIN_ALLOWANCE_MS);
+* the worst repetition's bound (``stall_ms``, added to the median bound):
+  ``WORST_FACTOR x`` the WORST_QUANTILE quantile of the healthy repetitions,
+  capped at WORST_CAP x m, never below the median bound; relative to the
+  case, not a flat number, and never the largest healthy value: one outlier
+  cannot loosen it. A case whose quantile hits the cap is bimodal: the
+  derivation says so (judge it with more repetitions);
+* rounded up to ROUND_MS.
+
+A failover or fail-back 10 times slower than healthy therefore fails both
+bounds of every derived case (10 m > WORST_CAP m >= the worst bound).
+
+Refused below MIN_RUNS runs x MIN_REPS repetitions per case, naming each case
+and what it lacks. The output is a complete profile: the base profile's
+thresholds and sections, the derived allowances, ``platform`` (lab, kernels,
+drivers, firmware, switch and QEMU versions where the runs recorded them) and
+``derivations`` (per allowance: runs, repetitions, median, quantile, max,
+configuration part, the rule and its result).
+"""
+
+import math
+import statistics
+from dataclasses import dataclass, field
+
+from .errors import LaghilError
+
+MEDIAN_FACTOR = 2.5
+WORST_QUANTILE = 90
+WORST_FACTOR = 1.5
+WORST_CAP = 8.0
+MIN_ALLOWANCE_MS = 5.0
+ROUND_MS = 5.0
+MIN_RUNS = 3
+MIN_REPS = 3
+
+
+class DeriveError(LaghilError):
+    pass
+
+
+@dataclass
+class Samples:
+    """The healthy repetitions of one (allowance kind, case key)."""
+    kind: str
+    key: str
+    values: list = field(default_factory=list)
+    runs: set = field(default_factory=set)
+    config_ms: list = field(default_factory=list)
+    figures: set = field(default_factory=set)
+    failed_tests: set = field(default_factory=set)
+
+
+def quantile(values, q):
+    """Linear-interpolated ``q``-th percentile of ``values``."""
+    vs = sorted(values)
+    if not vs:
+        raise ValueError("quantile of nothing")
+    pos = (len(vs) - 1) * q / 100.0
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return vs[lo] + (vs[hi] - vs[lo]) * (pos - lo)
+
+
+def _up(x):
+    return float(max(ROUND_MS, math.ceil(x / ROUND_MS) * ROUND_MS))
+
+
+def collect(runs):
+    """{(kind, key): Samples} of the judged median figures of ``runs``
+    (RunResults of a lab the user declares healthy): every test that ran to
+    its figures (passed or failed: a healthy lab's figure that failed an older
+    bound is part of its distribution; counted in ``failed_tests``), only
+    figures that carry their bound in parts with one allowance."""
+    out = {}
+    for run in runs:
+        for t in run.tests:
+            if t.outcome not in ("passed", "failed"):
+                continue
+            for m in t.measurements:
+                b = m.bound
+                if not b or b.get("statistic") != "median" or not b.get("allowance"):
+                    continue
+                vals = [v for v in m.repetitions if isinstance(v, (int, float))]
+                if not vals:
+                    continue
+                s = out.setdefault((b["allowance"], b["case_key"]),
+                                   Samples(b["allowance"], b["case_key"]))
+                s.values += vals
+                s.runs.add(run.run_id)
+                s.config_ms.append(float(b.get("config_ms") or 0.0))
+                s.figures.add(m.name.removesuffix(" median"))
+                if t.verdict == "failed":
+                    s.failed_tests.add(f"{run.run_id}:{t.nodeid}")
+    return out
+
+
+def missing(samples, min_runs=MIN_RUNS, min_reps=MIN_REPS):
+    """What each case lacks to be derived: ["kind key: 2 runs of the 3 needed"]."""
+    out = []
+    for (kind, key), s in sorted(samples.items()):
+        if len(s.runs) < min_runs:
+            out.append(f"{kind} {key}: {len(s.runs)} run(s) of the {min_runs} needed")
+        elif len(s.values) < min_runs * min_reps:
+            out.append(f"{kind} {key}: {len(s.values)} repetition(s) of the "
+                       f"{min_runs * min_reps} needed ({min_runs} runs x {min_reps})")
+    return out
+
+
+def derive_one(s):
+    """(allowance ms, stall ms, derivation dict) of one case's Samples."""
+    m = statistics.median(s.values)
+    q = quantile(s.values, WORST_QUANTILE)
+    config = max(s.config_ms)
+    median_bound = max(MEDIAN_FACTOR * m, config + MIN_ALLOWANCE_MS)
+    allowance = _up(median_bound - config)
+    bound = config + allowance
+    worst = min(WORST_FACTOR * q, WORST_CAP * m) if m > 0 else WORST_FACTOR * q
+    capped = m > 0 and WORST_FACTOR * q > WORST_CAP * m
+    stall = _up(max(worst, bound) - bound)
+    return allowance, stall, {
+        "figures": sorted(s.figures), "runs": len(s.runs), "repetitions": len(s.values),
+        "median_ms": round(m, 3), f"p{WORST_QUANTILE}_ms": round(q, 3),
+        "max_ms": round(max(s.values), 3), "min_ms": round(min(s.values), 3),
+        "from_failed_tests": len(s.failed_tests),
+        "config_ms": round(config, 3),
+        "rule": (f"allowance = up{ROUND_MS:g}(max({MEDIAN_FACTOR:g} x median, config + "
+                 f"{MIN_ALLOWANCE_MS:g}) - config); stall = up{ROUND_MS:g}(max(min("
+                 f"{WORST_FACTOR:g} x p{WORST_QUANTILE}, {WORST_CAP:g} x median), bound) - "
+                 "bound)"),
+        "allowance_ms": allowance, "stall_ms": stall,
+        "median_bound_ms": round(bound, 3), "worst_bound_ms": round(bound + stall, 3),
+        **({"bimodal": f"p{WORST_QUANTILE} {q:.1f} ms is over {WORST_CAP / WORST_FACTOR:.2g} x "
+                       f"the median {m:.1f}: the worst bound is capped at {WORST_CAP:g} x the "
+                       "median; judge this case with more repetitions"} if capped else {}),
+    }
+
+
+def platform_of(runs, lab):
+    """What the runs ran on: the lab, and per node the kernel and each port's
+    driver/version/firmware (their inventory), QEMU where recorded."""
+    kernels, ports, qemu = set(), {}, set()
+    for run in runs:
+        for node, inv in (run.inventory or {}).items():
+            if inv.get("kernel"):
+                kernels.add(inv["kernel"])
+            for port, d in (inv.get("ports") or {}).items():
+                if isinstance(d, dict):
+                    ports[f"{node}:{port}"] = {k: d.get(k) for k in ("driver", "version",
+                                                                      "firmware")}
+        for node, inv in (run.inventory or {}).items():
+            if inv.get("qemu"):
+                qemu.add(str(inv["qemu"]))
+    out = {"lab": lab, "runs": sorted(r.run_id for r in runs), "kernels": sorted(kernels),
+           "ports": dict(sorted(ports.items()))}
+    if qemu:
+        out["qemu"] = sorted(qemu)
+    return out
+
+
+def derive_profile(runs, lab, base, name, version=1, min_runs=MIN_RUNS, min_reps=MIN_REPS):
+    """The profile (a dict ready for YAML) derived from ``runs`` (RunResults of
+    lab ``lab``) on top of ``base`` (a Profile: thresholds and other sections
+    are kept; its allowances are the fallback for what the runs did not judge).
+    DeriveError naming every case that lacks runs or repetitions, or when the
+    runs are of another lab."""
+    if not runs:
+        raise DeriveError("no runs given: derive needs the results.json of at least "
+                          f"{min_runs} healthy runs")
+    other = sorted({r.lab_name for r in runs} - {lab})
+    if other:
+        raise DeriveError(f"runs of lab(s) {', '.join(map(str, other))} given to derive lab "
+                          f"{lab!r}: a profile is derived from its own lab's runs")
+    samples = collect(runs)
+    problems = []
+    if len(runs) < min_runs:
+        problems.append(f"{len(runs)} run(s) of the {min_runs} needed")
+    if not samples:
+        problems.append("no judged failover figure with its bound in parts (results.json "
+                        "`bound`): run the failover tests with this laghil")
+    problems += missing(samples, min_runs, min_reps)
+    if problems:
+        raise DeriveError("cannot derive a profile for lab " + repr(lab) + ":\n  "
+                          + "\n  ".join(problems))
+    allowances = {k: dict(v) for k, v in base.allowances.items()}
+    derivations, stalls = {}, {}
+    for (kind, key), s in sorted(samples.items()):
+        a, st, d = derive_one(s)
+        allowances.setdefault(kind, {})[key] = a
+        derivations.setdefault(kind, {})[key] = d
+        stalls[key] = max(st, stalls.get(key, 0.0))     # one stall allowance per case key
+    allowances.setdefault("stall_ms", {}).update(stalls)
+    return {
+        "name": name, "version": version,
+        "description": (f"Derived by `laghil profile derive` from {len(runs)} healthy run(s) of "
+                        f"lab {lab} (laghil/derive.py: the rule in each derivation)."),
+        "platform": platform_of(runs, lab),
+        "thresholds": base.thresholds,
+        "allowances": allowances,
+        **{k: v for k, v in base.sections.items() if k not in ("platform", "derivations")},
+        "derivations": derivations,
+    }

@@ -1,0 +1,140 @@
+"""Profiles derived from a lab's own healthy runs (`laghil profile derive`), and
+a physical lab that refuses another platform's profile. No rack, no network."""
+
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+import yaml
+
+from laghil import derive as dv
+from laghil.cli import main
+from laghil.lab import load_lab
+from laghil.measure.model import Measurement
+from laghil.profile import foreign_profile, load_profile
+from laghil.report import RunResults, TestResult
+
+from test_plugin import PHYSICAL_LAB, RACK3, inner  # noqa: F401
+
+KEY = "802.3ad.miimon_10@switch"
+
+
+def _fig(name, reps, key=KEY, kind="switchover_ms", config=11.0, allowance=85.0):
+    return Measurement(f"{name} median", statistics.median(reps), "ms", "m", repetitions=reps,
+                       threshold=config + allowance,
+                       bound={"case_key": key, "allowance": kind, "allowance_ms": allowance,
+                              "config_ms": config, "statistic": "median"})
+
+
+def _run(i, figs, lab="rack3", outcome="passed"):
+    t = TestResult(f"suites/x.py::test_fo[{i}]", "test_fo", outcome, measurements=figs)
+    return RunResults(f"2026120{i}-000000-{lab}", lab, "physical", "default", 0.0, 1.0,
+                      inventory={"srv1": {"kernel": "6.8.0-41", "ports": {
+                          "ens1f0": {"driver": "mlx5_core", "version": "6.8", "firmware":
+                                     "22.39.1002"}}}},
+                      tests=[t])
+
+
+HEALTHY = [[4.0, 5.0, 6.0], [5.0, 4.5, 5.5], [6.0, 5.0, 30.0]]
+
+
+def test_derived_allowance_is_relative_to_the_healthy_median():
+    runs = [_run(i, [_fig("T_gap", r)]) for i, r in enumerate(HEALTHY)]
+    d = dv.derive_profile(runs, "rack3", load_profile("default"), "rack3")
+    der = d["derivations"]["switchover_ms"][KEY]
+    m = statistics.median(sum(HEALTHY, []))
+    assert der["median_ms"] == m == 5.0 and der["repetitions"] == 9 and der["runs"] == 3
+    # bound = max(2.5 x 5, 11 + 5) = 16 -> allowance 5 (rounded up to 5 ms)
+    assert d["allowances"]["switchover_ms"][KEY] == der["allowance_ms"] == 5.0
+    assert der["median_bound_ms"] == 16.0
+    # the worst bound: min(1.5 x p90, 8 x median) = min(1.5 x 10.8, 40) = 16.2 -> stall 5
+    assert d["allowances"]["stall_ms"][KEY] == 5.0
+    assert d["platform"]["lab"] == "rack3" and d["platform"]["kernels"] == ["6.8.0-41"]
+    assert d["platform"]["ports"]["srv1:ens1f0"]["firmware"] == "22.39.1002"
+    # what is not derived is kept from the base
+    assert d["thresholds"] == load_profile("default").thresholds
+    assert d["allowances"]["switchover_ms"]["balance-rr"] == 15
+
+
+def test_the_promise_ten_times_and_three_times_slower_fail():
+    runs = [_run(i, [_fig("T_gap", [30.0, 32.0, 35.0 + i])]) for i in range(3)]
+    d = dv.derive_profile(runs, "rack3", load_profile("default"), "rack3")
+    der = d["derivations"]["switchover_ms"][KEY]
+    median_bound, worst_bound = der["median_bound_ms"], der["worst_bound_ms"]
+    m = der["median_ms"]
+    assert 3 * m > median_bound, der          # 3x slower fails the median bound
+    assert 10 * m > worst_bound, der          # 10x slower fails the worst repetition's too
+
+
+def test_one_outlier_cannot_loosen_the_worst_bound():
+    reps = [[5.0, 5.0, 5.0], [5.0, 6.0, 5.0], [5.0, 5.0, 400.0]]
+    runs = [_run(i, [_fig("T_gap", r)]) for i, r in enumerate(reps)]
+    der = dv.derive_profile(runs, "rack3", load_profile("default"),
+                            "rack3")["derivations"]["switchover_ms"][KEY]
+    assert der["worst_bound_ms"] <= 8 * der["median_ms"] + 5, der
+    assert "bimodal" in der
+
+
+def test_refused_below_three_runs_of_three_repetitions_naming_each_case():
+    runs = [_run(i, [_fig("T_gap", r), _fig("reversion", [9.0, 9.0], kind="failback_ms")])
+            for i, r in enumerate(HEALTHY[:2])]
+    with pytest.raises(dv.DeriveError) as e:
+        dv.derive_profile(runs, "rack3", load_profile("default"), "rack3")
+    text = str(e.value)
+    assert "2 run(s) of the 3 needed" in text
+    assert f"switchover_ms {KEY}: 2 run(s) of the 3 needed" in text
+    assert f"failback_ms {KEY}: 2 run(s)" in text
+
+
+def test_runs_of_another_lab_are_refused():
+    runs = [_run(i, [_fig("T_gap", r)], lab="virtual") for i, r in enumerate(HEALTHY)]
+    with pytest.raises(dv.DeriveError, match="runs of lab.*virtual.*given to derive lab 'rack3'"):
+        dv.derive_profile(runs, "rack3", load_profile("default"), "rack3")
+
+
+def test_cli_writes_a_profile_that_loads(tmp_path, capsys):
+    for i, r in enumerate(HEALTHY):
+        d = tmp_path / f"run{i}"
+        d.mkdir()
+        (d / "results.json").write_text(_run(i, [_fig("T_gap", r)]).to_json())
+    out = tmp_path / "rack3.yaml"
+    assert main(["profile", "derive", "--lab", "rack3", str(tmp_path), "-o", str(out)]) == 0
+    p = load_profile(str(out))
+    assert p.platform["lab"] == "rack3" and p.allowance("switchover_ms", KEY) == 5.0
+    assert "derivations" in yaml.safe_load(out.read_text())
+    assert foreign_profile(p, load_lab(str(RACK3))) is None
+    assert main(["profile", "derive", "--lab", "rack3", str(tmp_path / "run0"), "-o",
+                 str(tmp_path / "x.yaml")]) == 2
+    assert "1 run(s) of the 3 needed" in capsys.readouterr().err
+
+
+def test_default_profile_is_the_virtual_racks():
+    p = load_profile("default")
+    assert foreign_profile(p, load_lab("virtual")) is None
+    assert foreign_profile(p, load_lab("twin:rack3")) is None
+    why = foreign_profile(p, load_lab(str(RACK3)))
+    assert "derived on lab virtual, not on rack3" in why
+    assert "laghil profile derive --lab rack3" in why
+
+
+def test_a_physical_lab_with_the_default_profile_stops_naming_the_command(pytester, tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.setenv("LAGHIL_REPORTS_DIR", str(tmp_path / "reports"))
+    pytester.makepyfile(test_inner="def test_never_runs():\n    assert False\n")
+    r = pytester.runpytest_inprocess("--lab", str(RACK3))
+    assert r.ret == pytest.ExitCode.USAGE_ERROR
+    err = r.stderr.str()
+    assert "laghil profile derive --lab rack3" in err and "--profile" in err
+    assert "test_never_runs" not in r.stdout.str()
+
+
+def test_naming_the_profile_judges_anyway_and_the_report_says_so(inner, tmp_path):  # noqa: F811
+    r = inner("def test_uses_lab(lab):\n    assert lab.name\n")
+    r.assert_outcomes(passed=1)
+    assert "was derived on lab virtual, not on tiny" in r.stdout.str()
+    (res,) = (tmp_path / "reports").glob("*/results.json")
+    d = json.loads(res.read_text())
+    assert "judged with it anyway" in d["profile_note"]
+    html = (res.parent / "report.html").read_text()
+    assert "Profile of another platform" in html
