@@ -287,3 +287,23 @@ def test_results_of_an_agent_without_loss_gaps_still_judge_only_skips():
     f = flow(missing=range(1000, 1020))
     old = {k: v for k, v in f.items() if k != "loss_gaps"}
     assert an.flow_outage(old).t_gap_ms == pytest.approx(20.0)
+
+
+def test_a_sender_slip_inside_the_outage_is_added_to_t_gap():
+    from types import SimpleNamespace
+
+    from laghil.measure.failover import FailoverTrial
+    # the fault at T0 + 1 (receiver clock; the sender's clock 0.2 s ahead); 12 packets
+    # (12 ms at 1000 pkt/s) went missing; the sender was 20 ms late from T0 + 1.2 + 3 ms
+    # (its clock): 15 ms past its 5 ms catch-up, inside the outage; a later stall is not
+    f = flow(missing=range(1000, 1012))
+    res = SimpleNamespace(sender={"late_events": [{"t": T0 + 1.203, "late_ms": 20.0},
+                                                  {"t": T0 + 1.9, "late_ms": 40.0}]})
+    t = FailoverTrial("eth1", "c", "virtual_pull", res, T0 + 1.0, T0 + 3.0,
+                      an.lag_outage([f], 1000.0, T0 + 1.0, (0.5, 2.0)),
+                      an.reversion([f], T0 + 3.0, 1000.0), to_sender_s=0.2)
+    assert t.outage.t_gap_max_ms == pytest.approx(12.0)
+    assert t.gap_ms == pytest.approx(27.0)
+    assert t.reversion_ms == 0.0          # no outage at the restore: no slip counted
+    res.sender["late_events"] = [{"t": T0 + 1.203, "late_ms": 4.0}]    # within the catch-up
+    assert t.gap_ms == pytest.approx(12.0)

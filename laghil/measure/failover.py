@@ -27,6 +27,7 @@ from .probe import Probe, sample_clock
 from .throughput import counters_command, parse_counters
 
 BASE_PORT = 47000
+SENDER_CATCHUP_MS = 5.0     # the probe agent's CATCHUP_S: a later sender slips its schedule
 
 
 class FailoverError(LaghilError):
@@ -78,6 +79,40 @@ class FailoverTrial:
             return (f"T_gap {gap:.0f} ms is longer than the {self.duration_s:g} s trial: the "
                     "probe did not run across the fault")
         return None
+
+    def sender_slip_ms(self, t, span_ms, margin_s=0.05):
+        """How long the probe's sender slipped its schedule (late by more than
+        it may catch up: packets due then were sent that much later, not lost)
+        inside an outage that began at ``t`` (receiver clock) and lost
+        ``span_ms`` worth of packets: T_gap counts the packets that went missing,
+        so a slip inside the outage shortens it by the slip; the path's state
+        during the slip is unknown, so the figure takes the longer (the slip
+        added). Under emulation the guest's own work at a link change stalls
+        the sender by 8-26 ms at most faults and restores."""
+        if self.res is None or not span_ms or not isinstance(getattr(self.res, "sender", None),
+                                                              dict):
+            return 0.0
+        lo = t + self.to_sender_s - margin_s
+        total, hi = 0.0, t + self.to_sender_s + span_ms / 1e3 + margin_s
+        for e in sorted(self.res.sender.get("late_events", []), key=lambda e: e["t"]):
+            slipped = e["late_ms"] - SENDER_CATCHUP_MS
+            if slipped > 0 and lo <= e["t"] + e["late_ms"] / 1e3 and e["t"] <= hi:
+                total += slipped
+                hi += slipped / 1e3
+        return total
+
+    @property
+    def gap_ms(self):
+        """T_gap of the trial (max over flows) with the sender's slip inside the
+        outage added (:meth:`sender_slip_ms`); None when undefined."""
+        g = self.outage.t_gap_max_ms
+        return None if g is None else g + self.sender_slip_ms(self.fault_t, g)
+
+    @property
+    def reversion_ms(self):
+        """The fail-back figure (max over flows) with the sender's slip inside it added."""
+        r = self.reversion.reversion_max_ms if self.reversion else None
+        return None if r is None else r + self.sender_slip_ms(self.restore_t, r)
 
 
 def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, flows=4,

@@ -25,8 +25,8 @@ from ..bounds import (Bound, detection_bound, failback_delay_bound, gap_bound, l
                       rc_gap_bound, reversion_bound)
 from .model import Measurement, summarize
 
-UDP_GAP = ("gap outage per flow (largest gap across which packets are missing - 1/R), max "
-           "over flows")
+UDP_GAP = ("gap outage per flow on the send schedule (most consecutive packets never received "
+           "x 1/R, plus the probe sender's slip inside the outage), max over flows")
 RDMA_GAP = "largest gap between receive completions per QP minus 1/R, max over {n} RC QPs"
 
 
@@ -134,6 +134,7 @@ def failover_figures(trials, profile, *, case, what, rc_timeout=None):
                                  rc_gap_bound(case, profile, res_ms, rc_timeout), profile, key,
                                  res_ms)
         return FailoverFigures(gap=worst, gap_median=med)
+    gaps = [getattr(t, "gap_ms", t.outage.t_gap_max_ms) for t in trials]
     where = f"{what}; {summarize_text(gaps)}"
     gap_b = gap_bound(case, profile, res_ms)
     gap_med, gap = judged_pair("T_gap", gaps, f"{UDP_GAP}; {where}", gap_b, profile, key, res_ms)
@@ -141,7 +142,9 @@ def failover_figures(trials, profile, *, case, what, rc_timeout=None):
                                  "loss-derived outage (Tx-Rx)/R per flow over the trial, max "
                                  "over flows (the failover's and the fail-back's losses)",
                                  loss_bound(case, profile, res_ms), profile, key, res_ms)
-    rev_med, rev = judged_pair("reversion", [t.reversion.reversion_max_ms for t in trials],
+    rev_med, rev = judged_pair("reversion", [getattr(t, "reversion_ms",
+                                                     t.reversion.reversion_max_ms)
+                                             for t in trials],
                                "fail-back: first arrival after restore if down, else the "
                                "largest gap within 3 s after it, max over flows",
                                reversion_bound(case, profile, res_ms), profile, key, res_ms)
