@@ -110,13 +110,16 @@ def detection_bound(case, profile):
                  + (_allowance(profile, "detect_ms", case.key, "detection"),))
 
 
-def failback_delay_bound(case, profile):
+def failback_delay_bound(case, profile, driver=""):
     """The restored member back in use after the cable returns (the kernel's
     'link status definitely up', or 'new active' where a primary takes it back):
-    the configuration's take-back (miimon + updelay) and the platform's detection
-    allowance, as for the failure's detection."""
+    the configuration's take-back (miimon + updelay) and the platform's link-up
+    allowance of the member's NIC driver (``allowances.linkup_ms``, by driver:
+    a PHY that autonegotiates takes its time, e.g. QEMU's igb 500 ms), else its
+    ``default``."""
     return Bound("fail-back delay", up_terms(case.kind, case.options)
-                 + (_allowance(profile, "detect_ms", case.key, "detection"),))
+                 + ((f"link-up allowance of {driver or 'the NIC'} ({profile.label})",
+                     profile.allowance("linkup_ms", driver or "default")),))
 
 
 def reversion_bound(case, profile, resolution_ms):

@@ -52,6 +52,7 @@ class FailoverTrial:
     # "link status definitely up"; None where no such event was seen (teams: none)
     back_latency: object = None
     back_event: str = ""
+    member_driver: str = ""         # the pulled member's kernel driver (its PHY's link-up time)
     active_before: str = None
     active_during: str = None
     active_after: str = None
@@ -115,6 +116,20 @@ class FailoverTrial:
         return None if r is None else r + self.sender_slip_ms(self.restore_t, r)
 
 
+def member_drivers(node, members):
+    """{member: its kernel driver (igb, virtio_net, mlx5_core...)} from sysfs, "" where
+    it has none (a veth, a bond); one round trip."""
+    from ..names import qif
+    cmd = "; ".join(f"echo {qif(m)} $(basename \"$(readlink /sys/class/net/{qif(m)}/device/driver "
+                    f"2>/dev/null)\" 2>/dev/null)" for m in members)
+    out = {}
+    for line in node.run(cmd, check=False).stdout.splitlines():
+        name, _, drv = line.strip().partition(" ")
+        if name in members:
+            out[name] = drv.strip() if drv.strip() not in (".", "") else ""
+    return out
+
+
 def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, flows=4,
                  rate_pps=1000, hold_s=2.0, down_s=2.0, after_s=3.0, active=None,
                  slack_s=1.5, make_probe=None, pull_loaded=False, observe=None,
@@ -147,6 +162,7 @@ def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, 
         member = before
     cmd = counters_command(members)
     c0 = parse_counters(sender.run(cmd).stdout, members)[1]
+    drivers = member_drivers(sender, members)
     duration_s = hold_s + slack_s + down_s + after_s
     if make_probe is not None:
         probe = make_probe(duration_s)
@@ -217,5 +233,6 @@ def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, 
         reversion=res.reversion(t_restore + to_rx, window_s=after_s),
         events=events, detection=detection, up_latency=up_latency,
         back_latency=back_latency, back_event=back_event,
+        member_driver=drivers.get(member, ""),
         active_before=before, active_during=during, active_after=after,
         to_sender_s=tx_clock.offset_s - to_rx, duration_s=duration_s, observed=observed)

@@ -102,7 +102,8 @@ def judged_pair(name, values, method, bound, profile, case_key, resolution):
     return median, worst
 
 
-ALLOWANCE_LABELS = (("RC switch-over allowance", "rc_switchover_ms"),
+ALLOWANCE_LABELS = (("link-up allowance", "linkup_ms"),
+                    ("RC switch-over allowance", "rc_switchover_ms"),
                     ("switch-over allowance", "switchover_ms"),
                     ("fail-back allowance", "failback_ms"),
                     ("detection allowance", "detect_ms"))
@@ -195,20 +196,26 @@ def _failback_delay(figs, trials, case, profile, key):
     lats = [t.back_latency for t in trials]
     events = sorted({t.back_event for t in trials if t.back_event})
     if not any(lats):
-        why = (f"no kernel event of a {case.kind} member coming back (teamd's port state is "
-               "not in the kernel log)" if case.kind != "bond" else
-               f"the kernel logged no {' / '.join(events) or 'link-up'} after a restore")
-        figs.more.append(Measurement(
-            "fail-back delay (not judged)", None, "ms", f"not judged: {why}", resolution=None,
-            note=f"not judged: {why}"))
+        if case.kind != "bond":     # a gap of the method, not of the data: said, not judged
+            why = (f"no kernel event of a {case.kind} port coming back (teamd's port state is "
+                   "not in the kernel log)")
+            name = f"fail-back delay (not measured for {case.kind})"
+        else:                       # data that should be there is not: fails under --certify
+            why = f"the kernel logged no {' / '.join(events) or 'link-up'} after a restore"
+            name = "fail-back delay (not judged)"
+        figs.more.append(Measurement(name, None, "ms", f"not judged: {why}", resolution=None,
+                                     note=f"not judged: {why}"))
         return
     vals = [max(0.0, x.latency_ms) if x is not None else None for x in lats]
+    driver = next((t.member_driver for t in trials if getattr(t, "member_driver", "")), "")
     figs.failback_delay_median, figs.failback_delay = judged_pair(
         "fail-back delay", vals,
         f"the kernel's {' / '.join(events)} (node clock) minus the restore instant (controller "
         "clock), offset from SSH round trips: the restored member back in use",
-        failback_delay_bound(case, profile), profile, key,
+        failback_delay_bound(case, profile, driver), profile, key,
         max(x.uncertainty_ms for x in lats if x is not None))
+    for m in (figs.failback_delay_median, figs.failback_delay):
+        m.bound["case_key"] = driver or "default"     # linkup_ms is kept per NIC driver
     missing = sum(1 for x in lats if x is None)
     if missing:
         note = (f"{missing} of {len(lats)} repetition(s) had no such event: the member did not "
