@@ -58,4 +58,5 @@ def test_a_restoring_step_is_judged_by_when_traffic_resumes():
     assert step_problems(ok, bound_ms=60, flowing_before=False) == []
     late = _step([_flow(0, missing=range(0, 850))], label="lglag1 back into br0")
     (p,) = step_problems(late, bound_ms=60, flowing_before=False)
-    assert p.startswith("lglag1 back into br0: flow 0 (port 47200): traffic resumed 200 ms")
+    assert p.startswith("lglag1 back into br0: flow 0 (port 47200): traffic resumed 150 ms after "
+                        "the step's commands had run (50 ms)")

@@ -22,7 +22,7 @@ from pytest_laghil.switch_checks import parse_port_counts, step_bound, tagged_co
 
 # what changes a Linux switch (reads never match)
 MUTATING = re.compile(r"\bip link (add|set|del)\b|\bip addr (add|del)\b|\bbridge vlan (add|del)\b"
-                      r"|\bnv (set|unset)\b|\bnv config apply\b")
+                      r"|\bnv (set|unset)\b|\bnv config apply\b|\btc (qdisc|filter) (add|del)\b")
 
 
 def test_refusal_reason_is_the_extack_line():
@@ -130,6 +130,7 @@ CALLS = {
     "bridge_create": (("lgbr0", ["lglag1", "swp3"]), {"vlans": (100, 200)}),
     "bridge_member_remove": (("lgbr0", "lglag1"), {}),
     "bridge_member_add": (("lgbr0", "lglag1"), {}),
+    "member_blackhole": (("swp1",), {}),
 }
 
 

@@ -56,7 +56,8 @@ def step_problems(s, bound_ms, keeps_path=True, flowing_before=True):
       probe) over the bound;
     * a step that restores a path (``flowing_before`` false: nothing could
       arrive before it, so T_loss is not judged): the first arrival later than
-      the bound after the step, and its outages once resumed.
+      the bound after the step's commands had run (a NOS applies them first),
+      and its outages once resumed.
 
     A flow that never arrives has no gap; loss and arrival are judged here so
     that it cannot pass."""
@@ -69,11 +70,14 @@ def step_problems(s, bound_ms, keeps_path=True, flowing_before=True):
             continue
         first = f.get("first")
         late_ms = (first - s.step_t) * 1e3 if first is not None else None
+        # a restoring step's traffic can only resume once its commands have run
+        resumed_ms = late_ms - s.step_s * 1e3 if late_ms is not None else None
         if flowing_before and late_ms is not None and late_ms > 0:
             out.append(f"{name}: its first packet arrived {late_ms:.0f} ms after the step: no "
                        "traffic before it")
-        if not flowing_before and late_ms is not None and late_ms > bound_ms:
-            out.append(f"{name}: traffic resumed {late_ms:.0f} ms after the step > {bound_ms:g} ms")
+        if not flowing_before and resumed_ms is not None and resumed_ms > bound_ms:
+            out.append(f"{name}: traffic resumed {resumed_ms:.0f} ms after the step's commands "
+                       f"had run ({s.step_s * 1e3:.0f} ms) > {bound_ms:g} ms")
         last_seq = f.get("last_seq")
         tail = tx - 1 - last_seq if last_seq is not None and tx else 0
         tail_ms = tail * o.resolution_ms

@@ -148,6 +148,13 @@ class SwitchDriver:
     def port_no_shutdown(self, port):
         self._cannot("bringing ports up")
 
+    def member_blackhole(self, port, *, defer):
+        """A seeded defect for negative controls: every data frame arriving on
+        ``port`` dropped while its LACP (slow protocols) still runs, as a
+        member whose forwarding died but whose control plane did not. Undo
+        registered first."""
+        self._cannot("blackholing a port's data frames")
+
     def port_oper_up(self, port):
         self._cannot("reading port state")
 

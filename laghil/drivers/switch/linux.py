@@ -169,6 +169,24 @@ class LinuxSwitch(SwitchDriver):
     def port_no_shutdown(self, port):
         self.node.run(f"ip link set dev {qif(port)} up")
 
+    def member_blackhole(self, port, *, defer):
+        """tc on ``port``'s ingress: slow protocols (0x8809: LACP) pass, every other
+        frame is dropped. Refused, changing nothing, where the port already has
+        an ingress qdisc (not laghil's to replace)."""
+        p = qif(self._port(port))
+        have = self.node.run(f"tc qdisc show dev {p} ingress", check=False).stdout.strip()
+        if have:
+            raise SwitchError(f"switch {self.node.name}: {port} already has an ingress qdisc "
+                              f"({have.splitlines()[0]}): not laghil's, left alone")
+        defer(self.run_undo(f"tc qdisc del dev {p} ingress 2>/dev/null; true", check=False,
+                            what=f"{port}'s blackhole removed"))
+        self.node.run(f"modprobe -q cls_u32 2>/dev/null; modprobe -q act_gact 2>/dev/null; "
+                      f"tc qdisc add dev {p} ingress && "
+                      f"tc filter add dev {p} parent ffff: pref 1 protocol 0x8809 u32 "
+                      f"match u32 0 0 action ok && "
+                      f"tc filter add dev {p} parent ffff: pref 2 protocol all u32 "
+                      f"match u32 0 0 action drop")
+
     def port_oper_up(self, port):
         r = self.node.run(f"cat /sys/class/net/{qif(port)}/operstate")
         return r.stdout.strip() == "up"
