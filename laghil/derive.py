@@ -36,6 +36,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from .errors import LaghilError
+from .measure.model import percentile
 
 MEDIAN_FACTOR = 2.5
 WORST_QUANTILE = 90
@@ -61,16 +62,6 @@ class Samples:
     config_ms: list = field(default_factory=list)
     figures: set = field(default_factory=set)
     failed_tests: set = field(default_factory=set)
-
-
-def quantile(values, q):
-    """Linear-interpolated ``q``-th percentile of ``values``."""
-    vs = sorted(values)
-    if not vs:
-        raise ValueError("quantile of nothing")
-    pos = (len(vs) - 1) * q / 100.0
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return vs[lo] + (vs[hi] - vs[lo]) * (pos - lo)
 
 
 def _up(x):
@@ -121,7 +112,7 @@ def missing(samples, min_runs=MIN_RUNS, min_reps=MIN_REPS):
 def derive_one(s):
     """(allowance ms, stall ms, derivation dict) of one case's Samples."""
     m = statistics.median(s.values)
-    q = quantile(s.values, WORST_QUANTILE)
+    q = percentile(s.values, WORST_QUANTILE)
     config = max(s.config_ms)
     median_bound = max(MEDIAN_FACTOR * m, config + MIN_ALLOWANCE_MS)
     allowance = _up(median_bound - config)
