@@ -9,7 +9,8 @@ import pytest
 
 from laghil.cases import Case
 from laghil.measure.figures import failover_figures
-from pytest_laghil.lag_checks import check_bond_state, failover_problems, run_trials
+from pytest_laghil.lag_checks import (check_bond_state, failover_problems, run_trials,
+                                      slow_carrier, slow_phy_ms)
 
 pytestmark = [pytest.mark.bonding, pytest.mark.ci, pytest.mark.requires("bonding", count=2)]
 
@@ -72,15 +73,6 @@ SLOW_CASES = [
 ]
 
 
-def slow_carrier(late_down_ms=0.0, late_up_ms=0.0):
-    """make_fault for run_trials: the cable's wire pulled with the sender's carrier late."""
-    from laghil.faults import SlowCarrierPull
-
-    def make(rt, cable, at):
-        return SlowCarrierPull(rt, cable.name, at, late_down_ms, late_up_ms)
-    return make
-
-
 def seeded_figures(lab_rt, pair, case, profile, defer, pytestconfig, measure, what, **late):
     trials = run_trials(lab_rt, pair, case, 1, pytestconfig, defer=defer,
                         make_fault=slow_carrier(**late))
@@ -90,19 +82,13 @@ def seeded_figures(lab_rt, pair, case, profile, defer, pytestconfig, measure, wh
     return trials, figs, failover_problems(trials, pair, case, figs)
 
 
-def late_ms(case, profile):
-    """A carrier this late is 10x a healthy failover here, and over twice the median bound."""
-    from laghil.bounds import gap_bound
-    return max(200.0, 2.0 * gap_bound(case, profile, 1.0).ms)
-
-
 @pytest.mark.failover
 @pytest.mark.disruptive
 @pytest.mark.parametrize("case", SLOW_CASES)
 def test_a_slow_phy_fails_the_failover_figure(lag_pair, lab_rt, case, measure, profile, defer,
                                              pytestconfig):
     pair = lag_pair(case.kind, case.mode, **case.options)
-    late = late_ms(case, profile)
+    late = slow_phy_ms(case, profile)
     trials, figs, problems = seeded_figures(lab_rt, pair, case, profile, defer, pytestconfig,
                                             measure, f"seeded slow PHY: carrier {late:g} ms "
                                                      "after the wire", late_down_ms=late)

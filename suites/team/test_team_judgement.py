@@ -4,11 +4,9 @@ the carrier, so the failover is that much slower, and the judgement must say so.
 
 import pytest
 
-from laghil.bounds import gap_bound
 from laghil.cases import Case
-from laghil.faults import SlowCarrierPull
 from laghil.measure.figures import failover_figures
-from pytest_laghil.lag_checks import failover_problems, run_trials
+from pytest_laghil.lag_checks import failover_problems, run_trials, slow_carrier, slow_phy_ms
 
 pytestmark = [pytest.mark.team, pytest.mark.ci, pytest.mark.requires("team", count=2)]
 
@@ -21,10 +19,9 @@ CASE = Case("team", "loadbalance", {"tx_hash": ["eth", "ipv4", "l4"], "link_watc
 def test_a_slow_phy_fails_the_team_failover_figure(lag_pair, lab_rt, measure, profile, defer,
                                                   pytestconfig):
     pair = lag_pair("team", CASE.mode, **CASE.options)
-    late = max(200.0, 2.0 * gap_bound(CASE, profile, 1.0).ms)
+    late = slow_phy_ms(CASE, profile)
     trials = run_trials(lab_rt, pair, CASE, 1, pytestconfig, defer=defer,
-                        make_fault=lambda rt, cable, at: SlowCarrierPull(rt, cable.name, at,
-                                                                         late, 0.0))
+                        make_fault=slow_carrier(late_down_ms=late))
     figs = failover_figures(trials, profile, case=CASE, what=f"seeded slow PHY {late:g} ms")
     measure.timeline(trials[0].res.timeline(f"seeded slow PHY: carrier {late:g} ms late",
                                             trials[0].events))
