@@ -13,6 +13,10 @@ class ProfileError(LaghilError):
     pass
 
 
+# the RC probes' local ACK timeout exponent where a profile does not say (67 ms)
+DEFAULT_RC_ACK_TIMEOUT = 14
+
+
 def default_profiles_dir():
     return Path(os.environ.get("LAGHIL_PROFILES_DIR") or Path(__file__).resolve().parents[1] / "profiles")
 
@@ -35,6 +39,21 @@ class Profile:
         """Where its allowances were derived: {"lab", ...} (empty when it does not say)."""
         p = self.sections.get("platform")
         return p if isinstance(p, dict) else {}
+
+    @property
+    def rc_ack_timeout(self):
+        """The local ACK timeout exponent (4.096 us x 2^n) the RC probes set on
+        their QPs on this platform: ``rdma.ack_timeout``, else 14 (67 ms). It
+        must stay above the platform's healthy round-trip tail, or the QPs
+        resend what was delivered (spurious retries) and every gap grows."""
+        sec = self.sections.get("rdma")
+        if sec is None:
+            return DEFAULT_RC_ACK_TIMEOUT
+        v = sec.get("ack_timeout", DEFAULT_RC_ACK_TIMEOUT) if isinstance(sec, dict) else sec
+        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 31:
+            raise ProfileError(f"profile {self.label} ({self.source}): rdma.ack_timeout must be "
+                               f"an exponent 1..31 (4.096 us x 2^n), not {v!r}")
+        return v
 
     def allowance(self, kind, case_key):
         """A platform allowance (ms) of ``kind`` (``switchover_ms``, ``detect_ms``,

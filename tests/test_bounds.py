@@ -111,3 +111,15 @@ def test_allowances_through_a_switch_are_looked_up_first():
     with pytest.raises(ProfileError, match="'team-lacp.ethtool@switch', 'team-lacp@switch', "
                                            "'team-lacp.ethtool', 'team-lacp', 'default'"):
         bare.allowance("failback_ms", via.key)
+
+
+def test_the_rc_ack_timeout_is_the_profiles_and_a_bad_one_is_refused():
+    assert PROFILE.rc_ack_timeout == 14                       # a profile that does not say
+    assert load_profile("default").rc_ack_timeout == 16       # the virtual rack's (measured)
+    own = Profile("t", 1, "x.yaml", {}, {}, {"rdma": {"ack_timeout": 18}})
+    assert own.rc_ack_timeout == 18
+    assert rc_gap_bound(bond("802.3ad", miimon=10), PROFILE, 5.0, own.rc_ack_timeout).inputs[
+        "ACK timeout 4.096 us x 2^18"] == pytest.approx(1073.741824)
+    for bad in (0, 32, "16", True, 15.5):
+        with pytest.raises(ProfileError, match=r"t v1 \(x.yaml\): rdma.ack_timeout"):
+            _ = Profile("t", 1, "x.yaml", {}, {}, {"rdma": {"ack_timeout": bad}}).rc_ack_timeout

@@ -225,7 +225,7 @@ def test_rc_qps_on_the_aggregate_survive_a_member_pull(aggregate_pair, lab_rt, l
     method = cable_pull_method(lag, pytestconfig, lab)
     active = lag.active if mode == "active-passive" else None
     trials = [run_failover(lab_rt, lag.a, lag.b.node, lag.ip_b, defer=defer, method=method,
-                           active=active, make_probe=rc_probe(lag)) for _ in range(reps)]
+                           active=active, make_probe=rc_probe(lag, profile)) for _ in range(reps)]
     case = roce_case(ag.kind, ag.mode)
     figs, bound_ms = record_rc_failover(
         trials, measure, profile, case,
@@ -301,7 +301,7 @@ def test_active_active_spreads_qps_and_carries_more_than_one_member(aggregate_pa
 @pytest.mark.failover
 @pytest.mark.disruptive
 def test_active_passive_keeps_every_qp_on_the_active_member_and_a_pull_moves_them_all(
-        aggregate_pair, lab_rt, lab, measure, defer, pytestconfig):
+        aggregate_pair, lab_rt, lab, measure, profile, defer, pytestconfig):
     """Item 4: under RC QPs on the active-passive aggregate, the active member
     sends all of it (>= 95% of the members' tx packets over 1 s); its cable
     pulled, all of it moves to the other member; the QPs survive."""
@@ -310,7 +310,7 @@ def test_active_passive_keeps_every_qp_on_the_active_member_and_a_pull_moves_the
     method = cable_pull_method(lag, pytestconfig, lab)
     active = lag.active()
     probe = RdmaProbe(lag.a.node, lag.b.node, lag.ip_b, qps=4, rate_pps=RC_RATE, duration_s=4.0,
-                      retry_cnt=7, timeout=14)
+                      retry_cnt=7, timeout=profile.rc_ack_timeout)
     defer(probe.stop)
     t0 = probe.start()
     time.sleep(max(0.0, t0 + 1.0 - time.time()))
@@ -327,7 +327,7 @@ def test_active_passive_keeps_every_qp_on_the_active_member_and_a_pull_moves_the
     def during(member):
         return _tx_shares(lag.a.node, lag.a.members)
     t = run_failover(lab_rt, lag.a, lag.b.node, lag.ip_b, defer=defer, method=method,
-                     member=active, make_probe=rc_probe(lag, 4), observe=during)
+                     member=active, make_probe=rc_probe(lag, profile, 4), observe=during)
     shares, counts = t.observed
     other = next(m for m in lag.a.members if m != active)
     measure.record(Measurement(f"share on {other} with {active}'s cable out", shares[other], "",
@@ -343,7 +343,7 @@ def test_active_passive_keeps_every_qp_on_the_active_member_and_a_pull_moves_the
 
 @pytest.mark.failover
 def test_moving_the_lags_active_member_moves_the_rdma_traffic(aggregate_pair, lab, measure,
-                                                              defer):
+                                                              profile, defer):
     """Item 6: the aggregate follows the standard LAG under it: the LAG's active
     member changed by the operator (team: teamdctl runner.active_port; bond:
     active_slave) under RC QPs, at both ends of the cable pair, moves the RDMA
@@ -354,7 +354,7 @@ def test_moving_the_lags_active_member_moves_the_rdma_traffic(aggregate_pair, la
     first = lag.active()
     other = next(m for m in lag.a.members if m != first)
     probe = RdmaProbe(lag.a.node, lag.b.node, lag.ip_b, qps=4, rate_pps=RC_RATE, duration_s=8.0,
-                      retry_cnt=7, timeout=14)
+                      retry_cnt=7, timeout=profile.rc_ack_timeout)
     defer(probe.stop)
     t0 = probe.start()
     time.sleep(max(0.0, t0 + 1.0 - time.time()))

@@ -25,7 +25,6 @@ from pytest_laghil.roce import (
     RC_QPS,
     RC_RATE,
     RC_RETRY_CNT,
-    RC_TIMEOUT,
     assert_rc_survived,
     check_rdma_gain,
     rc_probe,
@@ -50,7 +49,7 @@ from laghil.wait import wait_until
 pytestmark = [pytest.mark.roce_lag, pytest.mark.ci, pytest.mark.requires("roce_lag", count=2)]
 
 QPS, RATE = RC_QPS, RC_RATE
-RETRY_CNT, TIMEOUT = RC_RETRY_CNT, RC_TIMEOUT
+RETRY_CNT = RC_RETRY_CNT
 
 
 def _known_defect(request, pair, kind, mode):
@@ -60,8 +59,8 @@ def _known_defect(request, pair, kind, mode):
     return pair.lag.a.node if expect_known_defect(request, RXE_AB_DEFECT, applies) else None
 
 
-def _probe(pair, qps=QPS):
-    return rc_probe(pair.lag, qps)
+def _probe(pair, profile, qps=QPS):
+    return rc_probe(pair.lag, profile, qps)
 
 
 def _assert_survived(res, what, known_defect=None):
@@ -167,7 +166,7 @@ def _rc_failover(pair, method, lab_rt, kind, mode, measure, profile, defer, reps
     lag = pair.lag
     active = lag.active if mode in ONE_ACTIVE else None
     trials = [run_failover(lab_rt, lag.a, lag.b.node, lag.ip_b, defer=defer, method=method,
-                           active=active, make_probe=_probe(pair)) for _ in range(reps)]
+                           active=active, make_probe=_probe(pair, profile)) for _ in range(reps)]
     t = trials[-1]
     case = roce_case(kind, mode, via=lag.via)
     figs, bound_ms = _record(trials, measure, profile, case,
@@ -218,7 +217,7 @@ def test_rc_connection_made_before_fault_works_after_failback(roce_pair, lab_rt,
     else:
         member, active = None, None          # the loaded member, from the counters
     t = run_failover(lab_rt, lag.a, lag.b.node, lag.ip_b, defer=defer, method=method,
-                     member=member, active=active, make_probe=_probe(pair), after_s=after_s)
+                     member=member, active=active, make_probe=_probe(pair, profile), after_s=after_s)
     rev = t.reversion.reversion_max_ms
     fig = measure.record(Measurement(
         "RDMA fail-back gap", rev, "ms",
@@ -245,7 +244,8 @@ def test_rc_connection_made_before_fault_works_after_failback(roce_pair, lab_rt,
 @pytest.mark.failover
 @pytest.mark.disruptive
 def test_qp_created_while_member_down_works_and_survives_restore(roce_pair, lab_rt, lab,
-                                                                 measure, defer, pytestconfig):
+                                                                 measure, profile, defer,
+                                                                 pytestconfig):
     """802.3ad: one member's cable out, QPs connected over the survivor; the
     cable comes back (the member rejoins the aggregator, flows may rehash onto
     it) under traffic; nothing may break."""
@@ -258,7 +258,7 @@ def test_qp_created_while_member_down_works_and_survives_restore(roce_pair, lab_
     with fault(lab_rt, cable.name, defer=defer, kind=method, at=lag.a.node.name, timeout=5,
                revert_timeout=10) as f:
         probe = RdmaProbe(lag.a.node, lag.b.node, lag.ip_b, qps=qps, rate_pps=RATE,
-                          duration_s=8.0, retry_cnt=RETRY_CNT, timeout=TIMEOUT)
+                          duration_s=8.0, retry_cnt=RETRY_CNT, timeout=profile.rc_ack_timeout)
         defer(probe.stop)
         t_start = probe.start()
         time.sleep(max(0.0, t_start + 3.0 - time.time()))
@@ -336,7 +336,7 @@ def test_probe_reports_lost_connection_when_outage_exceeds_survival_bound(roce_p
 @pytest.mark.failover
 @pytest.mark.disruptive
 @pytest.mark.requires("mlx5", count=2)
-def test_mlx5_qp_lag_port_moves_to_the_survivor(roce_pair, lab_rt, lab, measure, defer,
+def test_mlx5_qp_lag_port_moves_to_the_survivor(roce_pair, lab_rt, lab, measure, profile, defer,
                                                pytestconfig):
     """mlx5 RoCE LAG (queue affinity): each QP has a LAG port
     (mlx5dv_query_qp_lag_port, sampled every 50 ms by the probe); the QPs on
@@ -353,7 +353,7 @@ def test_mlx5_qp_lag_port_moves_to_the_survivor(roce_pair, lab_rt, lab, measure,
 
     def make(duration_s):
         return RdmaProbe(lag.a.node, lag.b.node, lag.ip_b, qps=qps, rate_pps=RATE,
-                         duration_s=duration_s, retry_cnt=RETRY_CNT, timeout=TIMEOUT,
+                         duration_s=duration_s, retry_cnt=RETRY_CNT, timeout=profile.rc_ack_timeout,
                          lag_port_every=0.05)
     t = run_failover(lab_rt, lag.a, lag.b.node, lag.ip_b, defer=defer, method=method,
                      member=member, make_probe=make)
