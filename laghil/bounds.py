@@ -88,25 +88,40 @@ def _allowance(profile, kind, case_key, what):
     return (f"{what} allowance ({profile.label})", profile.allowance(kind, case_key))
 
 
-def gap_bound(case, profile, resolution_ms):
-    """T_gap of a member pull under a probe of ``resolution_ms`` (1/R)."""
-    return Bound("T_gap", detect_terms(case.kind, case.options)
+def linkdown_terms(profile, driver=""):
+    """The platform's link-down allowance of the pulled member's NIC driver
+    (``allowances.linkdown_ms``, by driver, else its ``default``): how late the
+    driver may report a lost carrier, before any monitor can see it (QEMU's igb:
+    its watchdog, bimodal 7-17 or 590-624 ms). No term where it is 0 or the
+    profile has no such table (virtio reports at once)."""
+    table = profile.allowances.get("linkdown_ms")
+    if not isinstance(table, dict):
+        return ()
+    ms = profile.allowance("linkdown_ms", driver or "default")
+    return ((f"link-down allowance of {driver or 'the NIC'} ({profile.label})", ms),) if ms else ()
+
+
+def gap_bound(case, profile, resolution_ms, driver=""):
+    """T_gap of a member pull under a probe of ``resolution_ms`` (1/R);
+    ``driver``: the pulled member's NIC driver (its link-down allowance)."""
+    return Bound("T_gap", detect_terms(case.kind, case.options) + linkdown_terms(profile, driver)
                  + (("1/R", resolution_ms), _allowance(profile, "switchover_ms", case.key,
                                                           "switch-over")))
 
 
-def loss_bound(case, profile, resolution_ms):
+def loss_bound(case, profile, resolution_ms, driver=""):
     """T_loss over the whole trial: what the failover and the fail-back may each lose."""
-    return Bound("T_loss", detect_terms(case.kind, case.options)
+    return Bound("T_loss", detect_terms(case.kind, case.options) + linkdown_terms(profile, driver)
                  + up_terms(case.kind, case.options)
                  + (("1/R", resolution_ms),
                     _allowance(profile, "switchover_ms", case.key, "switch-over"),
                     _allowance(profile, "failback_ms", case.key, "fail-back")))
 
 
-def detection_bound(case, profile):
+def detection_bound(case, profile, driver=""):
     """The kernel's 'link status definitely down' after the fault instant."""
     return Bound("detection latency", detect_terms(case.kind, case.options)
+                 + linkdown_terms(profile, driver)
                  + (_allowance(profile, "detect_ms", case.key, "detection"),))
 
 
@@ -129,9 +144,10 @@ def reversion_bound(case, profile, resolution_ms):
                                                           "fail-back")))
 
 
-def rc_gap_bound(case, profile, resolution_ms, timeout):
+def rc_gap_bound(case, profile, resolution_ms, timeout, driver=""):
     """RDMA T_gap of RC QPs over the LAG: the LAG's bound plus one local ACK timeout."""
     return Bound("RDMA T_gap", detect_terms(case.kind, case.options)
+                 + linkdown_terms(profile, driver)
                  + (("1/R", resolution_ms),
                     (f"ACK timeout 4.096 us x 2^{timeout}", 4.096e-3 * 2 ** timeout),
                     _allowance(profile, "rc_switchover_ms", case.key, "RC switch-over")))

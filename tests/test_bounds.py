@@ -123,3 +123,15 @@ def test_the_rc_ack_timeout_is_the_profiles_and_a_bad_one_is_refused():
     for bad in (0, 32, "16", True, 15.5):
         with pytest.raises(ProfileError, match=r"t v1 \(x.yaml\): rdma.ack_timeout"):
             _ = Profile("t", 1, "x.yaml", {}, {}, {"rdma": {"ack_timeout": bad}}).rc_ack_timeout
+
+
+def test_a_nic_drivers_link_down_allowance_is_a_term_only_where_it_is_not_zero():
+    shipped = load_profile("default")
+    c = bond("802.3ad", miimon=10)
+    virtio = gap_bound(c, shipped, 1.0, "virtio_net")
+    assert not any(k.startswith("link-down") for k in virtio.inputs)     # default 0: no term
+    igb = rc_gap_bound(c, shipped, 5.0, 16, "igb")
+    assert igb.inputs[f"link-down allowance of igb ({shipped.label})"] == 650
+    assert igb.ms == pytest.approx(rc_gap_bound(c, shipped, 5.0, 16, "virtio_net").ms + 650)
+    assert "link-down allowance of igb" in detection_bound(c, shipped, "igb").describe()
+    assert gap_bound(c, PROFILE, 1.0, "igb").ms == gap_bound(c, PROFILE, 1.0).ms  # no table

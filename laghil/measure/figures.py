@@ -128,21 +128,22 @@ def failover_figures(trials, profile, *, case, what, rc_timeout=None):
     ACK timeout exponent): the RDMA T_gap. ``what`` says what was pulled and how."""
     res_ms = resolution_ms(trials)
     key = case.key
+    driver = next((t.member_driver for t in trials if getattr(t, "member_driver", "")), "")
     gaps = [t.outage.t_gap_max_ms for t in trials]
     if rc_timeout is not None:
         n = len(trials[0].res.flows)
         med, worst = judged_pair("RDMA T_gap", gaps, f"{RDMA_GAP.format(n=n)}; {what}",
-                                 rc_gap_bound(case, profile, res_ms, rc_timeout), profile, key,
+                                 rc_gap_bound(case, profile, res_ms, rc_timeout, driver), profile, key,
                                  res_ms)
         return FailoverFigures(gap=worst, gap_median=med)
     gaps = [getattr(t, "gap_ms", t.outage.t_gap_max_ms) for t in trials]
     where = f"{what}; {summarize_text(gaps)}"
-    gap_b = gap_bound(case, profile, res_ms)
+    gap_b = gap_bound(case, profile, res_ms, driver)
     gap_med, gap = judged_pair("T_gap", gaps, f"{UDP_GAP}; {where}", gap_b, profile, key, res_ms)
     loss_med, loss = judged_pair("T_loss", [t.outage.t_loss_max_ms for t in trials],
                                  "loss-derived outage (Tx-Rx)/R per flow over the trial, max "
                                  "over flows (the failover's and the fail-back's losses)",
-                                 loss_bound(case, profile, res_ms), profile, key, res_ms)
+                                 loss_bound(case, profile, res_ms, driver), profile, key, res_ms)
     rev_med, rev = judged_pair("reversion", [getattr(t, "reversion_ms",
                                                      t.reversion.reversion_max_ms)
                                              for t in trials],
@@ -173,7 +174,7 @@ def failover_figures(trials, profile, *, case, what, rc_timeout=None):
             "detection latency", vals,
             "kernel 'link status definitely down' (node clock, /dev/kmsg marker) minus the "
             "fault instant (controller clock), offset from SSH round trips",
-            detection_bound(case, profile), profile, key,
+            detection_bound(case, profile, driver), profile, key,
             max(x.uncertainty_ms for x in lats))
         if below:
             note = (f"{below} of {len(lats)} repetition(s) measured below 0 ms within their "
