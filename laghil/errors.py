@@ -67,3 +67,5 @@ class CommandFailed(TransportError):
 
 class RackError(LaghilError):
     """The embedded virtual rack could not be built, started or driven."""
+    # a guest that never answered SSH before the boot timeout (QEMU still running)
+    boot_hang = False

@@ -255,3 +255,47 @@ def test_a_host_with_two_numa_nodes_gets_a_pcie_expander_per_node(tmp_path, monk
     with pytest.raises(LabError, match=r"virtual\.yaml.*hosts\.h2\.ports\.eth2\.numa_node: port eth2 "
                                        r"on NUMA node 2: the host has 2"):
         load_lab(f)
+
+
+class _Proc:
+    def __init__(self, pid):
+        self.pid = pid
+
+
+def _hang_once(rack, monkeypatch, hang_times):
+    """Rack.up with QEMU and SSH replaced: the first ``hang_times`` waits raise a
+    boot hang; -> (guests started, pids killed, log lines)."""
+    started, killed, lines = [], [], []
+    pids = iter(range(100, 200))
+    waits = iter([True] * hang_times + [False] * 5)
+    monkeypatch.setattr(rack, "_read_state", lambda: None)
+    monkeypatch.setattr(rack, "down", lambda quiet=False: {})
+    monkeypatch.setattr(rack, "_prepare_files", lambda: None)
+    monkeypatch.setattr(rack, "_write_state", lambda pids, detach: None)
+    monkeypatch.setattr(rack, "_start_guest",
+                        lambda plan, detach: started.append(plan.name) or _Proc(next(pids)))
+    monkeypatch.setattr(rack, "_kill", lambda p: killed.extend(sorted(p.values())))
+
+    def wait(procs, deadline):
+        if next(waits):
+            e = RackError("vlab virtual: guest h2: no SSH before the boot timeout\n(console)")
+            e.boot_hang = True
+            raise e
+    monkeypatch.setattr(rack, "_wait_ssh", wait)
+    rack.log = lines.append
+    return started, killed, lines
+
+
+def test_a_guest_hung_in_its_boot_gets_the_rack_booted_once_more(rack, monkeypatch):
+    started, killed, lines = _hang_once(rack, monkeypatch, 1)
+    rack.up()
+    assert started == ["h1", "h2", "sw1"] * 2
+    assert killed == [100, 101, 102], "the hung boot's guests were not all ended"
+    assert lines and "guest h2: no SSH before the boot timeout" in lines[0] and "attempt 2" in lines[0]
+
+
+def test_a_rack_that_hangs_twice_is_an_error_with_nothing_left_running(rack, monkeypatch):
+    started, killed, _ = _hang_once(rack, monkeypatch, 2)
+    with pytest.raises(RackError, match="guest h2: no SSH before the boot timeout"):
+        rack.up()
+    assert killed == [100, 101, 102, 103, 104, 105]

@@ -37,6 +37,7 @@ from .qmp import Qmp
 QEMU = "qemu-system-x86_64"
 UDP_BASE = 41000
 TWIN_UDP_OFFSET = 2000          # a twin's cables: 43000 and up
+BOOT_ATTEMPTS = 2               # a rack whose guest hung in its boot is booted once more
 JUMP_MEMORY_MB = 512
 MGMT_NIC = "mgmt0"
 MGMT_BRIDGE = "lgmgmt"          # a twin's jump guest: its bridge to the guests behind it
@@ -283,15 +284,26 @@ class Rack:
         t0 = time.monotonic()
         self.detached = detach
         self._prepare_files()
-        procs = {}
-        try:
-            for name, plan in self.plans.items():
-                procs[name] = self._start_guest(plan, detach)
-            self._write_state({n: p.pid for n, p in procs.items()}, detach)
-            self._wait_ssh(procs, t0 + timeout)
-        except BaseException:
-            self._kill({n: p.pid for n, p in procs.items()})
-            raise
+        for attempt in range(1, BOOT_ATTEMPTS + 1):
+            procs = {}
+            try:
+                for name, plan in self.plans.items():
+                    procs[name] = self._start_guest(plan, detach)
+                self._write_state({n: p.pid for n, p in procs.items()}, detach)
+                self._wait_ssh(procs, time.monotonic() + timeout)
+            except RackError as e:
+                self._kill({n: p.pid for n, p in procs.items()})
+                if attempt == BOOT_ATTEMPTS or not e.boot_hang:
+                    raise
+                # a guest that stopped in its early boot (seen once on the 4-guest
+                # twin: its console's last line "stage1 start", 2026-12-07)
+                self.log(f"vlab {self.lab.name}: {str(e).splitlines()[0]}; booting the rack "
+                         f"again (attempt {attempt + 1} of {BOOT_ATTEMPTS})")
+            except BaseException:
+                self._kill({n: p.pid for n, p in procs.items()})
+                raise
+            else:
+                break
         return time.monotonic() - t0
 
     def _complete(self, timeout):
@@ -530,7 +542,10 @@ class Rack:
                 if self._answers(name, 1.0):
                     del pending[name]
             if pending and time.monotonic() > deadline:
-                raise RackError(self._guest_failure(sorted(pending)[0], "no SSH before the boot timeout"))
+                e = RackError(self._guest_failure(sorted(pending)[0],
+                                                  "no SSH before the boot timeout"))
+                e.boot_hang = True
+                raise e
             if pending:
                 time.sleep(0.25)
         for name in procs:
