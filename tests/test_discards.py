@@ -53,6 +53,33 @@ def test_discarded_trials_are_recorded_with_reason_and_figures(monkeypatch):
     assert "below zero" in m.method and "T_loss 11.0 ms" in m.note and "eth1" in m.note
 
 
+def _late():
+    from laghil.measure.failover import TrialInvalid
+    raise TrialInvalid("srv1: the fault would land 1.6 s after its planned instant (node too "
+                       "slow to answer): not a valid trial")
+
+
+def test_a_trial_whose_fault_could_not_land_in_time_is_discarded_and_run_again(monkeypatch):
+    """A node too slow to answer before the planned fault instant (the twin's
+    four guests on two cores): nothing was pulled; recorded, another run."""
+    rec = _Rec()
+    monkeypatch.setattr("pytest_laghil.measure.recorder_of", lambda config: rec)
+    runs = iter([_late, lambda: "t1", _late, lambda: "t2", lambda: "t3"])
+    trials = lc.repeated_trials(SimpleNamespace(), "RoCE LAG bond 802.3ad", 3,
+                                lambda: next(runs)())
+    assert trials == ["t1", "t2", "t3"]
+    assert [m.name for m in rec.measurements] == ["not counted: failover trial 1",
+                                                  "not counted: failover trial 3"]
+    assert "would land 1.6 s" in rec.measurements[0].method
+    assert rec.measurements[0].note == "no figures: nothing was pulled"
+    runs = iter([_late, _late, _late])
+    with pytest.raises(AssertionError, match=r"RoCE LAG: 3 invalid trials, more than 2"):
+        lc.repeated_trials(SimpleNamespace(), "RoCE LAG", 3, lambda: next(runs)())
+    runs = iter(["ok", "broken", "never run"])
+    assert lc.repeated_trials(SimpleNamespace(), "x", 3, lambda: next(runs),
+                              stop=lambda t: t == "broken") == ["ok", "broken"]
+
+
 def test_more_discards_than_kept_trials_fails(monkeypatch):
     with pytest.raises(AssertionError, match=r"2 invalid trials, more than 1 .*the 1 kept"):
         _run(monkeypatch, ["late", "late again", None], reps=1)

@@ -34,6 +34,12 @@ class FailoverError(LaghilError):
     pass
 
 
+class TrialInvalid(FailoverError):
+    """A trial that could not be run as planned (the fault could not land when
+    planned under the traffic): nothing was pulled, its probe was stopped; the
+    caller discards it and may run another."""
+
+
 @dataclass
 class FailoverTrial:
     member: str
@@ -185,8 +191,9 @@ def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, 
     method = getattr(fault, "method", None) or method
     late = time.time() - (t_traffic + hold_s)
     if late > slack_s:
-        raise FailoverError(f"{sender.name}: the fault would land {late:.1f} s after its "
-                            f"planned instant (node too slow to answer): not a valid trial")
+        probe.stop()            # its ports free for the next trial
+        raise TrialInvalid(f"{sender.name}: the fault would land {late:.1f} s after its "
+                           f"planned instant (node too slow to answer): not a valid trial")
     t_fault = fault.inject(defer=defer)
     fault.verify(timeout=5)
     during = active() if active else None

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import pytest
 from pytest_laghil import cable_pull_method, lacks
 from pytest_laghil.lag import pick_path
+from pytest_laghil.lag_checks import repeated_trials
 from pytest_laghil.measure import record_not_counted
 from pytest_laghil.roce import (
     RC_QPS,
@@ -224,8 +225,10 @@ def test_rc_qps_on_the_aggregate_survive_a_member_pull(aggregate_pair, lab_rt, l
     lag = ag.lag
     method = cable_pull_method(lag, pytestconfig, lab)
     active = lag.active if mode == "active-passive" else None
-    trials = [run_failover(lab_rt, lag.a, lag.b.node, lag.ip_b, defer=defer, method=method,
-                           active=active, make_probe=rc_probe(lag, profile)) for _ in range(reps)]
+    trials = repeated_trials(
+        pytestconfig, f"aggregate {mode}", reps,
+        lambda: run_failover(lab_rt, lag.a, lag.b.node, lag.ip_b, defer=defer, method=method,
+                             active=active, make_probe=rc_probe(lag, profile)))
     case = roce_case(ag.kind, ag.mode)
     figs, bound_ms = record_rc_failover(
         trials, measure, profile, case,
@@ -264,8 +267,10 @@ def test_ud_on_the_aggregate_loses_only_a_bounded_outage_at_a_member_pull(
                        duration_s=duration_s)
     method = cable_pull_method(lag, pytestconfig, lab)
     active = lag.active if mode == "active-passive" else None
-    trials = [run_failover(lab_rt, lag.a, b, lag.ip_b, defer=defer, method=method,
-                           active=active, make_probe=make_probe) for _ in range(reps)]
+    trials = repeated_trials(
+        pytestconfig, f"aggregate {mode} (UD)", reps,
+        lambda: run_failover(lab_rt, lag.a, b, lag.ip_b, defer=defer, method=method,
+                             active=active, make_probe=make_probe))
     case = roce_case(ag.kind, ag.mode)
     figs = failover_figures(trials, profile, case=case,
                             what=f"{trials[-1].member}'s cable pulled ({method}) under {UD_QPS} "

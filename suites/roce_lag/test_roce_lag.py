@@ -21,6 +21,7 @@ from pytest_laghil import (
     lacks,
     ready_or_fail,
 )
+from pytest_laghil.lag_checks import repeated_trials
 from pytest_laghil.roce import (
     RC_QPS,
     RC_RATE,
@@ -165,8 +166,11 @@ def _rc_failover(pair, method, lab_rt, kind, mode, measure, profile, defer, reps
     known = _known_defect(request, pair, kind, mode)
     lag = pair.lag
     active = lag.active if mode in ONE_ACTIVE else None
-    trials = [run_failover(lab_rt, lag.a, lag.b.node, lag.ip_b, defer=defer, method=method,
-                           active=active, make_probe=_probe(pair, profile)) for _ in range(reps)]
+    trials = repeated_trials(
+        request.config, f"RoCE LAG {kind} {mode}", reps,
+        lambda: run_failover(lab_rt, lag.a, lag.b.node, lag.ip_b, defer=defer, method=method,
+                             active=active, make_probe=_probe(pair, profile)),
+        stop=lambda t: bool(t.res.problems()))   # a lost connection: the verdict, no more pulls
     t = trials[-1]
     case = roce_case(kind, mode, via=lag.via)
     figs, bound_ms = _record(trials, measure, profile, case,
