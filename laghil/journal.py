@@ -21,6 +21,7 @@ naming the file and line.
 
 import json
 import os
+import stat
 import threading
 import time
 import uuid
@@ -132,6 +133,33 @@ def journal_path(lab_name, env=None):
     return state_root(env) / "journal" / f"{check_name(lab_name, 'lab name')}.jsonl"
 
 
+def check_private(path, folder=False):
+    """Refuse (JournalError naming ``path`` and the fix) a journal file or
+    folder that another user could have written: a symbolic link, not owned
+    by this user, or writable by group or others. Its lines are run on the lab
+    at the next session start: nothing of such a file is read. Absent: fine."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    what = "journal folder" if folder else "journal"
+    me = os.geteuid()
+    if stat.S_ISLNK(st.st_mode):
+        raise JournalError(f"{path}: the {what} is a symbolic link, not what laghil made: "
+                           "refused, nothing in it is replayed; remove the link")
+    if st.st_uid != me:
+        raise JournalError(f"{path}: the {what} is owned by uid {st.st_uid}, not by this user "
+                           f"(uid {me}): refused, nothing in it is replayed; remove it if it "
+                           "is not yours")
+    if st.st_mode & 0o022:
+        who = " and ".join(w for w, bit in (("group", 0o020), ("others", 0o002))
+                           if st.st_mode & bit)
+        fix = f"chmod 700 {path}" if folder else f"chmod 600 {path}"
+        raise JournalError(f"{path}: the {what} has mode {st.st_mode & 0o777:04o}, writable by "
+                           f"{who}: anyone could add an undo to it; refused, nothing in it "
+                           f"is replayed; `{fix}` if its contents are yours")
+
+
 class Journal:
     """The undo journal of one lab (thread-safe; every write flushed and fsynced)."""
 
@@ -144,12 +172,20 @@ class Journal:
     def __repr__(self):
         return f"<Journal {self.lab_name} {self.path}>"
 
+    def _check(self):
+        """The folder made 0700 if new; folder and file refused if another user
+        could have written them (:func:`check_private`)."""
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        check_private(self.path.parent, folder=True)
+        check_private(self.path)
+
     # ---- writing ---------------------------------------------------------------------
     def _append(self, obj):
         line = json.dumps(obj, separators=(",", ":")) + "\n"
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._check()
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW,
+                         0o600)
             try:
                 os.write(fd, line.encode())
                 os.fsync(fd)
@@ -173,6 +209,8 @@ class Journal:
     # ---- reading ---------------------------------------------------------------------
     def pending(self):
         """The entries added and not done, oldest first."""
+        check_private(self.path.parent, folder=True)
+        check_private(self.path)
         if not self.path.exists():
             return []
         text = self.path.read_text()
@@ -181,6 +219,7 @@ class Journal:
     def compact(self):
         """Rewrite the file with only the pending entries (none: remove it)."""
         with self._lock:
+            check_private(self.path)
             if not self.path.exists():
                 return
             pend = parse_journal(self.path.read_text(), str(self.path))
@@ -188,7 +227,10 @@ class Journal:
                 self.path.unlink()
                 return
             tmp = self.path.with_suffix(".tmp")
-            with open(tmp, "w") as f:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)                  # a crashed compact's (the folder is private)
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                                   0o600), "w") as f:
                 for e in pend:
                     f.write(json.dumps({"op": "add", "id": e.id, "run": e.run, "t": e.t,
                                         "steps": [s.to_json() for s in e.steps]},

@@ -2,8 +2,8 @@
 
 The controller's flock (:mod:`laghil.lock`) only keeps out runs on the same
 machine; two CI runners on two machines would drive one rack at once. So a run
-also holds a lease file on every host of the lab (``/var/tmp/laghil-lease-<lab>.json``),
-written atomically under the node's own ``flock``, with the holder (controller
+also holds a lease file on every host of the lab (``lease-<lab>.json`` in a folder
+only the lab account can write: :data:`LEASE_DIR_SH`), written atomically under the node's own ``flock``, with the holder (controller
 host, pid, run id), its start and its expiry **by the node's clock** (no clock
 skew between controllers), renewed by a thread while the run lives over its own
 SSH connection (a long command on the test's session does not delay it).
@@ -27,7 +27,17 @@ from .names import check_name
 from .parsing import parser
 
 DEFAULT_TTL_S = 60.0
-LEASE_DIR = "/var/tmp"
+# The lease's folder on a node: /var/lib/laghil for root, else the account's own
+# ~/.local/state/laghil; made 0700 on first use, refused (exit 6, "LEASEDIR ...")
+# when it is a symbolic link or not the account's: nobody else can plant, link
+# or rewrite a file in it. (Before 2026-12-07: /var/tmp, where anyone could.)
+LEASE_DIR_SH = ('if [ "$(id -u)" = 0 ]; then D=/var/lib/laghil; '
+                'else D="${HOME:?}/.local/state/laghil"; fi; '
+                '[ -L "$D" ] && { echo "LEASEDIR $D is a symbolic link"; exit 6; }; '
+                'mkdir -p -m 700 "$D" 2>/dev/null; '
+                '{ [ -d "$D" ] && [ ! -L "$D" ] && [ -O "$D" ]; } || '
+                '{ echo "LEASEDIR $D is not this account\'s folder"; exit 6; }; '
+                'chmod 700 "$D"; ')
 
 
 class LeaseHeld(LaghilError):
@@ -76,7 +86,9 @@ def check_run_id(run_id):
 
 
 def lease_path(lab_name):
-    return f"{LEASE_DIR}/laghil-lease-{check_name(lab_name, 'lab name')}.json"
+    """Shell text: the lease folder checked (made) and ``f`` set to the lab's
+    lease file in it; use as ``{lease_path(lab)} ...$f...``."""
+    return f"{LEASE_DIR_SH}f=\"$D\"/lease-{check_name(lab_name, 'lab name')}.json; "
 
 
 def lease_command(lab_name, holder_json, run_id, ttl, force=False):
@@ -89,7 +101,7 @@ def lease_command(lab_name, holder_json, run_id, ttl, force=False):
     ttl = int(ttl)
     h = holder_json.replace("'", "")
     return (
-        f"f={f}; exec 9>>\"$f.lock\" || exit 5; flock -w 5 9 || {{ echo NOLOCK; exit 4; }}; "
+        f"{f}exec 9>>\"$f.lock\" || exit 5; flock -w 5 9 || {{ echo NOLOCK; exit 4; }}; "
         "now=$(date +%s); since=$now; "
         "if [ -s \"$f\" ]; then "
         "  run=$(sed -n 's/.*\"run\": *\"\\([^\"]*\\)\".*/\\1/p' \"$f\"); "
@@ -101,14 +113,14 @@ def lease_command(lab_name, holder_json, run_id, ttl, force=False):
         "  else echo \"PREV $(cat \"$f\")\"; fi; "
         "fi; "
         f"printf '%s\\n' '{h}' | sed \"s/@SINCE@/$since/; s/@EXPIRES@/$((now + {ttl}))/\" "
-        "> \"$f.tmp\" && mv -f \"$f.tmp\" \"$f\" && echo \"OK $now\"")
+        "> \"$f.tmp\" && mv -f -T \"$f.tmp\" \"$f\" && echo \"OK $now\"")
 
 
 def release_command(lab_name, run_id):
     """Remove the lease if it is ours (a lease someone else took stays)."""
     check_run_id(run_id)
     f = lease_path(lab_name)
-    return (f"f={f}; exec 9>>\"$f.lock\" || exit 0; flock -w 5 9 || exit 0; "
+    return (f"{f}exec 9>>\"$f.lock\" || exit 0; flock -w 5 9 || exit 0; "
             f"grep -q '\"run\": *\"{run_id}\"' \"$f\" 2>/dev/null && rm -f \"$f\"; true")
 
 
@@ -142,6 +154,8 @@ def parse_lease_reply(text):
                 prev = None
         elif word == "NOLOCK":
             status = "nolock"
+        elif word == "LEASEDIR":
+            raise LeaseError(f"the lease folder {rest} (refused: nothing written)")
     if status is None:
         raise LeaseError(f"no answer from the lease command: {text[:200]!r}")
     return status, now, holder, prev
@@ -192,7 +206,7 @@ class Lease:
                             f"`laghil lab unlock --lab {self.lab_name} --force`", holder)
         if status != "ok":
             raise LeaseError(f"{name}: lease of lab {self.lab_name!r}: the node's flock on "
-                             f"{lease_path(self.lab_name)}.lock did not answer in 5 s")
+                             f"its lease file's .lock did not answer in 5 s")
         if prev is not None and prev.run != self.run_id:
             self.broken.append((name, prev))
         return now
@@ -257,7 +271,7 @@ def read_leases(lab_name, sessions):
     out = {}
     for name in sorted(sessions):
         f = lease_path(lab_name)
-        r = sessions[name].run(f"date +%s; cat {f} 2>/dev/null; true", timeout=20)
+        r = sessions[name].run(f"{f}date +%s; cat \"$f\" 2>/dev/null; true", timeout=20)
         now_s, _, body = r.stdout.partition("\n")
         out[name] = (parse_holder(body) if body.strip() else None, int(now_s.strip()))
     return out
@@ -268,5 +282,6 @@ def break_leases(lab_name, sessions):
     found = read_leases(lab_name, sessions)
     for name in sorted(sessions):
         f = lease_path(lab_name)
-        sessions[name].run(f"exec 9>>{f}.lock; flock -w 5 9; rm -f {f}; true", timeout=20)
+        sessions[name].run(f"{f}exec 9>>\"$f.lock\"; flock -w 5 9; rm -f \"$f\"; true",
+                           timeout=20)
     return [(n, h) for n, (h, _) in found.items() if h is not None]

@@ -19,7 +19,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$")
 
 
 def _check(value, regex, what, kind, rule):
-    if not isinstance(value, str) or not regex.match(value):
+    if not isinstance(value, str) or not regex.fullmatch(value):
         raise BadName(f"{what} {value!r} is not a valid {kind}: {rule} "
                       "(no spaces or shell characters)")
     return value

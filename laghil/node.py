@@ -5,6 +5,14 @@ from .names import check_name, q, qif
 from .parsing import parser
 
 
+def private_path(node, name, verify=False):
+    """``name`` inside ``node.workdir()``; a name that is not one plain path
+    component (letters, digits, ``._-``; not . or ..) is refused."""
+    if not name or name in (".", "..") or not all(c.isalnum() or c in "._-" for c in name):
+        raise ValueError(f"{node.name}: not a file name for laghil's private folder: {name!r}")
+    return f"{node.workdir(verify)}/{name}"
+
+
 class NoShell(LaghilError):
     """A shell command for a switch whose platform has none (Onyx, EOS, NX-OS)."""
 
@@ -47,6 +55,15 @@ class Node:
                           f"reads and changes it through its platform driver only (refused: "
                           f"{cmd[:60]!r})")
         return self.session.run(cmd, **kw)
+
+    def workdir(self, verify=False):
+        """This session's private folder on the node (SshSession.workdir): where
+        every file laghil writes, reads back or runs there lives."""
+        return self.session.workdir(verify)
+
+    def path(self, name, verify=False):
+        """``name`` (one path component: letters, digits, ``._-``) inside :meth:`workdir`."""
+        return private_path(self, name, verify)
 
     def undo_records(self, method, args, kwargs):
         """The journal record of ``defer(node.run, cmd, check=...)`` (laghil.journal)."""

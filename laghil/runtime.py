@@ -11,10 +11,10 @@ import os
 import secrets
 
 from .cable import CableControl
-from .errors import UnknownNode
+from .errors import LabError, UnknownNode
 from .node import Node
 from .transport.cmdlog import CommandLog
-from .transport.redact import Redactor
+from .transport.redact import MIN_SECRET_LEN, Redactor
 from .transport.pool import Sessions
 
 
@@ -41,18 +41,23 @@ class LabRuntime:
         # a callable(fault label) -> why it may not be injected now, or None: the
         # pytest plugin refuses a fault in a test not marked disruptive
         self.disruption_guard = None
+        self.lease_held = None      # the Lease a session holds on the lab (pytest plugin)
 
     def _register_secrets(self):
-        """Every secret the lab names (passwords, SNMP communities) is redacted everywhere."""
-        for spec in [*self.lab.hosts.values(), *self.lab.switches.values()]:
-            env = getattr(spec.management, "password_env", None)
-            if env and self.env.get(env):
-                self.redactor.add(self.env[env])
-        for spec in [*self.lab.pdus.values(), *self.lab.bmcs.values()]:
-            for attr in ("community_env", "password_env"):
-                env = getattr(spec, attr, None)
-                if env and self.env.get(env):
-                    self.redactor.add(self.env[env])
+        """Every secret the lab names (passwords, SNMP communities) is redacted
+        everywhere. One too short to be masked (a log would show it) is refused
+        before anything uses it, naming its variable, never its value."""
+        named = [getattr(spec.management, "password_env", None)
+                 for spec in [*self.lab.hosts.values(), *self.lab.switches.values()]]
+        named += [getattr(spec, attr, None)
+                  for spec in [*self.lab.pdus.values(), *self.lab.bmcs.values()]
+                  for attr in ("community_env", "password_env")]
+        for env in named:
+            value = self.env.get(env) if env else None
+            if value and not self.redactor.add(value):
+                raise LabError(f"lab {self.lab.name!r}: the secret in ${env} has {len(value)} "
+                               f"character(s): too short to be masked in logs and reports (at "
+                               f"least {MIN_SECRET_LEN}); refused before any use")
 
     def _target(self, name):
         return self.lab.ssh_target(name, env=self.env)
@@ -100,6 +105,11 @@ class LabRuntime:
         for agent in self.pdu_agents:
             agent.stop()
         self.pdu_agents.clear()
+        for session in self.sessions:          # every session's private folder
+            try:
+                session.remove_workdir()
+            except Exception as e:             # a node that is gone: nothing to remove
+                self.say(f"laghil: {session.name}: private folder not removed: {e}")
         self.sessions.close_all()
         if self.rack is not None and (self.started_rack if stop_rack is None else stop_rack):
             self.rack.down()

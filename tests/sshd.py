@@ -161,6 +161,17 @@ class LoopbackSshd:
         text = (self.dir / "sshd.log").read_text(errors="replace").strip()
         raise RuntimeError(f"sshd on 127.0.0.1:{self.port} did not start: {text or 'no output'}")
 
+    def replace_host_key(self):
+        """Restart on the same port with a new host key (a reinstalled node, or
+        someone answering in its place); known_hosts follows."""
+        self.kill_connections()
+        self.kill()
+        for p in (self.host_key, self.host_key.with_suffix(".pub")):
+            p.unlink()
+        make_key(self.host_key)
+        self._launch()
+        self.known_hosts.write_text(self.host_key_line())
+
     def kill_connections(self):
         """Kill (by pid) every process this sshd forked for connections: drops all clients."""
         if self.proc is None:

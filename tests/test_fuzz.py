@@ -138,6 +138,7 @@ def _parsers():
                                       parse_lag_log, parse_phy_counters)
     from laghil.inventory import parse_ethtool_i, parse_inventory
     from laghil.kevents import parse_dmesg
+    from laghil.measure.probe import parse_sha256sum
     from laghil.measure.throughput import parse_iperf3, parse_perftest
     from laghil.netstate import parse_snapshot
     from laghil.node import parse_carriers
@@ -188,6 +189,7 @@ def _parsers():
         ("devlink port", parse_devlink_ports,
          cap("iproute2-doc--devlink_port_show_switchdev.json"), ()),
         ("rdma link", parse_rdma_link, cap("iproute2-format--mlx5_bond_0_rdma_link.txt"), ()),
+        ("sha256sum", parse_sha256sum, cap("sha256sum-agents.txt"), ()),
     ]
 
 

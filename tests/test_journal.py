@@ -34,6 +34,9 @@ class FakeSession:
             raise LaghilError(f"h1: command failed: {cmd}")
         return SimpleNamespace(stdout="", stderr="", rc=0)
 
+    def workdir(self, verify=False):
+        return "/tmp/laghil.f4kef4kef4"
+
 
 class FakeRack:
     def __init__(self):
@@ -298,7 +301,7 @@ def test_the_kill_by_tag_script_ends_only_the_tagged_processes():
     other = subprocess.Popen(["sleep", "30"])
     time.sleep(0.3)
     try:
-        r = subprocess.run(["sh", "-c", kill_tagged_command(tag, remove_files=True)],
+        r = subprocess.run(["sh", "-c", kill_tagged_command(tag)],
                            capture_output=True, timeout=30)
         assert r.returncode == 0
         assert argv.wait(timeout=5) == -15 and env.wait(timeout=5) == -15
@@ -310,6 +313,10 @@ def test_the_kill_by_tag_script_ends_only_the_tagged_processes():
                 p.wait()
     with pytest.raises(ValueError):
         kill_tagged_command("x; reboot")
+    with pytest.raises(ValueError, match="not a laghil private folder"):
+        kill_tagged_command(tag, remove_in="/tmp")
+    assert "rm -f -- /tmp/laghil.0a1b2c3d4e/" in kill_tagged_command(
+        tag, remove_in="/tmp/laghil.0a1b2c3d4e")
 
 
 def test_a_namespace_s_commands_and_devices_are_journaled_inside_it():
@@ -325,3 +332,40 @@ def test_a_namespace_s_commands_and_devices_are_journaled_inside_it():
     assert "ip netns exec lgns1 sh -c" in rec.args[0] and rec.what.startswith("delete bond")
     ns.run("true")
     assert rt.sessions["h1"].cmds[-1] == "ip netns exec lgns1 sh -c true"
+
+
+def test_a_journal_another_user_could_have_written_is_refused_and_nothing_of_it_runs(tmp_path):
+    """Its lines run on the lab at the next session start: a journal file that
+    is writable by others, is a link, or is another user's is refused naming
+    the file and the fix, before anything in it is replayed."""
+    folder = tmp_path / "journal"
+    j = Journal("virtual", path=folder / "virtual.jsonl", run_id="run1")
+    j.add(run_record("h1", "touch /tmp/should-not-run"))
+    assert oct(folder.stat().st_mode & 0o777) == "0o700"
+    assert oct(j.path.stat().st_mode & 0o777) == "0o600"
+    rt = fake_rt()
+    j.path.chmod(0o666)
+    with pytest.raises(JournalError, match=r"virtual.jsonl: the journal has mode 0666, writable "
+                                           r"by group and others.*`chmod 600 "):
+        replay(rt, j, say=lambda m: None)
+    with pytest.raises(JournalError, match="mode 0666"):
+        j.add(run_record("h1", "true"))           # nor written to
+    assert not any(rt.sessions.get("h1", FakeSession()).cmds), "a refused journal's line ran"
+    j.path.chmod(0o600)
+    folder.chmod(0o777)
+    with pytest.raises(JournalError, match=r"journal: the journal folder has mode 0777.*chmod 700"):
+        j.pending()
+    folder.chmod(0o700)
+    real = tmp_path / "elsewhere.jsonl"
+    j.path.rename(real)
+    j.path.symlink_to(real)
+    with pytest.raises(JournalError, match="is a symbolic link"):
+        j.pending()
+    j.path.unlink()
+    real.rename(j.path)
+    if os.geteuid() == 0:                        # only root can give a file away
+        os.chown(j.path, 65534, 65534)
+        with pytest.raises(JournalError, match=r"owned by uid 65534, not by this user"):
+            j.pending()
+        os.chown(j.path, 0, 0)
+    assert len(j.pending()) == 1, "a journal of this user's, 0600, is read"

@@ -22,7 +22,9 @@ class Shell:
         self.closed = False
 
     def run(self, cmd, check=True, timeout=None):
-        cmd = cmd.replace(lease_mod.LEASE_DIR + "/", f"{self.root}/")
+        for theirs in ("D=/var/lib/laghil;", 'D="${HOME:?}/.local/state/laghil";'):
+            assert theirs in cmd, "the lease folder is not the one laghil uses"
+            cmd = cmd.replace(theirs, f"D={self.root};")
         r = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, timeout=timeout)
         return SimpleNamespace(stdout=r.stdout, stderr=r.stderr, rc=r.returncode)
 
@@ -61,7 +63,7 @@ def test_a_second_controller_is_refused_naming_the_first(lease_dir):
 
 def test_renewal_moves_the_expiry_and_keeps_the_start(lease_dir):
     a = Lease("virtual", nodes(), ttl=5, run_id="aaaa01").acquire()
-    f = lease_dir / "laghil-lease-virtual.json"
+    f = lease_dir / "lease-virtual.json"
     h0 = parse_holder(f.read_text())
     assert h0.expires - h0.since == 5 and h0.run == "aaaa01"
     time.sleep(1.1)
@@ -145,3 +147,28 @@ def test_a_lease_of_this_controller_whose_pid_is_gone_is_taken_over_at_once(leas
 def test_the_controller_is_named_by_laghil_controller(monkeypatch):
     monkeypatch.setenv("LAGHIL_CONTROLLER", "ci-runner 7;x")
     assert Lease("virtual", nodes()).controller == "ci-runner_7_x"
+
+
+def test_the_lease_folder_is_made_private_and_a_link_or_a_foreign_one_is_refused(tmp_path):
+    """The lease lives in a folder only the account can write (0700, made on
+    first use); a folder that is a symbolic link (someone pointing laghil's
+    writes elsewhere) or another user's is refused and nothing is written."""
+    import os
+    fresh = tmp_path / "fresh"
+    a = Lease("virtual", {"h1": Shell(fresh)}, ttl=30, run_id="aaaa01").acquire()
+    assert oct(fresh.stat().st_mode & 0o777) == "0o700" and (fresh / "lease-virtual.json").exists()
+    a.release()
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(victim)
+    with pytest.raises(LeaseError, match="is a symbolic link"):
+        Lease("virtual", {"h1": Shell(link)}, ttl=30, run_id="aaaa02").acquire()
+    assert not list(victim.iterdir()), "a write went through the link"
+    if os.geteuid() == 0:               # only root can give a folder away
+        other = tmp_path / "other"
+        other.mkdir()
+        os.chown(other, 65534, 65534)
+        with pytest.raises(LeaseError, match="not this account's folder"):
+            Lease("virtual", {"h1": Shell(other)}, ttl=30, run_id="aaaa03").acquire()
+        assert not list(other.iterdir())

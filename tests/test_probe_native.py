@@ -310,8 +310,11 @@ def test_probe_over_ssh_on_loopback(mode):
         print(f"\nover ssh ({mode}): tx {[f['tx_count'] for f in res.flows]}, sender "
               f"{res.sender['sched']}, max late {res.sender['max_late_ms']:.1f} ms")
         assert all(f["tx_count"] >= 1900 for f in res.flows), (res.sender, res.notes)
-        assert node.run(f"ls /tmp/laghil-probe-run-{p.run_id}.* 2>/dev/null | wc -l",
+        wd = s.workdir()
+        assert node.run(f"ls {wd}/laghil-probe-run-{p.run_id}.* 2>/dev/null | wc -l",
                         ).stdout.strip() == "0"
+        assert node.run(f"stat -c %a {wd}").stdout.strip() == "700"
+        assert s.remove_workdir() == wd and node.run(f"[ -e {wd} ]", check=False).rc == 1
 
 
 def test_analysis_of_a_recorded_result_shape():

@@ -19,6 +19,7 @@ from laghil.errors import (AuthError, BadName, CommandFailed, CommandTimeout, Co
                            HostKeyError, UnknownNode)
 from laghil.names import qif
 from laghil.transport.cmdlog import CommandLog
+from laghil.transport.connect import fingerprint
 from laghil.transport.redact import Redactor
 from laghil.transport.pool import Sessions
 from laghil.transport.ssh import Result, SshSession, remote_command
@@ -270,6 +271,26 @@ def test_unknown_host_key(sshd, tmp_path):
     assert empty.read_text() == ""                  # accepted, never written
 
 
+def test_an_accepted_unknown_key_is_pinned_and_another_refused_at_a_reconnect(tmp_path):
+    """accept_unknown_host_keys takes the first key it sees, then only that one
+    for the session's life: a reconnect to a server with another key (a lost
+    session, then someone else on the address) is refused."""
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    with LoopbackSshd() as own:
+        with SshSession(own.target(known_hosts=str(empty), accept_unknown_host_keys=True)) as s:
+            s.run("true")
+            first = s.pinned_host_key
+            assert first is not None
+            s.close()
+            s.run("true")                              # the same key again: fine
+            own.replace_host_key()
+            s.close()
+            with pytest.raises(HostKeyError, match="changed during the run") as info:
+                s.run("true")
+            assert fingerprint(first) in str(info.value)
+
+
 def test_missing_known_hosts_file(sshd, tmp_path):
     with pytest.raises(HostKeyError, match="does not exist"), \
             SshSession(sshd.target(known_hosts=str(tmp_path / "nope"))) as s:
@@ -370,6 +391,8 @@ def test_secret_never_reaches_the_log(sshd):
     text = log.format()
     assert "hunter2hunter2" not in text and "Pa55word!" not in text and "***" in text
     assert "hunter2hunter2" not in str(info.value)
+    res = info.value.result            # what a handler, a report or `pytest -l` shows
+    assert "hunter2hunter2" not in res.stderr + res.stdout + res.command and res.rc == 1
 
 
 def test_redactor_rules():

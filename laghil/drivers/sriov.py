@@ -76,7 +76,7 @@ def vf_command(pf, index, mac=None, trust=None, spoofchk=None):
     """``ip link set <pf> vf N ...``: what the PF lets a VF do."""
     parts = [f"ip link set dev {qif(pf)} vf {int(index)}"]
     if mac is not None:
-        if not MAC.match(mac):
+        if not isinstance(mac, str) or not MAC.fullmatch(mac):
             raise SriovError(f"not a MAC address: {mac!r}")
         parts.append(f"mac {mac}")
     if trust is not None:

@@ -39,7 +39,7 @@ class VfLagRefused(VfLagError):
 
 
 def check_pci(value, what="PCI address"):
-    if not isinstance(value, str) or not PCI.match(value):
+    if not isinstance(value, str) or not PCI.fullmatch(value):
         raise VfLagError(f"{what} {value!r} is not a PCI address (dddd:bb:dd.f, lower case)")
     return value
 

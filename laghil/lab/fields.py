@@ -97,7 +97,7 @@ def _node_name(value):
 
 
 def _switch_port(value):
-    if not isinstance(value, str) or not _SWITCH_PORT.match(value):
+    if not isinstance(value, str) or not _SWITCH_PORT.fullmatch(value):
         raise ValueError(
             f"switch port name {value!r} is not valid: 1-64 characters of letters, "
             "digits and / _ . : - (no spaces or shell characters)"
@@ -106,7 +106,7 @@ def _switch_port(value):
 
 
 def _env_name(value):
-    if not _ENV_NAME.match(value):
+    if not _ENV_NAME.fullmatch(value):
         raise ValueError(
             f"{value!r} is not an environment variable name: give the NAME of a "
             "variable holding the secret, never the secret itself"
@@ -116,7 +116,7 @@ def _env_name(value):
 
 def _pattern(regex, what, example):
     def validate(value):
-        if not regex.match(value):
+        if not regex.fullmatch(value):
             raise ValueError(f"{value!r} is not a valid {what} (like {example})")
         return value.lower()
     return validate

@@ -96,7 +96,7 @@ def parse_pids(text):
     """Lines of ``echo $!`` -> [pid]; LoadError on anything else."""
     pids = []
     for ln in text.split():
-        if not _PID.match(ln):
+        if not _PID.fullmatch(ln):
             raise LoadError(f"background load: expected process ids, got {ln!r}")
         pids.append(int(ln))
     return pids
@@ -133,7 +133,8 @@ class BackgroundLoad:
                 for n in {x.name: x for x in (self.sender, self.receiver)}.values()]
 
     def _files(self):
-        return [f"/tmp/laghil-load-c{self.base_port + i}.json" for i in range(self.plan.flows)]
+        return [self.sender.path(f"laghil-load-c{self.base_port + i}.json")
+                for i in range(self.plan.flows)]
 
     def start(self):
         if self.duration_s <= 0 or self.duration_s > 900:

@@ -14,6 +14,7 @@ works locally too. Needs root (CAP_NET_ADMIN) and iproute2.
 import atexit
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import time
@@ -59,6 +60,7 @@ class LocalNsNode:
         self.netns = check_name(netns, "netns name") if netns else None
         self.default_timeout = default_timeout
         self.session = self          # upload() lives here, as on SshSession
+        self._workdir = None
 
     def __repr__(self):
         return f"<LocalNsNode {self.name} netns={self.netns}>"
@@ -92,6 +94,27 @@ class LocalNsNode:
         if check and res.rc != 0:
             raise CommandFailed(self.name, res)
         return res
+
+    def workdir(self, verify=False):
+        """A private folder (0700, made with O_EXCL semantics: mkdir of a random
+        name) as SshSession.workdir makes on a node."""
+        if self._workdir is not None and verify and not os.path.isdir(self._workdir):
+            self._workdir = None
+        if self._workdir is None:
+            d = f"/tmp/laghil.{secrets.token_hex(5)}"
+            os.mkdir(d, 0o700)
+            self._workdir = d
+        return self._workdir
+
+    def path(self, name, verify=False):
+        from ..node import private_path
+        return private_path(self, name, verify)
+
+    def remove_workdir(self):
+        d, self._workdir = self._workdir, None
+        if d is not None:
+            shutil.rmtree(d, ignore_errors=True)
+        return d
 
     def upload(self, data, remote_path, mode=0o644, sudo=None):
         """Write ``data`` (bytes or a local file path) to ``remote_path``."""
@@ -186,6 +209,8 @@ class NsPair:
         for ns in list(self._created):
             _ip("netns", "del", ns, check=False)
             self._created.remove(ns)
+        for node in self.nodes.values():
+            node.remove_workdir()
         atexit.unregister(self.delete)
 
 

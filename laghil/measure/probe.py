@@ -3,8 +3,8 @@
 (About 440 lines: the probe's result model and its lifecycle on two nodes, start,
 collect, stop, share one set of run files.)
 
-:class:`Probe` uploads ``agent/probe_agent.py`` (once per node session, to
-``/tmp/laghil-agent-<hash>/``), starts the receiver in the background on the
+:class:`Probe` uploads ``agent/probe_agent.py`` (once per node session, into
+the session's private folder, SshSession.workdir, hash-checked at every use), starts the receiver in the background on the
 receiver node, waits for its ready file, starts the sender in the background
 on the sender node, and on :meth:`Probe.wait` collects both JSON results into
 a :class:`ProbeResult`. Every agent runs in its own session (``setsid``) under
@@ -27,6 +27,8 @@ from pathlib import Path
 
 from ..errors import LaghilError
 from ..names import q
+from ..parsing import parser
+from ..transport.ssh import WORKDIR_RE
 from . import analysis
 from .model import Measurement, Timeline
 
@@ -41,19 +43,22 @@ POLL_S = 0.05
 _upload_lock = threading.Lock()
 
 
-def kill_tagged_command(tag, remove_files=False):
+def kill_tagged_command(tag, remove_in=None):
     """Shell: SIGTERM every process whose command line or environment (e.g.
     ``LAGHIL_TAG=<tag>``) contains ``tag`` (a laghil run id: processes laghil
     started, found by their id). The tag is split in the script
     so that the script's own command line (exec mode) does not match it;
-    ``remove_files``: then ``/tmp/<tag>.*`` removed."""
+    ``remove_in``: a session's private folder (SshSession.workdir), whose
+    ``<tag>.*`` files are then removed."""
     if not tag.replace("-", "").replace("_", "").isalnum() or len(tag) < 8:
         raise ValueError(f"not a laghil run tag: {tag!r}")
+    if remove_in is not None and not WORKDIR_RE.fullmatch(remove_in):
+        raise ValueError(f"not a laghil private folder: {remove_in!r}")
     half = len(tag) // 2
     return (f"t={tag[:half]}; t=\"$t\"{tag[half:]}; for p in /proc/[0-9]*; do "
             "c=$(cat $p/cmdline $p/environ 2>/dev/null | tr '\\0' ' '); "
             "case \"$c\" in *\"$t\"*) kill -TERM ${p#/proc/} 2>/dev/null;; esac; done; "
-            + ("rm -f /tmp/\"$t\".*; " if remove_files else "") + "true")
+            + (f"rm -f -- {q(remove_in)}/\"$t\".*; " if remove_in else "") + "true")
 
 
 class ProbeError(LaghilError):
@@ -71,20 +76,39 @@ def agent_sources():
 
 
 def ensure_agent(node, entry="probe_agent.py"):
-    """Upload the agents (one folder per version) to ``node`` unless they are
-    already there; return the remote path of ``entry``. Checked on the node
-    every time (one round trip): a node that was power cycled (a PDU test) or
-    rebooted has lost /tmp."""
+    """The agents in ``node``'s session's private folder (SshSession.workdir:
+    mktemp -d, 0700, a name nobody could choose before), uploaded once per
+    session and their sha256 checked on the node at every use (one round
+    trip): what runs as root is what this controller sent. A node that was
+    power cycled (a PDU test) or rebooted has lost the folder: a new one, a new
+    upload. Returns the remote path of ``entry``."""
     files, digest = agent_sources()
-    d = f"/tmp/laghil-agent-{digest}"
+    want = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
     with _upload_lock:
-        test = " && ".join(f"test -s {q(d)}/{name}" for name in files)
-        r = node.run(f"{test} && echo present || {{ mkdir -p {q(d)}; echo missing; }}",
-                     check=False)
-        if r.stdout.strip() != "present":
+        d = node.path(f"agent-{digest}", verify=True)
+        check = f"cd {q(d)} 2>/dev/null && sha256sum -- " + " ".join(q(n) for n in sorted(files))
+        if parse_sha256sum(node.run(check, check=False).stdout) != want:
+            node.run(f"rm -rf -- {q(d)} && mkdir -m 700 -- {q(d)}")
             for name, data in files.items():
                 node.session.upload(data, f"{d}/{name}", 0o755)
+            got = parse_sha256sum(node.run(check, check=False).stdout)
+            if got != want:
+                bad = sorted(n for n in want if got.get(n) != want[n])
+                raise ProbeError(f"{node.name}: the agents uploaded to {d} do not hash as "
+                                 f"sent ({', '.join(bad)}): not run")
     return f"{d}/{entry}"
+
+
+@parser("sha256sum")
+def parse_sha256sum(text):
+    """``sha256sum`` output -> {file name: hex digest} (text mode lines
+    ``<hex>  <name>``, binary ``<hex> *<name>``)."""
+    out = {}
+    for line in text.splitlines():
+        digest, sep, name = line.partition(" ")
+        if sep and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest):
+            out[name[1:] if name[:1] in (" ", "*") else name] = digest
+    return out
 
 
 def _background(cmd, hard_s, out, err, rc, pidfile):
@@ -302,12 +326,15 @@ class Probe:
         if self.run_id is not None:
             raise ProbeError(f"probe {self.run_id} already started")
         self.run_id = rid = self._rid
-        base = f"/tmp/laghil-probe-run-{rid}"
-        self._files = {k: f"{base}.{k}" for k in
-                       ("recv.json", "recv.err", "recv.rc", "recv.pid", "ready", "send.json",
-                        "send.err", "send.rc", "send.pid", "sending")}
-        fl = self._files
+        # the agents first: their check makes a node's private folder anew if it is gone
         ragent, sagent = self._agent(self.receiver), self._agent(self.sender)
+        rbase = self.receiver.path(f"laghil-probe-run-{rid}")   # in each node's own folder
+        sbase = self.sender.path(f"laghil-probe-run-{rid}")
+        self._files = {k: f"{rbase}.{k}" for k in
+                       ("recv.json", "recv.err", "recv.rc", "recv.pid", "ready")}
+        self._files.update({k: f"{sbase}.{k}" for k in
+                            ("send.json", "send.err", "send.rc", "send.pid", "sending")})
+        fl = self._files
         wait_s = max(0.0, (self.start_at or 0) - time.time()) if self.start_at else 0.0
         # The receiver ends at the senders' END markers; its own bound must also
         # cover the sender's start, which takes seconds in an emulated guest.
@@ -432,9 +459,9 @@ class Probe:
             return None
         from ..journal import run_record
         tag = f"laghil-probe-run-{self._rid}"
-        cmd = kill_tagged_command(tag, remove_files=True)
         nodes = {n.name: n for n in (self.sender, self.receiver)}
-        return [run_record(name, cmd, False, f"end probe {self._rid}'s agents (by its run id)")
+        return [run_record(name, kill_tagged_command(tag, remove_in=nodes[name].workdir()), False,
+                           f"end probe {self._rid}'s agents (by its run id)")
                 for name in sorted(nodes)]
 
     def stop(self):
@@ -455,9 +482,12 @@ class Probe:
         self.started.clear()
 
     def _cleanup_files(self):
-        for node in {id(n): n for n in (self.sender, self.receiver)}.values():
+        for node, key in ((self.sender, "send.json"), (self.receiver, "recv.json")):
+            f = self._files.get(key)
+            if not f:
+                continue
             try:
-                node.run(f"rm -f /tmp/laghil-probe-run-{self.run_id}.*", timeout=15, check=False)
+                node.run(f"rm -f -- {q(f.rsplit('.', 2)[0])}.*", timeout=15, check=False)
             except LaghilError:
                 pass
 

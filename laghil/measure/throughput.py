@@ -249,8 +249,9 @@ def run_iperf3(client, server, dst, members, member_speeds_bps, flows=4, streams
         raise ThroughputError(f"client ports {cports}: need {flows} distinct ports")
     bound = int(duration_s + 30)
     for p in ports:
-        server.run(f"timeout {bound} iperf3 -s -1 -D -p {p} --logfile /tmp/laghil-iperf3-{p}.log")
-    out_files = [f"/tmp/laghil-iperf3-c{p}.json" for p in ports]
+        server.run(f"timeout {bound} iperf3 -s -1 -D -p {p} --logfile "
+                   f"{q(server.path(f'laghil-iperf3-{p}.log'))}")
+    out_files = [q(client.path(f"laghil-iperf3-c{p}.json")) for p in ports]
     t_start = time.monotonic()
     client.run("; ".join(
         f"(timeout {bound} iperf3 -c {q(dst)} -p {p} -J -P {int(streams)} -t {int(duration_s)} "
@@ -273,7 +274,8 @@ def run_iperf3(client, server, dst, members, member_speeds_bps, flows=4, streams
             per_flow.append(parsed["received_bps"])
     finally:
         client.run("rm -f " + " ".join(out_files), check=False)
-        server.run("rm -f " + " ".join(f"/tmp/laghil-iperf3-{p}.log" for p in ports), check=False)
+        server.run("rm -f " + " ".join(q(server.path(f"laghil-iperf3-{p}.log")) for p in ports),
+                   check=False)
     return ThroughputResult(sum(per_flow), rates, dict(member_speeds_bps), flows, streams,
                             rates[members[0]]["seconds"], per_flow, direction)
 
@@ -338,7 +340,8 @@ def _run_perftest_once(client, server, dst, device_c, device_s, members, qps, du
     bound = int(duration_s + 40)
     opts = (f"-R -q {int(qps)} -D {int(duration_s)} -s {int(size)} -t {int(tx_depth)} "
             f"-p {int(port)} --report_gbits")
-    sfile, cfile = f"/tmp/laghil-perftest-s{port}.txt", f"/tmp/laghil-perftest-c{port}.txt"
+    sfile = q(server.path(f"laghil-perftest-s{int(port)}.txt"))
+    cfile = q(client.path(f"laghil-perftest-c{int(port)}.txt"))
     server.run(f"(timeout {bound} {tool} -d {q(device_s)} {opts} > {sfile} 2>&1 &)")
     time.sleep(1.0)
     t0 = time.monotonic()

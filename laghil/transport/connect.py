@@ -126,7 +126,19 @@ def _check_host_key(session, hostname, key, expected, path):
     offered = f"{key.get_name()} {fingerprint(key)}"
     if expected is None:
         if t.accept_unknown_host_keys:
-            return
+            # accepted once, then pinned for the session's life: a reconnect (after a
+            # lost connection, a reboot) to another key is refused as a mismatch is
+            pinned = getattr(session, "pinned_host_key", None)
+            if pinned is None:
+                session.pinned_host_key = key
+                return
+            if pinned.get_name() == key.get_name() and pinned.asbytes() == key.asbytes():
+                return
+            raise HostKeyError(session.name, (
+                f"host key of {session.where} changed during the run: this session accepted "
+                f"the unknown {pinned.get_name()} {fingerprint(pinned)} at its first "
+                f"connection (accept_unknown_host_keys), the server now offers {offered}. "
+                f"The node was reinstalled, or someone answers in its place: refused"))
         missing = "" if os.path.isfile(path) else " (the file does not exist)"
         raise HostKeyError(session.name, (
             f"host key of {session.where} is unknown: {hostname} is not in {path}{missing}; "

@@ -39,6 +39,7 @@ and the cause; passwords never appear in them.
 import io
 import logging
 import os
+import re
 import secrets
 import select
 import shlex
@@ -61,6 +62,17 @@ log = logging.getLogger("laghil.transport")
 TIMEOUT_GRACE_S = 5.0     # controller waits timeout + this before giving up
 
 __all__ = ["MODES", "Result", "SshSession", "remote_command"]
+
+# A session's private folder on its node: made by mktemp -d (mode 0700, owned by
+# whoever the session runs commands as, a name nobody could have chosen before),
+# under the login user's own runtime directory when it has one, else /tmp.
+# Every agent, result file and capture of the session lives in it.
+MAKE_WORKDIR = ('r="${XDG_RUNTIME_DIR:-}"; d=; '
+                'if [ -n "$r" ] && [ -d "$r" ] && [ ! -L "$r" ] && [ -O "$r" ]; then '
+                'd=$(mktemp -d "$r/laghil.XXXXXXXXXX" 2>/dev/null); fi; '
+                '{ [ -n "$d" ] || d=$(mktemp -d /tmp/laghil.XXXXXXXXXX); } && chmod 700 "$d" '
+                '&& echo "$d"')
+WORKDIR_RE = re.compile(r"/(?:(?!\.\.?/)[A-Za-z0-9._-]+/)*laghil\.[A-Za-z0-9]{10}")
 
 
 class SshSession:
@@ -106,6 +118,8 @@ class SshSession:
         self._token = secrets.token_hex(16)
         self._seq = 0
         self._tag = None
+        self._workdir = None
+        self.pinned_host_key = None     # an unknown key accepted once (accept_unknown_host_keys)
 
     def __repr__(self):
         return f"<SshSession {self.name} {self.where} mode={self.mode}>"
@@ -176,6 +190,40 @@ class SshSession:
         if check and rc != 0:
             raise self._redacted(CommandFailed(self.name, result))
         return result
+
+    def workdir(self, verify=False):
+        """The session's private folder on the node (:data:`MAKE_WORKDIR`), made
+        on first use and kept for the session's life. ``verify``: check on the
+        node that it is still there, a folder (not a link) of the session's user
+        with mode 0700, and make a new one if not (a node that was rebooted or
+        power cycled lost it)."""
+        with self._lock:
+            if self._workdir is not None and verify:
+                d = shlex.quote(self._workdir)
+                r = self.run(f'[ -d {d} ] && [ ! -L {d} ] && [ -O {d} ] && '
+                             f'[ "$(stat -c %a {d})" = 700 ]', check=False)
+                if r.rc != 0:
+                    log.info("%s: private folder %s gone or changed: a new one", self.name,
+                             self._workdir)
+                    self._workdir = None
+            if self._workdir is None:
+                r = self.run(MAKE_WORKDIR)
+                lines = r.stdout.strip().splitlines()
+                path = lines[-1].strip() if lines else ""
+                if not WORKDIR_RE.fullmatch(path):
+                    raise TransportError(f"{self.name}: mktemp -d for laghil's private folder "
+                                         f"gave {path!r}, not a folder laghil.XXXXXXXXXX")
+                self._workdir = path
+            return self._workdir
+
+    def remove_workdir(self):
+        """Remove the session's private folder (at the end of a session); the
+        path it had, or None when it made none."""
+        with self._lock:
+            d, self._workdir = self._workdir, None
+        if d is not None:
+            self.run(f"rm -rf -- {shlex.quote(d)}", check=False, timeout=30)
+        return d
 
     def upload(self, data, remote_path, mode=0o644, sudo=None):
         """Write ``data`` (bytes, or the path of a local file) to ``remote_path``
@@ -554,7 +602,14 @@ class SshSession:
                      error=self.redactor.redact(error))
 
     def _redacted(self, exc):
+        """``exc`` with its message and its ``.result`` (command and output, what
+        a handler or ``pytest -l`` may print) masked."""
         exc.args = (self.redactor.redact(str(exc)),)
+        res = getattr(exc, "result", None)
+        if isinstance(res, Result):
+            red = self.redactor.redact
+            exc.result = Result(res.node, red(res.command), res.rc, red(str(res.stdout)),
+                                red(res.stderr), res.duration_s)
         return exc
 
     def _timeout(self, cmd, timeout, started, t0, out, err, how):

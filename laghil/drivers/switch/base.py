@@ -34,7 +34,7 @@ CLI_WORD = re.compile(r"^[A-Za-z][A-Za-z0-9/._:-]{0,63}$")
 
 def check_cli_word(value, what):
     """``value`` if it can stand as one word of a switch command, else BadName."""
-    if not isinstance(value, str) or not CLI_WORD.match(value):
+    if not isinstance(value, str) or not CLI_WORD.fullmatch(value):
         raise BadName(f"{what} {value!r} cannot be put into a switch command (1-64 of letters, "
                       "digits and / . _ : -, starting with a letter)")
     return value
