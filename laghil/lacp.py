@@ -100,7 +100,7 @@ def capture_lacpdus(node, port, seconds):
     """Capture LACPDUs on ``node``'s ``port`` for ``seconds`` (bounded); pcap bytes."""
     if not 0 < seconds <= 120:
         raise LacpError(f"capture of {seconds} s: must be 0-120 s")
-    path = node.path(f"laghil-lacp-{secrets.token_hex(4)}.pcap")
+    path = node.path(f"laghil-lacp-{secrets.token_hex(4)}.pcap", verify=True)
     r = node.run(capture_command(port, seconds, path), timeout=seconds + 30)
     try:
         return base64.b64decode(r.stdout.strip(), validate=True)
@@ -189,7 +189,7 @@ def partner_timeout(node, port, partner_system, *, defer, limit_s=10.0, python="
     p = qif(port)
     defer(node.run, f"tc qdisc del dev {p} clsact 2>/dev/null; true")
     node.run(f"tc qdisc add dev {p} clsact")
-    pcap = node.path(f"laghil-lacp-{secrets.token_hex(4)}.pcap")
+    pcap = node.path(f"laghil-lacp-{secrets.token_hex(4)}.pcap", verify=True)
     script = node.path(f"laghil-lacp-watch-{secrets.token_hex(4)}.py")
     node.session.upload(_WATCH.encode(), script, 0o644)
     r = node.run(f"{q(python)} {q(script)} {p} {float(limit_s):.1f} {q(pcap)}; rm -f {q(script)}",

@@ -140,6 +140,7 @@ class BackgroundLoad:
         if self.duration_s <= 0 or self.duration_s > 900:
             raise LoadError(f"background load of {self.duration_s} s: 0 < duration <= 900 s")
         d, bound = int(self.duration_s), int(self.duration_s + 30)
+        self.sender.workdir(verify=True)    # a node power cycled by an earlier test lost it
         ports = [self.base_port + i for i in range(self.plan.flows)]
         if self.defer is not None:
             self.defer(self.stop)

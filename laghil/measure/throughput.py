@@ -248,6 +248,8 @@ def run_iperf3(client, server, dst, members, member_speeds_bps, flows=4, streams
     if len(cports) != flows or len(set(cports)) != flows:
         raise ThroughputError(f"client ports {cports}: need {flows} distinct ports")
     bound = int(duration_s + 30)
+    server.workdir(verify=True)        # a node power cycled by an earlier test lost it
+    client.workdir(verify=True)
     for p in ports:
         server.run(f"timeout {bound} iperf3 -s -1 -D -p {p} --logfile "
                    f"{q(server.path(f'laghil-iperf3-{p}.log'))}")
@@ -340,8 +342,8 @@ def _run_perftest_once(client, server, dst, device_c, device_s, members, qps, du
     bound = int(duration_s + 40)
     opts = (f"-R -q {int(qps)} -D {int(duration_s)} -s {int(size)} -t {int(tx_depth)} "
             f"-p {int(port)} --report_gbits")
-    sfile = q(server.path(f"laghil-perftest-s{int(port)}.txt"))
-    cfile = q(client.path(f"laghil-perftest-c{int(port)}.txt"))
+    sfile = q(server.path(f"laghil-perftest-s{int(port)}.txt", verify=True))
+    cfile = q(client.path(f"laghil-perftest-c{int(port)}.txt", verify=True))
     server.run(f"(timeout {bound} {tool} -d {q(device_s)} {opts} > {sfile} 2>&1 &)")
     time.sleep(1.0)
     t0 = time.monotonic()

@@ -150,7 +150,7 @@ def _stock_tool(ag, tool, gid, iters, port, *, defer, extra=""):
     server, _ = tool_commands(tool, ag.devs[b.name], gid[b.name], ip, iters, port=port)
     _, client = tool_commands(tool, ag.devs[a.name], gid[a.name], ip, iters, port=port)
     tag = f"laghil-ib-{secrets.token_hex(4)}"
-    defer(b.run, kill_tagged_command(tag, remove_in=b.workdir()), check=False)
+    defer(b.run, kill_tagged_command(tag, remove_in=b.workdir(verify=True)), check=False)
     b.run(f"LAGHIL_TAG={tag} {server}{extra} > {b.path(tag + '.srv')} 2>&1 &")
     return client + extra
 
