@@ -55,9 +55,10 @@ class LabRuntime:
         for env in named:
             value = self.env.get(env) if env else None
             if value and not self.redactor.add(value):
-                raise LabError(f"lab {self.lab.name!r}: the secret in ${env} has {len(value)} "
-                               f"character(s): too short to be masked in logs and reports (at "
-                               f"least {MIN_SECRET_LEN}); refused before any use")
+                raise LabError(f"lab {self.lab.name!r}", [
+                    f"the secret in ${env} has {len(value)} character(s): too short to be "
+                    f"masked in logs and reports (at least {MIN_SECRET_LEN}); refused before "
+                    "any use"])
 
     def _target(self, name):
         return self.lab.ssh_target(name, env=self.env)

@@ -284,7 +284,7 @@ def test_a_probe_journals_how_to_end_its_agents_by_their_run_id():
     recs = undo_steps(p.stop)
     assert [r.target for r in recs] == ["h1", "h2"]
     assert f"laghil-probe-run-{p._rid}" not in recs[0].args[0], "the tag is split in the script"
-    assert 'rm -f /tmp/"$t".*' in recs[0].args[0]
+    assert 'rm -f -- /tmp/laghil.f4kef4kef4/"$t".*' in recs[0].args[0]
 
 
 def test_the_kill_by_tag_script_ends_only_the_tagged_processes():

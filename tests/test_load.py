@@ -54,6 +54,12 @@ class Node:
             out = self.counters.pop(0)
         return type("R", (), {"stdout": out, "rc": 0})()
 
+    def workdir(self, verify=False):
+        return f"/tmp/laghil.{self.name:0>10}"
+
+    def path(self, name, verify=False):
+        return f"{self.workdir()}/{name}"
+
 
 def _counters(t, tx):
     lines = [str(t)]

@@ -7,7 +7,7 @@ import pytest
 from laghil.drivers.sriov import SriovError, vf_command
 from laghil.drivers.switch.base import check_cli_word
 from laghil.drivers.vflag import check_pci
-from laghil.errors import BadName
+from laghil.errors import BadName, LaghilError
 from laghil.lab.fields import _env_name, _switch_port
 from laghil.names import check_ifname, check_name
 
@@ -18,7 +18,7 @@ from laghil.names import check_ifname, check_name
 def test_a_trailing_newline_or_a_second_line_is_refused(check, good):
     assert check(good) == good
     for bad in (good + "\n", good + "\nreboot", "\n" + good, good + "\r"):
-        with pytest.raises((BadName, ValueError)):
+        with pytest.raises((BadName, LaghilError, ValueError)):
             check(bad)
 
 
