@@ -120,6 +120,11 @@ def allowance_of(bound):
     return None, sum(v for _, v in found)
 
 
+def member_driver(trials):
+    """The pulled member's NIC driver, as the trials read it ("" when unknown)."""
+    return next((t.member_driver for t in trials if getattr(t, "member_driver", "")), "")
+
+
 def failover_figures(trials, profile, *, case, what, rc_timeout=None):
     """Figures of ``trials`` (FailoverTrial of one ``case``, a laghil.cases.Case),
     judged against the bounds its configuration allows (allowances from
@@ -128,7 +133,7 @@ def failover_figures(trials, profile, *, case, what, rc_timeout=None):
     ACK timeout exponent): the RDMA T_gap. ``what`` says what was pulled and how."""
     res_ms = resolution_ms(trials)
     key = case.key
-    driver = next((t.member_driver for t in trials if getattr(t, "member_driver", "")), "")
+    driver = member_driver(trials)
     gaps = [t.outage.t_gap_max_ms for t in trials]
     if rc_timeout is not None:
         n = len(trials[0].res.flows)
@@ -208,7 +213,7 @@ def _failback_delay(figs, trials, case, profile, key):
                                      note=f"not judged: {why}"))
         return
     vals = [max(0.0, x.latency_ms) if x is not None else None for x in lats]
-    driver = next((t.member_driver for t in trials if getattr(t, "member_driver", "")), "")
+    driver = member_driver(trials)
     figs.failback_delay_median, figs.failback_delay = judged_pair(
         "fail-back delay", vals,
         f"the kernel's {' / '.join(events)} (node clock) minus the restore instant (controller "
