@@ -172,10 +172,11 @@ class Journal:
     def __repr__(self):
         return f"<Journal {self.lab_name} {self.path}>"
 
-    def _check(self):
-        """The folder made 0700 if new; folder and file refused if another user
-        could have written them (:func:`check_private`)."""
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    def _check(self, make=True):
+        """The folder made 0700 if new (``make``); folder and file refused if
+        another user could have written them (:func:`check_private`)."""
+        if make:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         check_private(self.path.parent, folder=True)
         check_private(self.path)
 
@@ -209,8 +210,7 @@ class Journal:
     # ---- reading ---------------------------------------------------------------------
     def pending(self):
         """The entries added and not done, oldest first."""
-        check_private(self.path.parent, folder=True)
-        check_private(self.path)
+        self._check(make=False)
         if not self.path.exists():
             return []
         text = self.path.read_text()
@@ -219,7 +219,7 @@ class Journal:
     def compact(self):
         """Rewrite the file with only the pending entries (none: remove it)."""
         with self._lock:
-            check_private(self.path)
+            self._check(make=False)
             if not self.path.exists():
                 return
             pend = parse_journal(self.path.read_text(), str(self.path))

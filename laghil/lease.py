@@ -85,9 +85,9 @@ def check_run_id(run_id):
     return run_id
 
 
-def lease_path(lab_name):
+def lease_file_sh(lab_name):
     """Shell text: the lease folder checked (made) and ``f`` set to the lab's
-    lease file in it; use as ``{lease_path(lab)} ...$f...``."""
+    lease file in it; use as ``{lease_file_sh(lab)} ...$f...``."""
     return f"{LEASE_DIR_SH}f=\"$D\"/lease-{check_name(lab_name, 'lab name')}.json; "
 
 
@@ -97,7 +97,7 @@ def lease_command(lab_name, holder_json, run_id, ttl, force=False):
     take the lease if it is free, expired or already ours (``force``: whatever
     it is); replace the file atomically. Prints ``OK <now>`` or ``HELD <now>
     <json>``, and ``PREV <json>`` for a lease it replaced (not ours)."""
-    f = lease_path(lab_name)
+    f = lease_file_sh(lab_name)
     ttl = int(ttl)
     h = holder_json.replace("'", "")
     return (
@@ -119,7 +119,7 @@ def lease_command(lab_name, holder_json, run_id, ttl, force=False):
 def release_command(lab_name, run_id):
     """Remove the lease if it is ours (a lease someone else took stays)."""
     check_run_id(run_id)
-    f = lease_path(lab_name)
+    f = lease_file_sh(lab_name)
     return (f"{f}exec 9>>\"$f.lock\" || exit 0; flock -w 5 9 || exit 0; "
             f"grep -q '\"run\": *\"{run_id}\"' \"$f\" 2>/dev/null && rm -f \"$f\"; true")
 
@@ -270,7 +270,7 @@ def read_leases(lab_name, sessions):
     """{node: (Holder or None, node_now)} (a lease file nobody holds: None)."""
     out = {}
     for name in sorted(sessions):
-        f = lease_path(lab_name)
+        f = lease_file_sh(lab_name)
         r = sessions[name].run(f"{f}date +%s; cat \"$f\" 2>/dev/null; true", timeout=20)
         now_s, _, body = r.stdout.partition("\n")
         out[name] = (parse_holder(body) if body.strip() else None, int(now_s.strip()))
@@ -281,7 +281,7 @@ def break_leases(lab_name, sessions):
     """Remove the lab's lease files; [(node, Holder)] of what was there."""
     found = read_leases(lab_name, sessions)
     for name in sorted(sessions):
-        f = lease_path(lab_name)
+        f = lease_file_sh(lab_name)
         sessions[name].run(f"{f}exec 9>>\"$f.lock\"; flock -w 5 9; rm -f \"$f\"; true",
                            timeout=20)
     return [(n, h) for n, (h, _) in found.items() if h is not None]

@@ -84,14 +84,18 @@ def ensure_agent(node, entry="probe_agent.py"):
     upload. Returns the remote path of ``entry``."""
     files, digest = agent_sources()
     want = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    def hashes(d):
+        cmd = f"cd {q(d)} 2>/dev/null && sha256sum -- " + " ".join(q(n) for n in sorted(files))
+        return parse_sha256sum(node.run(cmd, check=False).stdout)
     with _upload_lock:
-        d = node.path(f"agent-{digest}", verify=True)
-        check = f"cd {q(d)} 2>/dev/null && sha256sum -- " + " ".join(q(n) for n in sorted(files))
-        if parse_sha256sum(node.run(check, check=False).stdout) != want:
+        d = node.path(f"agent-{digest}")
+        if hashes(d) != want:
+            # not there (first use, or the node lost its folder), or not as sent
+            d = node.path(f"agent-{digest}", verify=True)
             node.run(f"rm -rf -- {q(d)} && mkdir -m 700 -- {q(d)}")
             for name, data in files.items():
                 node.session.upload(data, f"{d}/{name}", 0o755)
-            got = parse_sha256sum(node.run(check, check=False).stdout)
+            got = hashes(d)
             if got != want:
                 bad = sorted(n for n in want if got.get(n) != want[n])
                 raise ProbeError(f"{node.name}: the agents uploaded to {d} do not hash as "
@@ -316,6 +320,7 @@ class Probe:
         self.started = []          # [(node, wrapper shell pid, agent pid file)]
         self.t_start = None
         self._files = {}
+        self._bases = []           # [(node, its run files' path without suffix)]
 
     # ------------------------------------------------------------- lifecycle
     def start(self):
@@ -328,8 +333,10 @@ class Probe:
         self.run_id = rid = self._rid
         # the agents first: their check makes a node's private folder anew if it is gone
         ragent, sagent = self._agent(self.receiver), self._agent(self.sender)
-        rbase = self.receiver.path(f"laghil-probe-run-{rid}")   # in each node's own folder
-        sbase = self.sender.path(f"laghil-probe-run-{rid}")
+        # in each node's own folder
+        self._bases = [(n, n.path(f"laghil-probe-run-{rid}")) for n in (self.receiver,
+                                                                         self.sender)]
+        (_, rbase), (_, sbase) = self._bases
         self._files = {k: f"{rbase}.{k}" for k in
                        ("recv.json", "recv.err", "recv.rc", "recv.pid", "ready")}
         self._files.update({k: f"{sbase}.{k}" for k in
@@ -482,12 +489,9 @@ class Probe:
         self.started.clear()
 
     def _cleanup_files(self):
-        for node, key in ((self.sender, "send.json"), (self.receiver, "recv.json")):
-            f = self._files.get(key)
-            if not f:
-                continue
+        for node, base in self._bases:
             try:
-                node.run(f"rm -f -- {q(f.rsplit('.', 2)[0])}.*", timeout=15, check=False)
+                node.run(f"rm -f -- {q(base)}.*", timeout=15, check=False)
             except LaghilError:
                 pass
 

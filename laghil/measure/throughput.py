@@ -250,9 +250,9 @@ def run_iperf3(client, server, dst, members, member_speeds_bps, flows=4, streams
     bound = int(duration_s + 30)
     server.workdir(verify=True)        # a node power cycled by an earlier test lost it
     client.workdir(verify=True)
-    for p in ports:
-        server.run(f"timeout {bound} iperf3 -s -1 -D -p {p} --logfile "
-                   f"{q(server.path(f'laghil-iperf3-{p}.log'))}")
+    logs = [q(server.path(f"laghil-iperf3-{p}.log")) for p in ports]
+    for p, log in zip(ports, logs):
+        server.run(f"timeout {bound} iperf3 -s -1 -D -p {p} --logfile {log}")
     out_files = [q(client.path(f"laghil-iperf3-c{p}.json")) for p in ports]
     t_start = time.monotonic()
     client.run("; ".join(
@@ -276,8 +276,7 @@ def run_iperf3(client, server, dst, members, member_speeds_bps, flows=4, streams
             per_flow.append(parsed["received_bps"])
     finally:
         client.run("rm -f " + " ".join(out_files), check=False)
-        server.run("rm -f " + " ".join(q(server.path(f"laghil-iperf3-{p}.log")) for p in ports),
-                   check=False)
+        server.run("rm -f " + " ".join(logs), check=False)
     return ThroughputResult(sum(per_flow), rates, dict(member_speeds_bps), flows, streams,
                             rates[members[0]]["seconds"], per_flow, direction)
 

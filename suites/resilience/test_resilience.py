@@ -24,7 +24,7 @@ import pytest
 from laghil.journal import Journal, journal_path
 from laghil.lab import load_lab
 from laghil.labstate import baseline_path, diff_state, lab_state, load_baseline
-from laghil.lease import lease_path
+from laghil.lease import lease_file_sh
 from laghil.runtime import LabRuntime
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -270,7 +270,7 @@ def test_a_second_controller_is_refused_until_the_first_one_s_lease_expires(rack
     deadline = time.monotonic() + 120
     rt = LabRuntime(rack["lab"], env=rack["env"])
     while time.monotonic() < deadline:
-        r = rt.node("h1").run(f"{lease_path(LAB)}cat \"$f\" 2>/dev/null; true")
+        r = rt.node("h1").run(f"{lease_file_sh(LAB)}cat \"$f\" 2>/dev/null; true")
         if f'"pid": {first.pid}' in r.stdout:
             leased = r.stdout
             break

@@ -11,7 +11,7 @@ import secrets
 
 import pytest
 
-from laghil.lease import lease_path
+from laghil.lease import lease_file_sh
 from laghil.measure.probe import Probe, agent_sources
 from laghil.names import q
 from laghil.pairs import needs_of
@@ -83,7 +83,7 @@ def test_files_planted_at_laghils_old_names_are_not_run_read_or_written(request,
     st = h.run(f"stat -c '%a %u %F' {q(wd)}").stdout.split(maxsplit=2)
     assert WORKDIR_RE.fullmatch(wd) and st[0] == "700" and st[1] != str(NOBODY), (
         f"{h.name}: laghil's private folder {wd}: mode {st[0]} owner {st[1]}")
-    lease = h.run(f"{lease_path(lab.name)}stat -c '%a %U' \"$D\"; cat \"$f\"").stdout
+    lease = h.run(f"{lease_file_sh(lab.name)}stat -c '%a %U' \"$D\"; cat \"$f\"").stdout
     mode, _, rest = lease.partition("\n")
     assert mode.split()[0] == "700" and '"controller": "planter"' not in rest, (
         f"{h.name}: the lease folder is {mode!r} and holds {rest[:200]!r}")
