@@ -159,6 +159,14 @@ def test_controller_timeout_discards_shell(sshd):
         assert s._shell is not shell and s.connect_count == 1
 
 
+def test_timed_out_shell_command_keeps_only_its_own_output(sshd):
+    # what the command printed before its timeout, without the framing's markers
+    with SshSession(sshd.target(), mode="shell", timeout_grace=0.5) as s:
+        with pytest.raises(CommandTimeout) as info:
+            s.run("echo partial; echo err >&2; sleep 30.5", timeout=1)
+        assert (info.value.result.stdout, info.value.result.stderr) == ("partial\n", "err\n")
+
+
 # ---------------------------------------------------------------- reconnect
 
 

@@ -26,8 +26,11 @@ timeout the controller kills that whole group (``kill -KILL -- -<pid>`` over a
 second channel), discards the shell and opens a new one for the next command.
 In exec mode the command runs under ``/bin/sh -c`` wrapped in coreutils
 ``timeout -k 2 <T>``, which kills its process group on the node; the controller
-gives up ``timeout_grace`` seconds later. With ``sudo`` the command runs under
-``sudo -n [timeout ...] sh -c``.
+gives up ``timeout_grace`` seconds later. With ``sudo`` (both modes) the command
+runs under ``sudo -n timeout -k 2 <T> sh -c``: it runs as root, where a kill sent
+as the login user cannot reach it, so its timeout is started through sudo and
+ends it as root; should the controller still give up, its kill of the shell's
+group goes through sudo too.
 
 Every command (and upload) is recorded, redacted, in a
 :class:`~laghil.transport.cmdlog.CommandLog`. Errors are
@@ -53,7 +56,7 @@ from ..errors import (AuthError, CommandFailed, CommandTimeout, ConnectError, Ho
                       TransportError)
 from .cmdlog import CommandLog
 from .connect import open_transport
-from .framing import (BUF, Deadline, Lost, Marks, Result, Stale, decode, framed,
+from .framing import (BUF, KILL_AFTER_S, Deadline, Lost, Marks, Result, Stale, decode, framed,
                       remote_command)
 from .redact import SECRETS
 
@@ -157,13 +160,15 @@ class SshSession:
         timeout = self.target.command_timeout if timeout is None else float(timeout)
         if timeout <= 0:
             raise ValueError(f"{self.name}: timeout must be positive, not {timeout}")
-        if self.mode == "shell":
+        sudo = self._sudo(sudo)
+        if self.mode == "shell" and not sudo:
             # eval keeps a syntax error inside the subshell (it would end the shell)
-            remote = (f"sudo -n sh -c {shlex.quote(cmd)}" if self._sudo(sudo)
-                      else f"eval {shlex.quote(cmd)}")
+            remote = f"eval {shlex.quote(cmd)}"
             grace = 0.0
         else:
-            remote = remote_command(cmd, timeout, self._sudo(sudo))
+            # through sudo the command runs as root, out of reach of a kill sent
+            # as the login user: its timeout is started through sudo too
+            remote = remote_command(cmd, timeout, sudo)
             grace = self.timeout_grace
         with self._lock:
             started, t0 = time.time(), time.monotonic()
@@ -172,9 +177,10 @@ class SshSession:
                 rc, out, err = self._with_connection(lambda: self._execute(remote, deadline))
             except Deadline as d:
                 how = ("process group killed by the controller, shell discarded"
-                       if self.mode == "shell" else
+                       if self.mode == "shell" and not sudo else
                        f"controller gave up: no exit status {self.timeout_grace:g} s later, "
-                       "channel closed")
+                       + ("shell's process group killed through sudo, shell discarded"
+                          if self.mode == "shell" else "channel closed"))
                 self._timeout(cmd, timeout, started, t0, d.out, d.err, how)
             except TransportError as e:
                 self._record(cmd, None, started, t0, error=str(e))
@@ -184,7 +190,10 @@ class SshSession:
                 raise self._redacted(type(e)(self.name, f"{msg} [running: {shown}]")) from None
             duration = time.monotonic() - t0
             if rc in (124, 137) and duration >= timeout - 0.05:
-                self._timeout(cmd, timeout, started, t0, out, err, "killed on the node")
+                self._timeout(cmd, timeout, started, t0, out, err,
+                              f"ended on the node: `timeout`{' started through sudo' if sudo else ''}"
+                              f" sent SIGTERM to the command's process group, SIGKILL "
+                              f"{KILL_AFTER_S} s later")
             result = Result(self.name, cmd, rc, decode(out), decode(err), duration)
             self._record(cmd, rc, started, t0, result.stdout, result.stderr)
         if check and rc != 0:
@@ -332,8 +341,10 @@ class SshSession:
         pid = self._shell_pid
         if not pid:
             return
+        # with the session's sudo: the group holds what ran through sudo, as root
+        kill = f"{'sudo -n ' if self._sudo(None) else ''}kill -KILL -- -{int(pid)}"
         try:
-            self._exec_run(f"kill -KILL -- -{int(pid)} 2>/dev/null; exit 0",
+            self._exec_run(f"{kill} 2>/dev/null; exit 0",
                            time.monotonic() + max(5.0, self.timeout_grace))
         except (Deadline, Lost, Stale, TransportError, paramiko.SSHException,
                 EOFError, OSError):
@@ -386,7 +397,14 @@ class SshSession:
         def done():
             found_out = out_marks.update(out)
             return err_marks.update(err) and found_out
-        if not self._pump(chan, out, err, deadline, done):
+        try:
+            ended = self._pump(chan, out, err, deadline, done)
+        except Deadline:
+            # the partial output is the command's own: no marker of the framing
+            raise Deadline(out[out_marks.begin:] if out_marks.begin is not None else b"",
+                           err[err_marks.begin:] if err_marks.begin is not None else b"") \
+                from None
+        if not ended:
             tail = decode(err[-500:]).strip() or "the shell channel closed"
             if out_marks.begin is None and err_marks.begin is None:
                 raise Stale(f"the shell ended before the command started: {tail}")
