@@ -21,8 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .errors import LaghilError
-from .journal import UndoRecord, run_record
-from .names import check_name, q, qif
+from .journal import UndoRecord, node_record
+from .names import check_name
 from .netstate import SNAPSHOT_COMMAND, diff_snapshots, parse_snapshot
 from .vlab.paths import state_root
 
@@ -163,11 +163,9 @@ def repairs(lab, baseline, current, management=None, virtual=False):
                                "laghil did not make it (not one of the lab's device names): left "
                                "alone, remove it by hand if it should not be there")
                 continue
-            i = qif(name)
-            cmd = (f"teamd -k -t {i} 2>/dev/null; " if kind == "team" else "") + \
-                f"if [ -e /sys/class/net/{i} ]; then ip link del dev {i}; fi"
-            steps.append(run_record(node, cmd, what=f"delete {kind or 'netdev'} {name} (not in "
-                                                    "the baseline, laghil's)"))
+            steps.append(node_record(node, "team_delete" if kind == "team" else "link_delete",
+                                     what=f"delete {kind or 'netdev'} {name} (not in the "
+                                          "baseline, laghil's)", name=name))
         for name in sorted(set(bl) - set(cl)):
             refused.append(f"{node}: {name} is in the baseline and gone now: laghil cannot make "
                            "it again (a driver unloaded, a NIC removed?)")
@@ -179,21 +177,17 @@ def repairs(lab, baseline, current, management=None, virtual=False):
                 refused.append(f"{node}: {name} differs from the baseline but is the management "
                                "interface: never touched")
                 continue
-            i = qif(name)
-            cmds = []
+            fix = {}
             if now.get("master") != want.get("master"):
-                cmds.append(f"ip link set dev {i} nomaster" if not want.get("master") else
-                            f"ip link set dev {i} master {qif(want['master'])}")
+                fix.update({"master": want["master"]} if want.get("master") else
+                           {"nomaster": True})
             if now.get("mac") != want.get("mac") and want.get("mac"):
-                from .drivers.netdev import check_mac
-                cmds += [f"ip link set dev {i} down",
-                         f"ip link set dev {i} address {check_mac(want['mac'])}"]
+                fix["mac"] = want["mac"]
             if now.get("mtu") != want.get("mtu") and want.get("mtu"):
-                cmds.append(f"ip link set dev {i} mtu {int(want['mtu'])}")
-            if cmds or now.get("admin_up") != want.get("admin_up"):
-                cmds.append(f"ip link set dev {i} {'up' if want.get('admin_up') else 'down'}")
-            if cmds:
-                steps.append(run_record(node, "; ".join(cmds), what=f"{name} as in the baseline"))
+                fix["mtu"] = int(want["mtu"])
+            if fix or now.get("admin_up") != want.get("admin_up"):
+                steps.append(node_record(node, "link_as", what=f"{name} as in the baseline",
+                                         name=name, up=bool(want.get("admin_up")), **fix))
             if (want.get("operstate") == "UP" and now.get("operstate") != "UP"
                     and want.get("admin_up") and now.get("admin_up")):
                 if virtual:
@@ -212,19 +206,19 @@ def repairs(lab, baseline, current, management=None, virtual=False):
             if extra and laghil_made(lab, name):
                 continue    # deleted with the device
             for a in extra:
-                steps.append(run_record(node, f"ip addr del {q(a)} dev {qif(name)}",
-                                        what=f"{name}: address {a} not in the baseline"))
+                steps.append(node_record(node, "addr_del", name=name, addr=a,
+                                         what=f"{name}: address {a} not in the baseline"))
             for a in gone:
                 if a.lower().startswith("fe80:"):
                     continue    # link-local: the kernel makes it again when the link is up
-                steps.append(run_record(node, f"ip addr replace {q(a)} dev {qif(name)}",
-                                        what=f"{name}: address {a} of the baseline"))
+                steps.append(node_record(node, "addr_replace", name=name, addr=a,
+                                         what=f"{name}: address {a} of the baseline"))
         for link in sorted(set(c.get("rdma", {})) - set(b.get("rdma", {}))):
             dev = link.split("/")[0]
             netdev = (c["rdma"][link] or {}).get("netdev") or ""
             if laghil_made(lab, netdev) and dev.startswith("rxe_"):
-                steps.append(run_record(node, f"rdma link delete {q(dev)} 2>/dev/null; true",
-                                        what=f"RDMA link {dev} over {netdev}"))
+                steps.append(node_record(node, "rdma_link_delete", dev=dev,
+                                         what=f"RDMA link {dev} over {netdev}"))
             else:
                 refused.append(f"{node}: RDMA link {link} not in the baseline and not laghil's")
         for lag in sorted(set(c.get("lags", {})) - set(b.get("lags", {}))):
@@ -233,8 +227,8 @@ def repairs(lab, baseline, current, management=None, virtual=False):
                            "remove it by hand if it should not be there")
         for ns in sorted(set(c.get("netns", [])) - set(b.get("netns", []))):
             if ns.startswith(lab.device_names.netns):
-                steps.append(run_record(node, f"ip netns del {q(ns)} 2>/dev/null; true",
-                                        what=f"delete netns {ns} (laghil's)"))
+                steps.append(node_record(node, "netns_delete", ns=ns,
+                                         what=f"delete netns {ns} (laghil's)"))
             else:
                 refused.append(f"{node}: netns {ns} not in the baseline and not laghil's (not "
                                f"{lab.device_names.netns}*): left alone")
@@ -269,7 +263,7 @@ def management_of(rt):
 def apply_repairs(rt, steps, journal, say=print):
     """Run each repair step, journaled first (a crash mid-repair leaves the rest
     for the next restore); [(step, ok, detail)]."""
-    from .journal import replay_step
+    from .restore import replay_step
     out = []
     for step in steps:
         entry = journal.add(step) if journal is not None else None
@@ -308,7 +302,7 @@ def clean_start(rt, journal, *, baseline_file=None, restore=False, save_baseline
     repairs it can and says what it could not. With no baseline, ``save_baseline``
     records the state now as the lab's baseline. Returns a report dict (for
     results.json and report.html) whose ``state`` is the lab's state now."""
-    from .journal import replay
+    from .restore import replay
     report = {"restored": [], "baseline": None, "diff": [], "repaired": [], "refused": [],
               "saved_baseline": None}
     report["restored"] = [{"ok": o.ok, "what": o.entry.describe(), "detail": o.detail,

@@ -18,6 +18,7 @@ import secrets
 from dataclasses import dataclass
 
 from .errors import LaghilError
+from .journal import node_undo
 from .names import q, qif
 from .parsing import parser
 
@@ -187,7 +188,7 @@ def partner_timeout(node, port, partner_system, *, defer, limit_s=10.0, python="
     loss of sync (see the module doc). The clsact qdisc (and so the rule) is
     removed by an undo registered before it is added."""
     p = qif(port)
-    defer(node.run, f"tc qdisc del dev {p} clsact 2>/dev/null; true")
+    defer(node_undo(node, "qdisc_delete", name=port, parent="clsact"))
     node.run(f"tc qdisc add dev {p} clsact")
     pcap = node.path(f"laghil-lacp-{secrets.token_hex(4)}.pcap", verify=True)
     script = node.path(f"laghil-lacp-watch-{secrets.token_hex(4)}.py")

@@ -65,14 +65,6 @@ class Node:
         """``name`` (one path component: letters, digits, ``._-``) inside :meth:`workdir`."""
         return private_path(self, name, verify)
 
-    def undo_records(self, method, args, kwargs):
-        """The journal record of ``defer(node.run, cmd, check=...)`` (laghil.journal)."""
-        if method != "run":
-            return None
-        from .journal import run_record
-        cmd = args[0] if args else kwargs.get("cmd")
-        return run_record(self.name, cmd, kwargs.get("check", True))
-
     def carriers(self, ports):
         """{port: True/False} carrier of each port, in one round trip.
 
@@ -113,13 +105,6 @@ class NetnsNode(Node):
     def run(self, cmd, **kw):
         return self.session.run(self.wrap(cmd), **kw)
 
-    def undo_records(self, method, args, kwargs):
-        if method != "run":
-            return None
-        from .journal import run_record
-        cmd = args[0] if args else kwargs.get("cmd")
-        return run_record(self.name, f"[ -e /run/netns/{q(self.netns)} ] || exit 0; "
-                                     f"{self.wrap(cmd)}", kwargs.get("check", True))
 
 
 @parser('/sys/class/net/*/carrier')

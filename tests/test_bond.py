@@ -119,7 +119,10 @@ def test_create_registers_the_undo_before_changing_anything():
     bond = Bond(node, "lgbond0", "802.3ad", ["eth1", "eth2"], miimon=100, lacp_rate="fast")
     bond.create(defer=lambda fn: undo_at.append((fn, len(node.cmds))), address="192.168.201.1/24")
     (fn, n_before), = undo_at
-    assert fn == bond.destroy
+    assert fn.fn == bond.destroy
+    (rec,) = fn.records                 # journaled as data: the delete, members as they were
+    assert rec.args[0] == "netdev_destroy" and rec.args[1]["name"] == "lgbond0"
+    assert [m["name"] for m in rec.args[1]["members"]] == ["eth1", "eth2"]
     assert node.cmds[:n_before] == [preflight_command(), "ip -j addr show dev eth1",
                                     "ip -j addr show dev eth2"]
     create = node.cmds[n_before]
@@ -215,7 +218,7 @@ def test_switch_partner_lag_and_bridge_register_their_undo_first():
     br = sw.bridge_create("lgbr0", ["lglag1", "swp3"],
                           defer=lambda fn: undo.append((fn, len(node.cmds))))
     (f1, n1), (f2, n2) = undo
-    assert f1 == lag.destroy and f2 == br.destroy
+    assert f1.fn == lag.destroy and f2.fn == br.destroy
     assert node.cmds[n1].startswith("ip link add name lglag1 type bond mode 802.3ad miimon 10")
     assert "lacp_rate fast" in node.cmds[n1]
     assert node.cmds[n2].startswith("ip link add name lgbr0 type bridge stp_state 0")

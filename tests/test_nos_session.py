@@ -87,7 +87,7 @@ def test_session_start_reads_an_onyx_switch_through_its_driver_never_a_shell(rac
     rt, sessions = rack3_rt
     journal = Journal(rt.lab.name, path=tmp_path / "journal.jsonl")
     # a killed run left a port shut on sw3: replayed through the driver's CLI
-    journal.add(UndoRecord("switch", "sw3", ("port_no_shutdown", "Eth1/2")))
+    journal.add(UndoRecord("switch", "sw3", ("port_no_shutdown", ["Eth1/2"])))
     said = []
     base = tmp_path / "baseline.json"
     report = clean_start(rt, journal, baseline_file=base, save_baseline=True, say=said.append)

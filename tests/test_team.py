@@ -257,7 +257,8 @@ def test_create_registers_the_undo_before_changing_anything():
                 port_opts={"eth1": {"prio": 10}}).create(defer=undo, address="192.168.201.1/24")
     assert (team.node, team.name, team.mode, team.members) == \
         (node, "team0", "activebackup", ["eth1", "eth2"])
-    assert len(undo.stack) == 1 and undo.stack[0][0] == team.destroy
+    assert len(undo.stack) == 1 and undo.stack[0][0].fn == team.destroy
+    assert undo.stack[0][0].records[0].args[1]["team"] is True
     first_change = next(i for i, c in enumerate(node.cmds) if _changes(c))
     assert undo.at[0] <= first_change, f"undo registered after: {node.cmds[:undo.at[0]]}"
     assert node.cmds[:first_change] == [preflight_command(),

@@ -10,9 +10,10 @@ import pytest
 from laghil.drivers.vflag import (MSG_TOO_MANY_VFS, MSG_TX_TYPE, VfLagError, VfLagRefused,
                                   eswitch_mode_command, lag_state_command, numvfs_command,
                                   parse_eswitch, parse_lag_debugfs, parse_lag_log,
-                                  parse_phy_counters, plan_vf_lag, undo_commands,
+                                  parse_phy_counters, plan_vf_lag, undo_actions,
                                   uplink_shares, vf_driver_command)
 from laghil.errors import BadName
+from laghil.undo_actions import build
 from laghil.parsing import ParseError
 
 S = Path(__file__).parent / "data" / "samples"
@@ -36,7 +37,10 @@ def test_the_plan_keeps_the_order_the_driver_needs():
     assert cmds["4 VFs on enp8s0f0np0"] == ("echo 0 > /sys/class/net/enp8s0f0np0/device/sriov_numvfs"
                                             " && echo 4 > /sys/class/net/enp8s0f0np0/device/"
                                             "sriov_numvfs")
-    assert undo_commands(PFS)[-1] == "devlink dev eswitch set pci/0000:08:00.1 mode legacy"
+    assert [build(*a) for a in undo_actions(PFS)][-2:] == [
+        "devlink dev eswitch set pci/0000:08:00.0 mode legacy",
+        "devlink dev eswitch set pci/0000:08:00.1 mode legacy"]
+    assert build(*undo_actions(PFS)[0]) == numvfs_command("enp8s0f0np0", 0)
 
 
 @pytest.mark.parametrize("kw, words", [

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from ..errors import LaghilError
 from ..lacp import healthy_state
 from ..names import check_ifname, qif
+from ..undo_actions import bond_create_commands
 from ..parsing import parser
 from .netdev import UpperDevice
 
@@ -390,15 +391,8 @@ class Bond(UpperDevice):
         return f"<Bond {self.node.name}:{self.name} {self.mode} {self.members}>"
 
     def create_commands(self, address=None):
-        b = qif(self.name)
-        opts = " ".join(f"{k} {v}" for k, v in self.options.items())
-        cmds = [f"ip link add name {b} type bond mode {self.mode} {opts}".strip()]
-        for m in self.members:
-            cmds += [f"ip link set dev {qif(m)} down", f"ip link set dev {qif(m)} master {b}"]
-        cmds.append(f"ip link set dev {b} up")
-        if address:
-            cmds.append(f"ip addr add {ipaddress.ip_interface(address)} dev {b}")
-        return cmds
+        return bond_create_commands(self.name, self.mode, self.options, self.members,
+                                    str(ipaddress.ip_interface(address)) if address else None)
 
     def create(self, *, defer, address=None):
         """Create the bond, enslave members, bring it up (and add ``address``).

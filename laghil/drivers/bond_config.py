@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 
 from ..errors import LaghilError
+from ..journal import node_undo
 from ..names import qif
 from ..parsing import parser
 from .bond import MODES
@@ -117,7 +118,7 @@ def driver_defaults(node, mode, name, *, defer):
     if key not in _DEFAULTS:
         check_can_create(node, "bond", name, [])
         b = qif(name)
-        defer(node.run, f"if [ -e /sys/class/net/{b} ]; then ip link del dev {b}; fi", check=False)
+        defer(node_undo(node, "link_delete", name=name, what=f"delete bond {name}"))
         text = node.run(f"ip link add name {b} type bond mode {mode} && "
                         f"ip -d -j link show dev {b}; r=$?; ip link del dev {b}; exit $r").stdout
         _DEFAULTS[key] = parse_config(text, name)

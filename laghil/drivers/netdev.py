@@ -20,7 +20,9 @@ import re
 from dataclasses import dataclass
 
 from ..errors import BadName, LaghilError
+from ..journal import Undo, node_record
 from ..names import qif
+from ..undo_actions import ACTIONS, _member, check_mac, check_prefix, member_restore  # noqa: F401
 from ..parsing import parser
 
 
@@ -78,31 +80,17 @@ def restore_state(node, st):
     node.run(" && ".join(cmds))
 
 
+def member_state(st):
+    """A NetdevState as the data of a journal record (laghil.undo_actions)."""
+    return {"name": st.name, "master": bool(st.master), "mac": st.mac, "mtu": st.mtu,
+            "addrs": list(st.addrs), "up": bool(st.up)}
+
+
 def restore_command(st):
     """One shell command that puts ``st`` back whatever the netdev's state is now
     (for the undo journal: a later process cannot read the state first).
     Idempotent; a netdev that no longer exists is left alone."""
-    i = qif(st.name)
-    cmds = [f"ip link set dev {i} nomaster 2>/dev/null" if not st.master else None,
-            f"ip link set dev {i} down",
-            f"ip link set dev {i} address {check_mac(st.mac)}" if st.mac else None,
-            f"ip link set dev {i} mtu {int(st.mtu)}" if st.mtu else None,
-            *(f"ip addr replace {check_prefix(a)} dev {i}" for a in st.addrs),
-            f"ip link set dev {i} {'up' if st.up else 'down'}"]
-    body = "; ".join(c for c in cmds if c)
-    return f"if [ -e /sys/class/net/{i} ]; then {body}; fi"
-
-
-def check_mac(mac):
-    if not re.fullmatch(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}", str(mac)):
-        raise BadName(f"not a MAC address: {mac!r}")
-    return mac
-
-
-def check_prefix(addr):
-    if not re.fullmatch(r"[0-9a-fA-F:.]+/\d{1,3}", str(addr)):
-        raise BadName(f"not an address/prefix: {addr!r}")
-    return addr
+    return member_restore(_member(member_state(st)))
 
 
 # ------------------------------------------------------------ what is on the node
@@ -211,34 +199,31 @@ def check_not_management(node, ifname, what):
 class UpperDevice:
     """An upper netdev laghil makes over ``members`` (a bond, a team, a bridge).
     Subclasses set ``node``, ``name``, ``members`` and ``kind``, and may
-    override :meth:`delete_command` (teamd owns a team's netdev)."""
+    set :attr:`delete_action` (teamd owns a team's netdev)."""
 
     kind = "netdev"
+    delete_action = "link_delete"        # laghil.undo_actions
     _saved = ()
 
     def _create(self, cmds, *, defer):
         check_can_create(self.node, self.kind, self.name, self.members)
         self._saved = [read_state(self.node, m) for m in self.members]
-        defer(self.destroy)
+        defer(self.destroy_undo())
         self.node.run(" && ".join(cmds))
         return self
 
     def delete_command(self):
-        n = qif(self.name)
-        return f"if [ -e /sys/class/net/{n} ]; then ip link del dev {n}; fi"
+        return ACTIONS[self.delete_action][2](self.name)
 
-    def undo_records(self, method, args, kwargs):
-        """The journal record of ``defer(device.destroy)``: the delete and every
-        member put back as it was, as one idempotent command (laghil.journal)."""
-        if method != "destroy":
-            return None
-        from ..journal import UndoRecord, run_record
-        cmd = "; ".join([self.delete_command(), *(restore_command(st) for st in self._saved)])
-        hook = getattr(self.node, "undo_records", None)     # a namespace wraps the command
-        rec = hook("run", (cmd,), {}) if hook else run_record(self.node.name, cmd)
-        return UndoRecord(rec.kind, rec.target, rec.args,
-                          f"delete {self.kind} {self.name}, members "
-                          f"{', '.join(self.members) or 'none'} as they were")
+    def destroy_undo(self):
+        """:meth:`destroy` with its journal record: the delete and every member
+        put back as it was (laghil.undo_actions ``netdev_destroy``)."""
+        rec = node_record(self.node, "netdev_destroy", name=self.name,
+                          team=self.delete_action == "team_delete",
+                          members=[member_state(st) for st in self._saved],
+                          what=f"delete {self.kind} {self.name}, members "
+                               f"{', '.join(self.members) or 'none'} as they were")
+        return Undo(self.destroy, rec, f"destroy {self.kind} {self.name}")
 
     def destroy(self):
         """Delete the device and return every member exactly as it was. Every

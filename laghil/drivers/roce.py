@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from ..errors import LaghilError
 from ..kevents import kernel_events
+from ..journal import node_undo
 from ..names import check_ifname, check_name, q
 from ..parsing import parser
 from ..wait import wait_until
@@ -280,8 +281,8 @@ class RoceLag:
                 # never register an undo that would delete somebody else's device
                 raise RoceError(f"{self.node.name}: refusing to add RDMA device {dev}: an RDMA "
                                 "link of that name already exists and laghil did not make it")
-            defer(self.node.run, f"rdma link show {q(dev)}/1 >/dev/null 2>&1 && "
-                  f"rdma link delete {q(dev)}; true", check=False)
+            defer(node_undo(self.node, "rdma_link_delete", dev=dev,
+                            what=f"delete RDMA device {dev}"))
             self.node.run(f"rdma link add {q(dev)} type rxe netdev {q(self.lag.name)}")
         else:
             allowed = ROCE_LAG_MODES if self.lag.kind == "bond" else ROCE_LAG_RUNNERS

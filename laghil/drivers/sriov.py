@@ -5,6 +5,7 @@ for a bond (MAC, trust, spoof check through the PF)."""
 import re
 
 from ..errors import LaghilError
+from ..journal import node_undo
 from ..names import qif
 from ..wait import wait_until
 from .vflag import numvfs_command
@@ -51,7 +52,7 @@ def create_vfs(node, pf, count, *, defer, timeout=30.0):
     if count > total:
         raise SriovError(f"{node.name}: {pf} offers {total} VFs, not {count}")
     vf_mod = VF_DRIVER.get(pf_driver(node, pf) or "")
-    defer(node.run, numvfs_command(pf, 0), check=False)
+    defer(node_undo(node, "sriov_vfs_off", pf=pf, what=f"{pf}: no VFs"))
     node.run((f"modprobe {vf_mod} 2>/dev/null; " if vf_mod else "") + numvfs_command(pf, count))
 
     found = []

@@ -25,9 +25,6 @@ HWADDR_POLICIES = ("same_all", "by_active", "only_active")
 AGG_SELECT_POLICIES = ("lacp_prio", "lacp_prio_stable", "bandwidth", "count", "port_config")
 TX_BALANCERS = ("basic",)
 
-DESTROY_WAIT_S = 5          # teamd -k: how long the netdev may take to go
-_POLL_S = 0.1
-
 
 class TeamError(LaghilError):
     pass
@@ -287,6 +284,7 @@ class Team(UpperDevice):
     the teamd runner."""
 
     kind = "team"
+    delete_action = "team_delete"
 
     def __init__(self, node, name, mode, members, link_watch="ethtool",
                  link_watch_opts=None, port_opts=None, **runner_opts):
@@ -325,15 +323,6 @@ class Team(UpperDevice):
                                 "is not an IP address with prefix (e.g. 192.168.1.1/24)") from None
         return self._create(self.create_commands(address), defer=defer)
 
-    def delete_command(self):
-        """Shell text: stop teamd if it runs, wait (bounded) for the netdev to go,
-        then delete it if it is still there."""
-        t = qif(self.name)
-        polls = int(DESTROY_WAIT_S / _POLL_S)
-        return (f"if teamd -e -t {t} >/dev/null 2>&1; then teamd -k -t {t} >/dev/null 2>&1; "
-                f"i=0; while [ -e /sys/class/net/{t} ] && [ $i -lt {polls} ]; do "
-                f"sleep {_POLL_S}; i=$((i+1)); done; fi; "
-                f"if [ -e /sys/class/net/{t} ]; then ip link del dev {t}; fi")
 
     def state(self):
         """TeamState from ``teamdctl <team> state dump``."""

@@ -19,6 +19,7 @@ Parsers are pure (tests/test_team_settings.py, on output captured in the rack).
 
 import json
 
+from ..journal import node_undo
 from ..names import q, qif
 from ..parsing import parser
 from .bond_config import Mismatch, version_of
@@ -142,7 +143,7 @@ def runner_defaults(node, runner, name, *, defer):
         t = qif(name)
         conf = json.dumps({"device": name, "runner": {"name": runner}}, separators=(",", ":"))
         stop = f"teamd -e -t {t} >/dev/null 2>&1 && teamd -k -t {t} >/dev/null 2>&1; true"
-        defer(node.run, stop, check=False)
+        defer(node_undo(node, "team_delete", name=name, what=f"stop teamd {name}"))
         text = node.run(f"teamd -d -t {t} -c {q(conf)} 2>/dev/null && teamdctl {t} state dump "
                         f"&& echo {TEAMNL_SEP} && teamnl {t} options; r=$?; {stop}; "
                         f"exit $r").stdout

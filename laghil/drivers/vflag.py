@@ -88,11 +88,12 @@ def plan_vf_lag(node, pfs, numvfs, mode, netns=None):
     return VfLagPlan(node, tuple(pfs), int(numvfs), mode, netns, steps)
 
 
-def undo_commands(pfs):
-    """What puts both PFs back: VFs removed, then the e-switch back to legacy
-    (the bond is the bond driver's undo). Idempotent."""
-    out = [numvfs_command(dev, 0) for dev, _ in pfs]
-    out += [eswitch_mode_command(pci, "legacy") for _, pci in pfs]
+def undo_actions(pfs):
+    """What puts both PFs back, in order, as journal actions (laghil.undo_actions):
+    VFs removed, then the e-switch back to legacy (the bond is the bond driver's
+    undo). Idempotent."""
+    out = [("sriov_vfs_off", {"pf": dev}) for dev, _ in pfs]
+    out += [("eswitch_legacy", {"pci": pci}) for _, pci in pfs]
     return out
 
 

@@ -14,6 +14,7 @@ Under emulation the first load of the tc modules takes seconds (3 s seen in CI):
 
 import time
 
+from ..journal import node_undo
 from ..names import qif
 
 ROCE_V2_PORT = 4791
@@ -26,8 +27,8 @@ class RoceBlackhole:
         self.t_on = self.t_off = None
 
     def prepare(self, *, defer):
-        defer(self.node.run, f"tc qdisc del dev {self._dev} ingress 2>/dev/null; true",
-              check=False)
+        defer(node_undo(self.node, "qdisc_delete", name=self.dev, parent="ingress",
+                        what=f"{self.dev}: RoCE blackhole removed"))
         self.node.run("modprobe -q cls_u32 2>/dev/null; modprobe -q act_gact 2>/dev/null; "
                       f"tc qdisc add dev {self._dev} ingress")
         return self

@@ -5,6 +5,7 @@ import time
 from contextlib import contextmanager
 
 from ..errors import LaghilError
+from ..journal import Undo, UndoRecord, node_record
 from ..measure.model import Event
 from ..names import qif
 from ..wait import wait_until
@@ -48,7 +49,7 @@ class FaultInjector:
         why = guard(self.label) if guard is not None else None
         if why:
             raise FaultError(why)
-        defer(self.revert)
+        defer(Undo(self.revert, self.revert_records() or (), f"revert {self.label}"))
         self.active = True
         self._defer = defer         # for a driver call that registers its own undo
         self.t_inject = self._inject() or time.time()
@@ -62,12 +63,9 @@ class FaultInjector:
         self.active = False
         return self.t_revert
 
-    def undo_records(self, method, args, kwargs):
-        """The journal records of ``defer(injector.revert)``: what a later process
-        does to revert this fault (laghil.journal), or None."""
-        return self.revert_records() if method == "revert" else None
-
     def revert_records(self):
+        """The journal records of the revert: what a later process does to
+        revert this fault (laghil.journal); none: it is not journaled."""
         return None
 
     def carriers(self):
@@ -149,9 +147,8 @@ class HostLinkDown(FaultInjector):
         return t
 
     def revert_records(self):
-        from ..journal import UndoRecord, run_record
-        recs = [run_record(self.host, f"ip link set dev {qif(self.port)} up",
-                           what=f"{self.port} up (link-down fault)")]
+        recs = [node_record(self.host, "link_set", name=self.port, up=True,
+                            what=f"{self.port} up (link-down fault)")]
         if self.far:
             recs += [UndoRecord("port", self.far[0], (self.far[1],)),
                      UndoRecord("port", self.host, (self.port,))]
@@ -182,7 +179,6 @@ class VirtualCablePull(FaultInjector):
         return self.rt.rack.set_cable(self.cable, True)[0]
 
     def revert_records(self):
-        from ..journal import UndoRecord
         return [UndoRecord("cable", self.cable.name)]
 
 
@@ -274,8 +270,7 @@ class SwitchPortShutdown(FaultInjector):
         return t
 
     def revert_records(self):
-        from ..journal import UndoRecord
-        recs = [UndoRecord("switch", self.switch, ("port_no_shutdown", self.port))]
+        recs = [UndoRecord("switch", self.switch, ("port_no_shutdown", [self.port]))]
         if self.rt.rack is not None and self.far:
             recs += [UndoRecord("port", self.switch, (self.port,)),
                      UndoRecord("port", self.far[0], (self.far[1],))]
@@ -318,7 +313,6 @@ class PduOutletOff(FaultInjector):
         return self.pdu.on(self.outlet)
 
     def revert_records(self):
-        from ..journal import UndoRecord
         return [UndoRecord("pdu", self.pdu_name, (self.outlet,))]
 
 

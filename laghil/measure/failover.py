@@ -176,7 +176,7 @@ def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, 
         probe = Probe(sender, receiver, dst_ip, flows=flows, rate_pps=rate_pps,
                       duration_s=duration_s, base_port=BASE_PORT,
                       src_base_port=BASE_PORT + SRC_OFFSET)
-    defer(probe.stop)
+    defer(probe.stop_undo())
     t_traffic = probe.start()
     time.sleep(max(0.0, t_traffic + hold_s - time.time()))
     if member is None:

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..errors import LaghilError
+from ..journal import Undo, node_record
 from ..lag_hash import POLICIES, spread_client_ports
 from ..names import q
 from ..parsing import parser
@@ -121,16 +122,13 @@ class BackgroundLoad:
             self._tag = f"laghil-load-{secrets.token_hex(4)}"
         return self._tag
 
-    def undo_records(self, method, args, kwargs):
-        """The journal record of ``defer(load.stop)``: its generators (tagged
+    def stop_undo(self):
+        """:meth:`stop` with its journal records: its generators (tagged
         LAGHIL_TAG=<tag> in their environment) ended on both nodes."""
-        if method != "stop":
-            return None
-        from ..journal import run_record
-        from .probe import kill_tagged_command
-        return [run_record(n.name, kill_tagged_command(self.tag), False,
-                           f"end background load {self.tag}")
-                for n in {x.name: x for x in (self.sender, self.receiver)}.values()]
+        return Undo(self.stop, [node_record(n, "kill_tagged", tag=self.tag,
+                                            what=f"end background load {self.tag}")
+                                for n in {x.name: x for x in (self.sender, self.receiver)}.values()],
+                    f"stop background load {self.tag}")
 
     def _files(self):
         return [self.sender.path(f"laghil-load-c{self.base_port + i}.json")
@@ -143,7 +141,7 @@ class BackgroundLoad:
         self.sender.workdir(verify=True)    # a node power cycled by an earlier test lost it
         ports = [self.base_port + i for i in range(self.plan.flows)]
         if self.defer is not None:
-            self.defer(self.stop)
+            self.defer(self.stop_undo())
         self.pids[self.receiver.name] = parse_pids(self.receiver.run("; ".join(
             f"LAGHIL_TAG={self.tag} timeout {bound} iperf3 -s -1 -p {p} >/dev/null 2>&1 & echo $!"
             for p in ports)).stdout)

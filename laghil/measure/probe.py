@@ -28,7 +28,8 @@ from pathlib import Path
 from ..errors import LaghilError
 from ..names import q
 from ..parsing import parser
-from ..transport.ssh import WORKDIR_RE
+from ..journal import Undo, node_record
+from ..undo_actions import kill_tagged
 from . import analysis
 from .model import Measurement, Timeline
 
@@ -44,21 +45,9 @@ _upload_lock = threading.Lock()
 
 
 def kill_tagged_command(tag, remove_in=None):
-    """Shell: SIGTERM every process whose command line or environment (e.g.
-    ``LAGHIL_TAG=<tag>``) contains ``tag`` (a laghil run id: processes laghil
-    started, found by their id). The tag is split in the script
-    so that the script's own command line (exec mode) does not match it;
-    ``remove_in``: a session's private folder (SshSession.workdir), whose
-    ``<tag>.*`` files are then removed."""
-    if not tag.replace("-", "").replace("_", "").isalnum() or len(tag) < 8:
-        raise ValueError(f"not a laghil run tag: {tag!r}")
-    if remove_in is not None and not WORKDIR_RE.fullmatch(remove_in):
-        raise ValueError(f"not a laghil private folder: {remove_in!r}")
-    half = len(tag) // 2
-    return (f"t={tag[:half]}; t=\"$t\"{tag[half:]}; for p in /proc/[0-9]*; do "
-            "c=$(cat $p/cmdline $p/environ 2>/dev/null | tr '\\0' ' '); "
-            "case \"$c\" in *\"$t\"*) kill -TERM ${p#/proc/} 2>/dev/null;; esac; done; "
-            + (f"rm -f -- {q(remove_in)}/\"$t\".*; " if remove_in else "") + "true")
+    """laghil.undo_actions ``kill_tagged``: SIGTERM to the processes tagged
+    ``tag``, then their files in ``remove_in`` (a private folder) removed."""
+    return kill_tagged(tag, remove_in)
 
 
 class ProbeError(LaghilError):
@@ -455,21 +444,19 @@ class Probe:
         self.start()
         return self.wait()
 
-    def undo_records(self, method, args, kwargs):
-        """The journal record of ``defer(probe.stop)``: on each node, SIGTERM to
-        every process whose command line carries this probe's run id (its agents
-        and their wrappers: processes laghil started, found by the id), then its
+    def stop_undo(self):
+        """:meth:`stop` with its journal records: on each node, SIGTERM to every
+        process whose command line carries this probe's run id (its agents and
+        their wrappers: processes laghil started, found by the id), then its
         files removed. A controller killed mid-trial leaves agents running until
         their bound; the next session ends them at once (a receiver left bound to
         the probe's ports would refuse the next probe)."""
-        if method != "stop":
-            return None
-        from ..journal import run_record
         tag = f"laghil-probe-run-{self._rid}"
         nodes = {n.name: n for n in (self.sender, self.receiver)}
-        return [run_record(name, kill_tagged_command(tag, remove_in=nodes[name].workdir()), False,
-                           f"end probe {self._rid}'s agents (by its run id)")
-                for name in sorted(nodes)]
+        return Undo(self.stop, [node_record(nodes[name], "kill_tagged", tag=tag,
+                                            workdir=nodes[name].workdir(),
+                                            what=f"end probe {self._rid}'s agents (by its run id)")
+                                for name in sorted(nodes)], f"stop probe {self._rid}")
 
     def stop(self):
         """Stop the agents this probe started that still run: SIGTERM to the

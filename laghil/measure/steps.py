@@ -102,7 +102,7 @@ def run_step(sender, receiver, dst_ip, label, action, *, defer, flows=4, rate_pp
     probe = Probe(sender, receiver, dst_ip, flows=flows, rate_pps=rate_pps,
                   duration_s=hold_s + slack_s + after_s, base_port=BASE_PORT,
                   src_base_port=BASE_PORT + SRC_OFFSET)
-    defer(probe.stop)
+    defer(probe.stop_undo())
     t0 = probe.start()
     time.sleep(max(0.0, t0 + hold_s - time.time()))
     late = time.time() - (t0 + hold_s)

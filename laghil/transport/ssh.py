@@ -58,6 +58,7 @@ from .cmdlog import CommandLog
 from .connect import open_transport
 from .framing import (BUF, KILL_AFTER_S, Deadline, Lost, Marks, Result, Stale, decode, framed,
                       remote_command)
+from ..undo_actions import WORKDIR_RE
 from .redact import SECRETS
 
 MODES = ("exec", "shell")
@@ -75,7 +76,6 @@ MAKE_WORKDIR = ('r="${XDG_RUNTIME_DIR:-}"; d=; '
                 'd=$(mktemp -d "$r/laghil.XXXXXXXXXX" 2>/dev/null); fi; '
                 '{ [ -n "$d" ] || d=$(mktemp -d /tmp/laghil.XXXXXXXXXX); } && chmod 700 "$d" '
                 '&& echo "$d"')
-WORKDIR_RE = re.compile(r"/(?:(?!\.\.?/)[A-Za-z0-9._-]+/)*laghil\.[A-Za-z0-9]{10}")
 
 
 class SshSession:

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 
 import pytest
+from laghil.journal import node_undo
 from pytest_laghil import cable_pull_method, lacks
 from pytest_laghil.lag import pick_path
 from pytest_laghil.lag_checks import repeated_trials
@@ -49,7 +50,6 @@ from laghil.drivers.roce import RoceLag, inventory
 from laghil.measure.failover import run_failover
 from laghil.measure.figures import failover_figures
 from laghil.measure.model import Measurement
-from laghil.measure.probe import kill_tagged_command
 from laghil.measure.rdma_probe import RdmaProbe, UdProbe
 from laghil.measure.throughput import counters_command, parse_counters
 from laghil.names import q
@@ -150,7 +150,7 @@ def _stock_tool(ag, tool, gid, iters, port, *, defer, extra=""):
     server, _ = tool_commands(tool, ag.devs[b.name], gid[b.name], ip, iters, port=port)
     _, client = tool_commands(tool, ag.devs[a.name], gid[a.name], ip, iters, port=port)
     tag = f"laghil-ib-{secrets.token_hex(4)}"
-    defer(b.run, kill_tagged_command(tag, remove_in=b.workdir(verify=True)), check=False)
+    defer(node_undo(b, "kill_tagged", tag=tag, workdir=b.workdir(verify=True)))
     b.run(f"LAGHIL_TAG={tag} {server}{extra} > {b.path(tag + '.srv')} 2>&1 &")
     return client + extra
 
@@ -316,7 +316,7 @@ def test_active_passive_keeps_every_qp_on_the_active_member_and_a_pull_moves_the
     active = lag.active()
     probe = RdmaProbe(lag.a.node, lag.b.node, lag.ip_b, qps=4, rate_pps=RC_RATE, duration_s=4.0,
                       retry_cnt=7, timeout=profile.rc_ack_timeout)
-    defer(probe.stop)
+    defer(probe.stop_undo())
     t0 = probe.start()
     time.sleep(max(0.0, t0 + 1.0 - time.time()))
     before, counts = _tx_shares(lag.a.node, lag.a.members)
@@ -360,7 +360,7 @@ def test_moving_the_lags_active_member_moves_the_rdma_traffic(aggregate_pair, la
     other = next(m for m in lag.a.members if m != first)
     probe = RdmaProbe(lag.a.node, lag.b.node, lag.ip_b, qps=4, rate_pps=RC_RATE, duration_s=8.0,
                       retry_cnt=7, timeout=profile.rc_ack_timeout)
-    defer(probe.stop)
+    defer(probe.stop_undo())
     t0 = probe.start()
     time.sleep(max(0.0, t0 + 1.0 - time.time()))
     seen = []

@@ -201,11 +201,11 @@ def test_controller_killed_mid_failover_trial_leaves_a_lab_the_next_run_restores
     time.sleep(0.3)                  # the pull itself follows its journal entry
     c.signal(sig)
     rc = c.wait(timeout=120)
-    assert "run" in kinds(pending), "the bond's undo was journaled before the pull"
+    assert "node" in kinds(pending), "the bond's undo was journaled before the pull"
     left = Journal(LAB).pending()
     if sig == signal.SIGKILL:
         assert rc == -signal.SIGKILL
-        assert {"cable", "run"} <= kinds(left), [e.describe() for e in left]
+        assert {"cable", "node"} <= kinds(left), [e.describe() for e in left]
         results, out = restore_run(rack)
         restored = results["lab_start"]["restored"]
         assert len(restored) == len(left) and all(r["ok"] for r in restored), restored

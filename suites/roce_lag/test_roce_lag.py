@@ -15,6 +15,7 @@ the profile and against the QP's own survival bound
 import time
 
 import pytest
+from laghil.journal import node_undo
 from pytest_laghil import (
     cable_pull_method,
     expect_known_defect,
@@ -97,8 +98,7 @@ def test_one_rdma_device_on_the_bond_with_gids_following_its_addresses(roce_pair
     # RoCE v2 GIDs follow the bond's addresses: one added appears, removed goes
     a = pair.a
     extra = "192.168.209.1"
-    cmd = f"ip addr del {extra}/24 dev {a.lag.name}"
-    defer(a.node.run, cmd + " 2>/dev/null; true", check=False)
+    defer(node_undo(a.node, "addr_del", name=a.lag.name, addr=f"{extra}/24"))
     a.node.run(f"ip addr add {extra}/24 dev {a.lag.name}")
 
     def gid_present():
@@ -263,7 +263,7 @@ def test_qp_created_while_member_down_works_and_survives_restore(roce_pair, lab_
                revert_timeout=10) as f:
         probe = RdmaProbe(lag.a.node, lag.b.node, lag.ip_b, qps=qps, rate_pps=RATE,
                           duration_s=8.0, retry_cnt=RETRY_CNT, timeout=profile.rc_ack_timeout)
-        defer(probe.stop)
+        defer(probe.stop_undo())
         t_start = probe.start()
         time.sleep(max(0.0, t_start + 3.0 - time.time()))
     t_restore = f.t_revert
@@ -312,7 +312,7 @@ def test_probe_reports_lost_connection_when_outage_exceeds_survival_bound(roce_p
     probe = RdmaProbe(lag.a.node, rx, lag.ip_b, qps=QPS, rate_pps=RATE, duration_s=run_s,
                       retry_cnt=retry_cnt, timeout=timeout)
     bound_ms = probe.survival_bound_s * 1e3
-    defer(probe.stop)
+    defer(probe.stop_undo())
     t0 = probe.start()
     time.sleep(max(0.0, t0 + 1.0 - time.time()))
     t_on = hole.on()

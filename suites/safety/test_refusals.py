@@ -10,6 +10,7 @@ import pytest
 
 from laghil.drivers.lag import make_lag
 from laghil.drivers.netdev import NetdevRefused
+from laghil.journal import node_undo
 from pytest_laghil.lag import pick_path
 
 from laghil.pairs import needs_of
@@ -36,7 +37,7 @@ def _where(request, lab, kind="bond", mode=None):
 def _own(node, name, cmds, *, defer):
     """A netdev the TEST makes to stand for the server's own: raw commands, its
     removal registered first."""
-    defer(node.run, f"ip link del dev {name} 2>/dev/null; true", check=False)
+    defer(node_undo(node, "link_delete", name=name))
     node.run(" && ".join(cmds))
 
 
@@ -60,7 +61,7 @@ def test_a_member_enslaved_elsewhere_is_refused_and_left_alone(request, lab, nod
     host, (m1, m2) = _where(request, lab)
     h = node(host)
     own = "prodbond9"
-    defer(h.run, f"ip link set dev {m2} up", check=False)     # runs last: after the delete
+    defer(node_undo(h, "link_set", name=m2, up=True))     # runs last: after the delete
     _own(h, own, [f"ip link add name {own} type bond mode active-backup",
                          f"ip link set dev {m2} down", f"ip link set dev {m2} master {own}"],
          defer=defer)

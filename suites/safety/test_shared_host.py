@@ -70,7 +70,7 @@ def test_files_planted_at_laghils_old_names_are_not_run_read_or_written(request,
 
     lab_rt.lease_held.renew()                       # the lease written again, now
     probe = Probe(h, h, "127.0.0.1", flows=1, rate_pps=200, duration_s=1.0, base_port=47900)
-    defer(probe.stop)
+    defer(probe.stop_undo())
     res = probe.run()                               # the agents uploaded and run, now
     after = _facts(h, planted)
     ran = h.run(f"cat {q(mark)} 2>/dev/null", check=False).stdout.strip()

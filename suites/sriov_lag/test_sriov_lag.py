@@ -12,6 +12,7 @@ naming that capability.
 """
 
 import pytest
+from laghil.journal import node_undo
 from pytest_laghil.lag import pick_path
 from pytest_laghil.lag_checks import (
     assert_failover,
@@ -111,7 +112,7 @@ def vf_bond_pair(request, lab, node, lag_pair, defer):
             port_of[h] = dict(zip(members[h], pfs))
             # the tenant: a namespace of its own with the VFs in it (deleted after:
             # its VFs fall back to the host, then go with sriov_numvfs 0)
-            defer(n.run, f"ip netns del {ns} 2>/dev/null; true", check=False)
+            defer(node_undo(n, "netns_delete", ns=ns))
             n.run(f"ip netns add {ns} && ip -n {ns} link set lo up && "
                   + " && ".join(f"ip link set dev {vf} netns {ns}" for vf in members[h]))
             tenants[h] = NetnsNode(n, ns)

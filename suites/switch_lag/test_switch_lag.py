@@ -19,6 +19,7 @@ from laghil.faults import fault
 from laghil.measure.model import Measurement
 from laghil.measure.probe import Probe
 from laghil.measure.steps import run_step, step_problems
+from laghil.measure.throughput import counters_command, parse_counters
 from laghil.wait import wait_until
 from pytest_laghil import lacks, params
 from pytest_laghil.lag_checks import (assert_failover, check_bond_state, check_distribution,
@@ -288,7 +289,20 @@ def test_a_blackholed_member_fails_the_step_naming_flows(lag_pair, lab_rt, case,
     drv = driver_of(pair, lab_rt)
     a = pair.a.node.name
     lag, ports = pair.switch_lags[a], pair.switch_ports[a]
-    bad = ports[0]
+    # the member the flows ride: the host's hash (a team's is not the bond's, so
+    # not computed here) decides; the step's own flows, sent once before, show it
+    host, members = pair.a.node, list(pair.a.members)
+
+    def sent():
+        return {m: c["tx_packets"] for m, c in
+                parse_counters(host.run(counters_command(members)).stdout, members)[1].items()}
+    before = sent()
+    run_step(host, pair.b.node, f"{VLANS[100]}.2", "which member carries the flows",
+             lambda: None, defer=defer, flows=4, rate_pps=500, hold_s=0.5, after_s=1.0)
+    carried = {m: n - before[m] for m, n in sent().items()}
+    busiest = max(carried, key=carried.get)
+    bad = lab_rt.lab.far_end(a, busiest).port
+    assert bad in ports, f"{a}:{busiest} is cabled to {bad}, not a member of {lag} ({ports})"
     try:
         drv.member_blackhole(bad, defer=defer)
     except SwitchError as e:

@@ -128,22 +128,23 @@ class SwitchDriver:
     def port_up_undo(self, port):
         """The undo of a port shutdown, with its journal record (laghil.journal):
         a later process brings the port up through this switch's driver."""
-        from ...journal import Replayable, UndoRecord
-        return Replayable(lambda: self.port_no_shutdown(port),
-                          UndoRecord("switch", self.node.name, ("port_no_shutdown", port)))
+        from ...journal import Undo, UndoRecord
+        return Undo(lambda: self.port_no_shutdown(port),
+                    UndoRecord("switch", self.node.name, ("port_no_shutdown", [port])),
+                    f"{self.node.name}: {port} up")
 
-    def run_undo(self, cmd, check=True, what=""):
-        """An undo that is one shell command on the switch, journaled as such."""
-        from ...journal import Replayable, run_record
-        return Replayable(lambda: self.node.run(cmd, check=check),
-                          run_record(self.node.name, cmd, check, what))
+    def lag_remove_undo(self, name, ports):
+        """The undo of :meth:`lag_create`, with its journal record: a later
+        process removes the LAG through this switch's driver (:meth:`lag_remove`)."""
+        from ...journal import Undo, UndoRecord
+        ports = list(ports)
+        return Undo(lambda: self.lag_remove(name, ports),
+                    UndoRecord("switch", self.node.name, ("lag_remove", [name, ports]),
+                               f"delete LAG {name}"), f"{self.node.name}: delete LAG {name}")
 
-    def config_undo(self, lines, what=""):
-        """An undo that is NOS configuration lines, journaled as such."""
-        from ...journal import Replayable, UndoRecord
-        lines = list(lines)
-        return Replayable(lambda: self.cli.config(lines),
-                          UndoRecord("switch_config", self.node.name, ("\n".join(lines),), what))
+    def lag_remove(self, name, ports):
+        """Remove LAG ``name`` laghil made over ``ports`` (idempotent)."""
+        self._cannot("removing LAGs")
 
     def port_no_shutdown(self, port):
         self._cannot("bringing ports up")

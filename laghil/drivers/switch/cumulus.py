@@ -37,6 +37,9 @@ class CumulusSwitch(LinuxSwitch):
         defer(self.port_up_undo(port))
         self.node.run(f"nv set interface {q(port)} link state down && {APPLY}")
 
+    def lag_remove(self, name, ports):
+        self.node.run(" && ".join(self.lag_delete_commands(name)))
+
     def port_no_shutdown(self, port):
         self.node.run(f"nv set interface {q(self._port(port))} link state up && {APPLY}")
 
@@ -52,8 +55,7 @@ class CumulusSwitch(LinuxSwitch):
         if busy:
             raise SwitchError(f"switch {self.node.name}: refusing to create LAG {name}: "
                               f"{', '.join(busy)} already enslaved")
-        defer(self.run_undo(" && ".join(self.lag_delete_commands(name)),
-                            what=f"delete LAG {name}"))
+        defer(self.lag_remove_undo(name, ports))
         self.node.run(" && ".join(self.lag_create_commands(name, ports, mode, lacp_rate,
                                                            min_links)))
         return name

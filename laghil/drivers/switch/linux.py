@@ -11,9 +11,11 @@ the rack, ``tests/data/captures/``): :func:`switch_lag_from_bond`,
 import json
 
 from ...errors import CommandFailed
+from ...journal import node_undo
 from ...kevents import kernel_fault_lines
-from ...names import check_ifname, q, qif
+from ...names import check_ifname, qif
 from ...parsing import parser
+from ...undo_actions import VLAN_FLAGS, bond_join, bridge_join, master_is
 from ..bond import MODES, Bond, parse_state_output, state_command
 from ..netdev import UpperDevice
 from .base import (
@@ -151,9 +153,9 @@ def parse_uptime_mark(text):
 
 
 # ------------------------------------------------------------------ the driver
-def _master_is(port, master):
-    p, m = check_ifname(port), check_ifname(master)
-    return f'[ "$(basename "$(readlink /sys/class/net/{p}/master 2>/dev/null)")" = {q(m)} ]'
+def _vlans(vlans):
+    """A port's VLANs ([(vid, flags)], parse_bridge_vlans) as journal data."""
+    return [[int(vid), [f for f in flags if f in VLAN_FLAGS]] for vid, flags in vlans]
 
 
 class LinuxSwitch(SwitchDriver):
@@ -178,8 +180,8 @@ class LinuxSwitch(SwitchDriver):
         if have:
             raise SwitchError(f"switch {self.node.name}: {port} already has an ingress qdisc "
                               f"({have.splitlines()[0]}): not laghil's, left alone")
-        defer(self.run_undo(f"tc qdisc del dev {p} ingress 2>/dev/null; true", check=False,
-                            what=f"{port}'s blackhole removed"))
+        defer(node_undo(self.node, "qdisc_delete", name=port, parent="ingress",
+                        what=f"{port}'s blackhole removed"))
         self.node.run(f"modprobe -q cls_u32 2>/dev/null; modprobe -q act_gact 2>/dev/null; "
                       f"tc qdisc add dev {p} ingress && "
                       f"tc filter add dev {p} parent ffff: pref 1 protocol 0x8809 u32 "
@@ -223,7 +225,7 @@ class LinuxSwitch(SwitchDriver):
         enslaved to it."""
         n = qif(name)
         cmd = f"[ -e /sys/class/net/{n} ] && echo dev {n}; " + "; ".join(
-            f"{_master_is(p, name)} && echo member {qif(p)}" for p in ports) + "; true"
+            f"{master_is(p, name)} && echo member {qif(p)}" for p in ports) + "; true"
         return [ln.strip() for ln in self.node.run(cmd).stdout.splitlines() if ln.strip()]
 
     def _read_lag(self, name):
@@ -250,23 +252,17 @@ class LinuxSwitch(SwitchDriver):
         NOS leaves it: the partner sees LACP stop, not a link drop). Returns the
         undo (registered first, idempotent): the port back in the LAG."""
         p = qif(port)
-        undo = self.run_undo(self._join_command(name, port), what=f"{port} back into {name}")
+        undo = node_undo(self.node, "bond_join", check=True, name=port, bond=name,
+                         what=f"{port} back into {name}")
         defer(undo)
-        self.node.run(f"{_master_is(port, name)} || {{ echo '{port} is not in {name}' >&2; "
+        self.node.run(f"{master_is(port, name)} || {{ echo '{port} is not in {name}' >&2; "
                       f"exit 3; }}; ip link set dev {p} nomaster && ip link set dev {p} up")
         return undo
 
     def lag_member_add(self, name, port, *, defer):
-        p = qif(port)
-        defer(self.run_undo(f"if {_master_is(port, name)}; then ip link set dev {p} "
-                            f"nomaster && ip link set dev {p} up; fi", what=f"{port} out of {name}"))
-        self.node.run(self._join_command(name, port))
-
-    @staticmethod
-    def _join_command(name, port):
-        p, n = qif(port), qif(name)
-        return (f"{_master_is(port, name)} || {{ ip link set dev {p} down && "
-                f"ip link set dev {p} master {n} && ip link set dev {p} up; }}")
+        defer(node_undo(self.node, "release", check=True, name=port, master=name, up=True,
+                        what=f"{port} out of {name}"))
+        self.node.run(bond_join(port, name))
 
     def bridge_create(self, name, members, *, defer, vlans=()):
         return LinuxBridge(self.node, name, members, vlans).create(defer=defer)
@@ -279,29 +275,16 @@ class LinuxSwitch(SwitchDriver):
         """Take ``member`` out of ``bridge``; the undo (registered first, also
         returned) puts it back with exactly the VLANs it had."""
         vlans = self._member_vlans(member)
-        undo = self.run_undo(self._bridge_join_command(bridge, member, vlans),
-                             what=f"{member} back into {bridge}")
+        undo = node_undo(self.node, "bridge_join", check=True, name=member, bridge=bridge,
+                         vlans=_vlans(vlans), what=f"{member} back into {bridge}")
         defer(undo)
         self.node.run(f"ip link set dev {qif(member)} nomaster")
         return undo
 
     def bridge_member_add(self, bridge, member, *, defer, vlans=None):
-        m = qif(member)
-        defer(self.run_undo(f"if {_master_is(member, bridge)}; then ip link set dev {m} "
-                            f"nomaster; fi", what=f"{member} out of {bridge}"))
-        self.node.run(self._bridge_join_command(bridge, member, vlans or []))
-
-    @staticmethod
-    def _bridge_join_command(bridge, member, vlans):
-        m = qif(member)
-        cmds = [f"ip link set dev {m} master {qif(bridge)}"]
-        if vlans:
-            cmds.append(f"bridge vlan del dev {m} vid 1")
-            for vid, flags in vlans:
-                extra = (" pvid" if "PVID" in flags else "") + (
-                    " untagged" if "Egress Untagged" in flags else "")
-                cmds.append(f"bridge vlan add dev {m} vid {int(vid)}{extra}")
-        return f"{_master_is(member, bridge)} || {{ {' && '.join(cmds)}; }}"
+        defer(node_undo(self.node, "release", check=True, name=member, master=bridge, up=False,
+                        what=f"{member} out of {bridge}"))
+        self.node.run(bridge_join(member, bridge, _vlans(vlans or [])))
 
     def lag_delete(self, name, *, defer):
         """Delete LAG ``name`` with its uppers' links to it (bridge membership,
@@ -315,12 +298,12 @@ class LinuxSwitch(SwitchDriver):
                                              "min_links") if proc.options.get(k) not in (None, "")}
         if proc.mode != "802.3ad":
             opts.pop("lacp_rate", None)
-        rebuild = Bond(self.node, name, proc.mode, list(lag.members), **opts)
-        cmd = (f"if [ ! -e /sys/class/net/{qif(name)} ]; then "
-               f"{' && '.join(rebuild.create_commands())}; fi")
-        if br:
-            cmd += f" && {{ {self._bridge_join_command(br, name, vlans)}; }}"
-        undo = self.run_undo(cmd, what=f"rebuild LAG {name}" + (f" into {br}" if br else ""))
+        Bond(self.node, name, proc.mode, list(lag.members), **opts)     # its checks
+        where = {"bridge": br, "vlans": _vlans(vlans)} if br else {}
+        undo = node_undo(self.node, "bond_rebuild", check=True, name=name, mode=proc.mode,
+                         options={k: str(v) for k, v in opts.items()},
+                         members=list(lag.members), **where,
+                         what=f"rebuild LAG {name}" + (f" into {br}" if br else ""))
         defer(undo)
         self.node.run(f"ip link del dev {qif(name)}")
         return undo

@@ -152,6 +152,9 @@ class NosSwitch(SwitchDriver):
         defer(self.port_up_undo(port))
         self._config(self.shutdown_lines(port, True), f"shutdown {port}")
 
+    def lag_remove(self, name, ports):
+        self.cli.config(self.lag_delete_lines(lag_number(name), [self._port(p) for p in ports]))
+
     def port_no_shutdown(self, port):
         self._config(self.shutdown_lines(self._port(port), False), f"no shutdown {port}")
 
@@ -172,7 +175,7 @@ class NosSwitch(SwitchDriver):
             raise SwitchError(f"switch {self.node.name}: refusing to create LAG {name} over "
                               f"{', '.join(ports)}: " + "; ".join(why))
 
-        undo = self.config_undo(self.lag_delete_lines(number, ports), f"delete LAG {name}")
+        undo = self.lag_remove_undo(name, ports)
         defer(undo)
         try:
             self._config(self.lag_create_lines(number, ports, mode, lacp_rate, min_links),

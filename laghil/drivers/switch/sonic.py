@@ -101,6 +101,11 @@ class SonicSwitch(SwitchDriver):
         defer(self.port_up_undo(port))
         self.node.run(f"sudo config interface shutdown {q(port)}")
 
+    def lag_remove(self, name, ports):
+        from .nos import lag_number
+        self.node.run("; ".join(self.lag_delete_commands(
+            lag_number(name, 1, 9999), [self._port(p) for p in ports])), check=False)
+
     def port_no_shutdown(self, port):
         self.node.run(f"sudo config interface startup {q(self._port(port))}")
 
@@ -119,8 +124,7 @@ class SonicSwitch(SwitchDriver):
             raise SwitchError(f"switch {self.node.name}: refusing to create LAG {name}: "
                               + "; ".join(why))
 
-        undo = self.run_undo("; ".join(self.lag_delete_commands(number, ports)), check=False,
-                             what=f"delete LAG {name}")
+        undo = self.lag_remove_undo(name, ports)
         defer(undo)
         for c in self.lag_create_commands(number, ports, mode, lacp_rate, min_links):
             self.node.run(c)
