@@ -16,10 +16,9 @@ netdev laghil did not make.
 """
 
 import json
-import re
 from dataclasses import dataclass
 
-from ..errors import BadName, LaghilError
+from ..errors import LaghilError
 from ..journal import Undo, node_record
 from ..names import qif
 from ..undo_actions import ACTIONS, _member, check_mac, check_prefix, member_restore  # noqa: F401

@@ -42,7 +42,6 @@ and the cause; passwords never appear in them.
 import io
 import logging
 import os
-import re
 import secrets
 import select
 import shlex

@@ -23,7 +23,6 @@ from laghil.journal import node_undo
 from pytest_laghil import cable_pull_method, lacks
 from pytest_laghil.lag import pick_path
 from pytest_laghil.lag_checks import repeated_trials
-from pytest_laghil.measure import record_not_counted
 from pytest_laghil.roce import (
     RC_QPS,
     RC_RATE,
