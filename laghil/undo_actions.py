@@ -262,6 +262,14 @@ def kill_tagged(tag, workdir=None):
             + (f"rm -f -- {q(workdir)}/\"$t\".*; " if workdir else "") + "true")
 
 
+@action("workdir_remove", workdir=check_workdir)
+def workdir_remove(workdir):
+    """A session's private folder removed: only a folder (not a link) of the
+    account that runs this (a folder of that name someone else made is left)."""
+    d = q(check_workdir(workdir))
+    return f"if [ -d {d} ] && [ ! -L {d} ] && [ -O {d} ]; then rm -rf -- {d}; fi"
+
+
 @action("bond_join", name=IFNAME, bond=IFNAME)
 def bond_join(name, bond):
     """``name`` into bond ``bond`` unless it is there already."""

@@ -149,7 +149,8 @@ def _valid(act):
               "addr": "10.0.0.1/24", "dev": "rxe_lgbond0", "ns": "lgns1", "parent": "ingress",
               "pf": "eth1", "pci": "0000:08:00.0", "tag": "laghil-probe-run-0a1b2c3d",
               "bond": "lgbond0", "bridge": "lgbr0", "vlans": [[100, ["PVID"]]],
-              "master": "lgbr0", "mode": "802.3ad", "options": {"miimon": "10"}}
+              "master": "lgbr0", "mode": "802.3ad", "options": {"miimon": "10"},
+              "workdir": "/tmp/laghil.0a1b2c3d4e"}
     if act == "bond_rebuild":
         values["members"] = ["swp1", "swp2"]
     required, _, _ = ACTIONS[act]

@@ -315,6 +315,55 @@ def test_mismatched_host_key_refused_even_when_accepting_unknown(sshd, tmp_path)
         s.run("true")
 
 
+@pytest.mark.parametrize("client", ["ssh session", "NOS CLI (netmiko)"])
+def test_every_transport_refuses_an_unknown_or_changed_host_key(client, tmp_path, monkeypatch):
+    """laghil reaches a node two ways: its own SSH session, and a NOS's CLI
+    through netmiko (which accepts any key by default). Both refuse an unknown
+    key and a changed one, so a password never goes to whoever answers; the CLI
+    is given the checked key and nothing else, strictly."""
+    from laghil.drivers.switch.nos import NetmikoChannel
+    handed = []
+    monkeypatch.setattr("netmiko.ConnectHandler", lambda **kw: handed.append(
+        (kw, Path(kw["alt_key_file"]).read_text())) or object())
+
+    def use(target):
+        with SshSession(target) as s:
+            if client == "ssh session":
+                s.run("true")
+            else:
+                NetmikoChannel(s, "linux")._connect()
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    with LoopbackSshd() as own:
+        with pytest.raises(HostKeyError, match="is unknown"):
+            use(own.target(known_hosts=str(empty)))
+        use(own.target())                              # the key in known_hosts: fine
+        old_key = own.host_key_line().split(None, 1)[1]
+        stale = tmp_path / "stale_known_hosts"
+        stale.write_text(own.known_hosts.read_text())
+        own.replace_host_key()
+        with pytest.raises(HostKeyError, match="does NOT match"):
+            use(own.target(known_hosts=str(stale)))
+    if client != "ssh session":
+        (kw, text), = handed                           # only the good connection reached it
+        assert kw["ssh_strict"] is True and kw["system_host_keys"] is False
+        assert text.split(None, 1)[1].strip() == old_key.strip(), "the checked key, only"
+        assert len(text.splitlines()) == 1
+        assert not os.path.exists(kw["alt_key_file"]), "the key file is removed after use"
+
+
+def test_a_nos_cli_connects_strictly_with_the_checked_key(sshd):
+    """netmiko, given only the key laghil checked, connects and runs a command
+    (its own host key lookup: the file's line names the host as it must)."""
+    from laghil.drivers.switch.nos import NetmikoChannel
+    with SshSession(sshd.target()) as s:
+        ch = NetmikoChannel(s, "linux")
+        try:
+            assert ch.send("echo cli-ok").strip() == "cli-ok"
+        finally:
+            ch.close()
+
+
 # ------------------------------------------------------------------ uploads
 
 
@@ -492,3 +541,34 @@ def test_a_node_that_does_not_come_back_fails_with_the_reason_then_at_once():
             with pytest.raises(ConnectError, match="not waited for again"):
                 s.run("true")
             assert time.monotonic() - t1 < 2, "a node known gone is not waited for twice"
+
+
+def test_a_private_folder_is_journaled_and_a_killed_run_s_folder_removed_by_the_replay(
+        sshd, tmp_path):
+    """The folder's removal is journaled when it is made and marked done when it
+    is removed; a controller that died before (here: the session dropped without
+    removing it) leaves it to the journal, whose replayed command removes it, and
+    only a folder of this account's (not a link, not a folder of that name
+    someone else made)."""
+    from laghil.journal import Journal
+    from laghil.undo_actions import build
+    j = Journal("virtual", path=tmp_path / "j.jsonl")
+    with SshSession(sshd.target(), mode="shell") as s:
+        s.set_journal(j)
+        d = s.workdir()
+        (e,) = j.pending()
+        assert e.steps[0].args == ("workdir_remove", {"workdir": d})
+        assert s.remove_workdir() == d and not os.path.exists(d) and j.pending() == []
+        d2 = s.workdir()                      # then the controller "dies": no removal
+    (e,) = j.pending()
+    assert os.path.isdir(d2) and e.steps[0].args[1]["workdir"] == d2
+    cmd = e.steps[0].command()
+    link = f"/tmp/laghil.{os.urandom(5).hex()}"
+    os.symlink(d2, link)
+    try:
+        subprocess.run(["sh", "-c", build("workdir_remove", {"workdir": link})], check=True)
+        assert os.path.islink(link) and os.path.isdir(d2), "a link is not followed"
+        subprocess.run(["sh", "-c", cmd], check=True)
+        assert not os.path.exists(d2)
+    finally:
+        os.unlink(link)

@@ -38,6 +38,27 @@ def open_transport(session):
     transport.set_keepalive(KEEPALIVE_S)
     return transport
 
+def verified_host_key(session):
+    """(hostname as known_hosts names it, the node's host key) checked as every
+    connection of ``session`` checks it (known_hosts; an unknown key accepted
+    and pinned only with accept_unknown_host_keys), on a connection opened for
+    the check and closed; HostKeyError otherwise. For a client that is not
+    laghil's (netmiko), which is then given this key and nothing else."""
+    t = session.target
+    deadline = time.monotonic() + t.connect_timeout
+    sock = _open_socket(session, deadline)
+    transport = paramiko.Transport(sock)
+    try:
+        _handshake(session, transport, deadline)
+        return _hostname(t), transport.get_remote_server_key()
+    finally:
+        transport.close()
+
+
+def _hostname(t):
+    return t.address if t.port == 22 else f"[{t.address}]:{t.port}"
+
+
 def _remaining(session, deadline):
     return max(0.05, deadline - time.monotonic())
 
@@ -91,7 +112,7 @@ def _known_hosts(session):
 
 def _handshake(session, transport, deadline):
     t = session.target
-    hostname = t.address if t.port == 22 else f"[{t.address}]:{t.port}"
+    hostname = _hostname(t)
     known, path = _known_hosts(session)
     expected = known.lookup(hostname)
     if expected:  # ask the server for the key type we know, as OpenSSH does

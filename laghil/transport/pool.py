@@ -23,6 +23,7 @@ class Sessions:
         self.redactor = redactor
         self.log = log if log is not None else CommandLog(redactor)
         self.mode = mode
+        self.journal = None         # a laghil.journal.Journal: private folders journaled
         self._sessions = {}
         self._lock = threading.Lock()
 
@@ -49,8 +50,19 @@ class Sessions:
             if session is None:
                 session = SshSession(target, self.log, self.redactor, self.mode,
                                      jump_session=jump)
+                session.journal = self.journal
                 self._sessions[key] = session
         return session
+
+    def journal_workdirs(self, journal):
+        """Journal the removal of every session's private folder, the ones made
+        already and those to come (a controller killed before it removed them
+        leaves them to the next session's replay)."""
+        with self._lock:
+            self.journal = journal
+            sessions = list(self._sessions.values())
+        for s in sessions:
+            s.set_journal(journal)
 
     def __iter__(self):
         with self._lock:

@@ -121,6 +121,8 @@ class SshSession:
         self._seq = 0
         self._tag = None
         self._workdir = None
+        self._workdir_entry = None
+        self.journal = None             # a laghil.journal.Journal (set_journal)
         self.pinned_host_key = None     # an unknown key accepted once (accept_unknown_host_keys)
 
     def __repr__(self):
@@ -222,15 +224,34 @@ class SshSession:
                     raise TransportError(f"{self.name}: mktemp -d for laghil's private folder "
                                          f"gave {path!r}, not a folder laghil.XXXXXXXXXX")
                 self._workdir = path
+                self._journal_workdir()
             return self._workdir
+
+    def set_journal(self, journal):
+        """Journal the removal of this session's private folder in ``journal``
+        (the one made already, and any made later)."""
+        with self._lock:
+            self.journal = journal
+            if self._workdir is not None and self._workdir_entry is None:
+                self._journal_workdir()
+
+    def _journal_workdir(self):
+        if self.journal is not None:
+            from ..journal import node_record
+            self._workdir_entry = self.journal.add(node_record(
+                self.name, "workdir_remove", workdir=self._workdir,
+                what=f"remove laghil's private folder {self._workdir}"))
 
     def remove_workdir(self):
         """Remove the session's private folder (at the end of a session); the
         path it had, or None when it made none."""
         with self._lock:
             d, self._workdir = self._workdir, None
+            entry, self._workdir_entry = self._workdir_entry, None
         if d is not None:
-            self.run(f"rm -rf -- {shlex.quote(d)}", check=False, timeout=30)
+            self.run(f"rm -rf -- {shlex.quote(d)}", timeout=30)
+            if entry is not None:
+                self.journal.done(entry)
         return d
 
     def upload(self, data, remote_path, mode=0o644, sudo=None):

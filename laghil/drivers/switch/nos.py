@@ -15,9 +15,13 @@ refuses a LAG number or a port that is not laghil's, registers the undo, sends
 the change, and turns a CLI error line into :class:`~.base.SwitchRefused`.
 """
 
+import os
 import re
+import shutil
+import tempfile
 
 from ...parsing import parser
+from ...transport.connect import verified_host_key
 from .base import CLI_WORD, SwitchDriver, SwitchError, SwitchRefused, check_cli_word  # noqa: F401
 
 # lines with which a NOS says a command failed (EOS/NX-OS/Onyx "% ...", NX-OS "ERROR:")
@@ -74,6 +78,16 @@ class NetmikoChannel:
             kw["password"] = t.password
         if t.key_file:
             kw.update(use_keys=True, key_file=t.key_file)
+        # the host key checked as laghil's own sessions check it (HostKeyError
+        # naming the node otherwise); netmiko is then given that key and no other,
+        # strictly (it would accept any key by default: a password to whoever answers)
+        hostname, key = verified_host_key(self.session)
+        folder = tempfile.mkdtemp(prefix="laghil-known-")          # 0700, this user's
+        known = os.path.join(folder, "known_hosts")
+        with open(known, "w") as f:
+            f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+        kw.update(ssh_strict=True, system_host_keys=False, alt_host_keys=True,
+                  alt_key_file=known)
         if t.jump is not None and self.session.jump is not None:
             kw["sock"] = self.session.jump.open_tunnel(t.address, t.port, t.connect_timeout,
                                                        t.name)
@@ -83,6 +97,8 @@ class NetmikoChannel:
             msg = self.session.redactor.redact(str(e)) if self.session.redactor else str(e)
             raise SwitchError(f"switch {t.name}: CLI session ({self.device_type}) to "
                               f"{t.address}:{t.port} failed: {msg}") from None
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
         return self._conn
 
     def send(self, command):
