@@ -42,7 +42,7 @@ from pathlib import Path
 from .errors import BadName, LaghilError
 from .names import check_name
 from .undo_actions import build, check_params
-from .vlab.paths import state_root
+from .paths import state_root
 
 
 class JournalError(LaghilError):

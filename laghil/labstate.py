@@ -24,7 +24,7 @@ from .errors import LaghilError
 from .journal import UndoRecord, node_record
 from .names import check_name
 from .netstate import SNAPSHOT_COMMAND, diff_snapshots, parse_snapshot
-from .vlab.paths import state_root
+from .paths import state_root
 
 BASELINE_VERSION = 1
 

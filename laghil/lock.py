@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from .errors import LaghilError
-from .vlab.paths import state_root
+from .paths import state_root
 
 
 class LabBusy(LaghilError):

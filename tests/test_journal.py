@@ -528,3 +528,15 @@ def test_a_journal_another_user_could_have_written_is_refused_and_nothing_of_it_
         assert not any(rt.sessions.get("h1", FakeSession()).cmds), "a refused journal's line ran"
         os.chown(j.path, 0, 0)
     assert len(j.pending()) == 1, "a journal of this user's, 0600, is read"
+
+
+def test_the_journal_imports_no_driver_power_or_rack_module():
+    """Records and the file only: the replay (above drivers, power, rack) is
+    laghil.restore; no import cycle runs through the journal."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", "import sys, laghil.journal; print(' '.join("
+                          "m for m in sys.modules if m.startswith('laghil')))"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert not [m for m in out if m.split(".")[1:2] and m.split(".")[1] in
+                ("drivers", "power", "vlab", "faults", "measure", "transport")], out

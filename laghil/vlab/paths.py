@@ -1,21 +1,9 @@
 """Where the virtual rack keeps its cache (kernel, initramfs) and per-lab state."""
 
-import os
 from pathlib import Path
 
 from ..names import check_name
-
-
-def cache_root(env=None) -> Path:
-    """Downloads and builds that survive runs: ``$LAGHIL_CACHE_DIR`` or ``~/.cache/laghil``."""
-    env = os.environ if env is None else env
-    return Path(os.path.expanduser(env.get("LAGHIL_CACHE_DIR") or "~/.cache/laghil"))
-
-
-def state_root(env=None) -> Path:
-    """Run state (keys, pids, locks): ``$LAGHIL_STATE_DIR`` or ``~/.cache/laghil``."""
-    env = os.environ if env is None else env
-    return Path(os.path.expanduser(env.get("LAGHIL_STATE_DIR") or "~/.cache/laghil"))
+from ..paths import cache_root, state_root  # noqa: F401 - the rack's roots are laghil's
 
 
 def lab_state_dir(lab_name: str, env=None) -> Path:
