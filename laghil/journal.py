@@ -41,8 +41,8 @@ from pathlib import Path
 
 from .errors import BadName, LaghilError
 from .names import check_name
-from .undo_actions import build, check_params
 from .paths import state_root
+from .undo_actions import build, check_params
 
 
 class JournalError(LaghilError):
