@@ -304,10 +304,13 @@ def test_a_lost_ssh_session_fails_the_test_in_progress_and_the_run_goes_on(rack)
     """The sshd process serving the session killed while a command runs: that
     test fails naming the node and the command, well before its timeout; its
     undo (the bond) runs over a new connection; the next test passes; the lab
-    is left as found."""
+    is left as found. Run with ``-l`` beside a test that fails holding the
+    PDU's community (a local, a command, its output, the exception): the secret
+    reaches neither the terminal nor a report."""
     c = Controller(["suites/resilience/inner/test_inner.py::test_lost_session_mid_command",
+                    "suites/resilience/inner/test_inner.py::test_a_failure_holding_a_secret",
                     "suites/resilience/inner/test_inner.py::"
-                    "test_the_next_test_runs_over_a_new_connection"], rack["env"])
+                    "test_the_next_test_runs_over_a_new_connection", "-l"], rack["env"])
     t0 = time.monotonic()
     rc = c.wait(timeout=300)
     results, run_dir = c.results()
@@ -317,6 +320,8 @@ def test_a_lost_ssh_session_fails_the_test_in_progress_and_the_run_goes_on(rack)
     assert "h1" in lost["reason"] and "sleep 20" in lost["reason"], lost["reason"]
     assert lost["duration_s"] < 20, f"the lost command was waited for: {lost['duration_s']} s"
     assert by["test_the_next_test_runs_over_a_new_connection"]["verdict"] == "passed"
+    held = by["test_a_failure_holding_a_secret"]
+    assert held["verdict"] == "failed" and "exited 3" in held["reason"], held
     assert results["lab_state_diff"] == [], results["lab_state_diff"]
     assert Journal(LAB).pending() == []
     print(f"lost session: failed after {lost['duration_s']:.1f} s: {lost['reason'][:300]}; "

@@ -107,7 +107,7 @@ def test_one_rdma_device_on_the_bond_with_gids_following_its_addresses(roce_pair
     added_s = wait_until(gid_present, timeout=10, interval=0.5,
                          what=f"{a.node.name}: a RoCE v2 GID for {extra} on {a.device} after "
                               f"adding it to {a.lag.name}")
-    a.node.run(cmd)
+    a.node.run(f"ip addr del {extra}/24 dev {a.lag.name}")
 
     def gid_gone():
         ips = _gid_ips(a)[1]

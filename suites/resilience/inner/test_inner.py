@@ -47,6 +47,14 @@ def test_lost_session_mid_command(lab, lab_rt, node, defer):
     h1.run("sleep 20", timeout=40)
 
 
+def test_a_failure_holding_a_secret(node):
+    """Fails with the PDU's SNMP community in a local (``pytest -l`` prints
+    locals), in the command, in its output on both streams and so in the
+    exception and its ``.result``: none of it may reach the terminal or a report."""
+    community = os.environ["LAGHIL_VPDU_COMMUNITY"]
+    node("h1").run(f"echo {community}; echo {community} >&2; exit 3")
+
+
 def test_the_next_test_runs_over_a_new_connection(node):
     h1 = node("h1")
     r = h1.run("echo ok")
