@@ -11,6 +11,7 @@
     laghil vlab kernel                   fetch the guest kernel into the cache
     laghil measure calibrate [--lab L]   known outages measured by the probe
     laghil report compare BASE CUR       judged figures of a run against a baseline
+    laghil report history --lab L [--case C]  a lab's figures over its last runs
 """
 
 import argparse
@@ -224,6 +225,20 @@ def cmd_report_compare(args):
     return 1 if any(r.worse for r in rows) else 0
 
 
+def cmd_report_history(args):
+    import os
+
+    from .report.history import history_path, read_history, trend_table
+    reports = os.environ.get("LAGHIL_REPORTS_DIR") or Path(__file__).resolve().parent.parent / "reports"
+    path = Path(args.history) if args.history else history_path(reports, args.lab)
+    records, damaged = read_history(path, lab=args.lab)
+    print(f"{path}: {len(records)} run(s) of lab {args.lab}"
+          + (f"; damaged line(s) skipped: {damaged}" if damaged else ""))
+    for line in trend_table(records, case=args.case, figure=args.figure, last=args.last):
+        print(line)
+    return 0
+
+
 def cmd_profile_derive(args):
     import yaml
 
@@ -298,6 +313,14 @@ def build_parser():
                    help="share a median may worsen (default: the profile's regression/tolerance)")
     c.add_argument("--profile", default="default")
     c.set_defaults(func=cmd_report_compare)
+    c = r.add_parser("history", help="a lab's figures over its last runs (the run history)")
+    c.add_argument("--lab", required=True)
+    c.add_argument("--case", default=None, help="only tests whose name contains this")
+    c.add_argument("--figure", default=None, help="only this figure (e.g. 'T_gap median')")
+    c.add_argument("--last", type=int, default=10, help="how many runs (default 10)")
+    c.add_argument("--history", default=None, metavar="PATH",
+                   help="the history file (default reports/history/<lab>.jsonl)")
+    c.set_defaults(func=cmd_report_history)
 
     pr = sub.add_parser("profile", help="threshold profiles").add_subparsers(dest="action",
                                                                             required=True)

@@ -358,7 +358,7 @@ def inner(pytester, monkeypatch, tmp_path):
     def run(*args, source=INNER):
         pytester.makepyfile(test_inner=textwrap.dedent(source))
         result = pytester.runpytest_inprocess(*PLUGINS, *args)
-        dirs = sorted(reports.iterdir())
+        dirs = sorted(d for d in reports.iterdir() if d.name != "history")
         assert len(dirs) == 1, dirs
         return result, dirs[0]
     return run
@@ -388,6 +388,26 @@ def test_plugin_writes_report_and_results_in_the_run_dir(inner):
     junit = (run_dir / "junit.xml").read_text()
     assert '<property name="T_gap max" value="23.7 ms"' in junit
     assert f"laghil: report {run_dir / 'report.html'}" in r.stdout.str()
+
+
+def test_plugin_appends_the_run_to_the_lab_s_history_and_writes_dashboard_files(inner, tmp_path):
+    from laghil.report.history import read_history
+    r, run_dir = inner()
+    (rec,), damaged = read_history(run_dir.parent / "history" / "virtual.jsonl")
+    assert rec["run_id"] == run_dir.name and not damaged
+    fo = next(t for t in rec["tests"].values() if t["name"] == "test_failover_figures")
+    assert fo["figures"]["T_gap max"]["median"] == 21.0 and fo["fault"] == "cable down"
+    assert "laghil_figure,case=test_failover_figures" in (run_dir / "figures.lp").read_text()
+    assert "laghil_figure_value{" in (run_dir / "figures.prom").read_text()
+    assert "laghil: figures appended to" in r.stdout.str()
+
+
+def test_plugin_history_option_points_elsewhere(inner, tmp_path):
+    from laghil.report.history import read_history
+    shared = tmp_path / "shared" / "rack.jsonl"           # a team's runners' folder
+    _, run_dir = inner("--history", str(shared))
+    assert [r["run_id"] for r in read_history(shared)[0]] == [run_dir.name]
+    assert not (run_dir.parent / "history").exists()
 
 
 def test_plugin_attaches_figures_to_allure(inner, tmp_path):

@@ -1,0 +1,151 @@
+"""The run history and the dashboards' files (laghil.report.history), on a
+results.json the CI wrote on the virtual rack (three tests of it, their
+timelines cut short)."""
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from line_protocol_parser import parse_line
+from prometheus_client.parser import text_string_to_metric_families
+
+from laghil.report import history as H
+
+RUN = json.loads((Path(__file__).parent / "data" / "results-ci5-small.json").read_text())
+AD = ("suites/bonding/test_bond_modes.py::test_bond_failover_and_failback_within_profile"
+      "[802.3ad-via-switch[miimon=10,lacp_rate=fast,xmit_hash_policy=layer3+4]]")
+
+
+def test_a_run_s_record_holds_its_judged_figures_and_what_it_ran_on():
+    r = H.run_record(RUN)
+    assert (r["run_id"], r["lab"], r["profile"]) == (RUN["run_id"], "virtual", "default")
+    t = r["tests"][AD]
+    assert (t["suite"], t["mode"], t["verdict"]) == ("bonding", "802.3ad-via-switch", "passed")
+    assert t["fault"], "the fault method from the trial's fault event"
+    gap = t["figures"]["T_gap median"]
+    src = next(m for m in next(x for x in RUN["tests"] if x["test_id"] == AD)["measurements"]
+               if m["name"] == "T_gap median")
+    assert gap["median"] == src["stats"]["median"] and gap["threshold"] == src["threshold"]
+    assert gap["repetitions"] == src["repetitions"] and gap["verdict"] == "pass"
+    inv = r["inventory"]
+    assert inv["kernel"]["h1"] == "6.1.0-57-amd64"
+    assert inv["ports"]["h1"]["eth5"] == {"driver": "igb", "version": "6.1.0-57-amd64",
+                                         "firmware": "2.1.0"}
+    other = copy.deepcopy(RUN)
+    other["inventory"]["h1"]["ports"]["eth5"]["firmware"] = "2.2.0"
+    assert H.run_record(other)["inventory"]["digest"] != inv["digest"], "a firmware change"
+
+
+def test_history_appends_reads_and_survives_a_write_cut_by_a_crash(tmp_path, monkeypatch):
+    path = tmp_path / "history" / "virtual.jsonl"
+    H.append_history(path, H.run_record(RUN))
+    # the second run is killed in the middle of its write: half its line lands
+    real = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real(fd, data[:len(data) // 2]))
+    H.append_history(path, H.run_record(RUN))
+    monkeypatch.setattr(os, "write", real)
+    records, damaged = H.read_history(path)
+    assert len(records) == 1 and damaged == [2], "the partial run is not in the history"
+    third = copy.deepcopy(RUN)
+    third["run_id"] = "20261207-999999-virtual"
+    H.append_history(path, H.run_record(third))
+    records, damaged = H.read_history(path)
+    assert [r["run_id"] for r in records] == [RUN["run_id"], "20261207-999999-virtual"]
+    assert damaged == [2], "the damaged line stays one line, the next run's is whole"
+    assert H.read_history(tmp_path / "none.jsonl") == ([], [])
+    assert H.read_history(path, lab="rack3") == ([], [2])
+
+
+def test_a_run_killed_while_appending_leaves_the_history_readable(tmp_path):
+    """A controller SIGKILLed in the middle of a big append (a process of its
+    own, killed by its pid): the history reads as before plus, at most, one
+    skipped line."""
+    path = tmp_path / "h.jsonl"
+    H.append_history(path, H.run_record(RUN))
+    big = H.run_record(RUN)
+    big["tests"] = {f"t{i}": big["tests"][AD] for i in range(4000)}
+    code = ("import json, sys, os, signal; from laghil.report import history as H; "
+            f"rec = json.loads(open({str(tmp_path / 'big.json')!r}).read()); "
+            "real = os.write\n"
+            "def cut(fd, data):\n"
+            "    real(fd, data[:len(data) // 3]); os.kill(os.getpid(), signal.SIGKILL)\n"
+            "os.write = cut\n"
+            f"H.append_history({str(path)!r}, rec)\n")
+    (tmp_path / "big.json").write_text(json.dumps(big))
+    p = subprocess.run([sys.executable, "-c", code], timeout=60)
+    assert p.returncode == -9
+    records, damaged = H.read_history(path)
+    assert [r["run_id"] for r in records] == [RUN["run_id"]] and damaged == [2]
+
+
+def test_the_line_protocol_parses_with_a_real_parser():
+    text = H.influx_lines(RUN)
+    lines = text.strip().split("\n")
+    assert len(lines) >= 10
+    points = [parse_line(ln.encode() if isinstance(ln, str) else ln) for ln in lines]
+    gap = next(p for p in points if p["tags"]["figure"] == "T_gap median"
+               and p["tags"]["mode"] == "802.3ad-via-switch")
+    assert gap["measurement"] == "laghil_figure"
+    assert gap["tags"]["lab"] == "virtual" and gap["tags"]["suite"] == "bonding"
+    assert gap["tags"]["kernel"] == "6.1.0-57-amd64" and gap["tags"]["firmware"] == "2.1.0"
+    assert gap["fields"]["verdict"] == "pass" and gap["fields"]["n"] == 3
+    src = H.run_record(RUN)["tests"][AD]["figures"]["T_gap median"]
+    assert gap["fields"]["median"] == pytest.approx(src["median"])
+    assert gap["time"] > 1.7e18, "the run's start, in ns"
+    # the case name carries '[', ',' and '=': escaped, read back whole
+    assert gap["tags"]["case"] == next(t["name"] for t in RUN["tests"] if t["test_id"] == AD)
+
+
+def test_the_prometheus_file_parses_with_prometheus_client():
+    fams = {f.name: f for f in text_string_to_metric_families(H.prometheus_text(RUN))}
+    assert {"laghil_figure_value", "laghil_figure_median", "laghil_figure_threshold",
+            "laghil_figure_pass"} <= set(fams)
+    s = next(s for s in fams["laghil_figure_median"].samples
+             if s.labels["figure"] == "T_gap median" and s.labels["mode"] == "802.3ad-via-switch")
+    src = H.run_record(RUN)["tests"][AD]["figures"]["T_gap median"]
+    assert s.value == pytest.approx(src["median"]) and s.labels["lab"] == "virtual"
+    passes = {s.labels["case"] + s.labels["figure"]: s.value
+              for s in fams["laghil_figure_pass"].samples}
+    assert set(passes.values()) <= {0.0, 1.0} and passes
+
+
+def test_a_trend_table_marks_failures_and_inventory_changes():
+    runs = []
+    for i, (med, fw) in enumerate([(20.0, "2.1.0"), (22.0, "2.1.0"), (95.0, "2.2.0")]):
+        r = copy.deepcopy(RUN)
+        r["run_id"] = f"2026120{i + 1}-010000-virtual"
+        r["inventory"]["h1"]["ports"]["eth5"]["firmware"] = fw
+        m = next(m for m in next(t for t in r["tests"] if t["test_id"] == AD)["measurements"]
+                 if m["name"] == "T_gap median")
+        m["stats"]["median"] = med
+        m["verdict"] = "fail" if med > m["threshold"] else "pass"
+        runs.append(H.run_record(r))
+    lines = H.trend_table(runs, case="802.3ad-via-switch", figure="T_gap median")
+    assert len(lines) == 3
+    assert lines[1].split()[-1] == "*", "the third run's inventory differs"
+    cells = lines[2].split()[-3:]
+    assert cells[:2] == ["20.0", "22.0"] and cells[2].startswith("95.0")
+    assert H.trend_table([], case="x") == ["no runs in the history"]
+
+
+def test_the_grafana_dashboard_reads_what_a_run_writes():
+    """The shipped dashboard queries the measurement, fields and tags the line
+    protocol has (it cannot drift from the exporter unnoticed)."""
+    import re
+    dash = json.loads((Path(__file__).parent.parent / "docs" / "grafana"
+                       / "laghil-failover.json").read_text())
+    queries = [t["query"] for p in dash["panels"] for t in p["targets"]]
+    points = [parse_line(ln.encode()) for ln in H.influx_lines(RUN).strip().split("\n")]
+    fields = set().union(*(p["fields"] for p in points))
+    tags = set().union(*(p["tags"] for p in points))
+    for q in queries:
+        assert 'FROM "laghil_figure"' in q
+        used = set(re.findall(r'"([a-z_]+)"', q)) - {"laghil_figure"}
+        assert used <= fields | tags, (q, used - fields - tags)
+    figures = {p["tags"]["figure"] for p in points}
+    choices = next(v for v in dash["templating"]["list"] if v["name"] == "figure")["query"]
+    assert {"T_gap median", "RDMA T_gap median"} <= set(choices.split(",")) & figures
