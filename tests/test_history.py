@@ -149,3 +149,80 @@ def test_the_grafana_dashboard_reads_what_a_run_writes():
     figures = {p["tags"]["figure"] for p in points}
     choices = next(v for v in dash["templating"]["list"] if v["name"] == "figure")["query"]
     assert {"T_gap median", "RDMA T_gap median"} <= set(choices.split(",")) & figures
+
+
+# ---- since the last run, and the trend --------------------------------------------------------
+def _series(medians, firmware=None, verdicts=None):
+    """History records of runs of RUN whose 802.3ad T_gap median is each of
+    ``medians`` (judged against its own threshold), optionally with the
+    igb ports' firmware and the test's verdict per run."""
+    out = []
+    for i, med in enumerate(medians):
+        r = copy.deepcopy(RUN)
+        r["run_id"] = f"202612{i + 1:02d}-010000-virtual"
+        if firmware:
+            r["inventory"]["h1"]["ports"]["eth5"]["firmware"] = firmware[i]
+        t = next(t for t in r["tests"] if t["test_id"] == AD)
+        m = next(m for m in t["measurements"] if m["name"] == "T_gap median")
+        m["stats"]["median"] = med
+        m["verdict"] = "fail" if med > m["threshold"] else "pass"
+        t["verdict"] = (verdicts[i] if verdicts else
+                        "failed" if m["verdict"] == "fail" else "passed")
+        out.append(H.run_record(r))
+    return out
+
+
+def test_since_the_last_run_names_the_figure_that_moved_and_what_changed_under_it():
+    from laghil.report.since import render_since, since_last
+    runs = _series([20.0, 23.0, 21.0, 250.0], firmware=["2.1.0"] * 3 + ["2.2.0"])
+    s = since_last(runs[-1], runs[:-1])
+    assert s["previous"] == runs[-2]["run_id"] and s["runs"] == 3
+    (moved,) = [m for m in s["moved"] if m["figure"] == "T_gap median"]
+    assert moved["up"] and moved["now"] == 250.0 and moved["n"] == 3
+    assert moved["hi"] < 250.0 and moved["lo"] < 20.0          # 20..23 widened by 1.5 + 1/R
+    assert any("passed" == a and "failed" == b for _, a, b in s["verdicts"])
+    assert "h1:eth5: firmware 2.1.0 -> 2.2.0" in s["inventory"]
+    page = render_since(s)
+    assert "T_gap median 250 ms (above" in page and "firmware 2.1.0 -&gt; 2.2.0" in page
+    # one run's value is no noise: with fewer than 3 passing runs nothing is judged
+    few = since_last(runs[-1], runs[1:3])
+    assert few["moved"] == [] and few["unjudged"] > 0
+    assert "not judged for movement yet" in render_since(few)
+
+
+def test_no_change_says_so_and_a_first_run_has_nothing_to_compare():
+    from laghil.report.since import render_since, since_last
+    runs = _series([20.0, 23.0, 21.0, 22.0])
+    s = since_last(runs[-1], runs[:-1])
+    assert (s["moved"], s["verdicts"], s["inventory"], s["flaky"]) == ([], [], [], [])
+    assert "<b>No change</b>" in render_since(s)
+    assert "No earlier run of this lab" in render_since(since_last(runs[0], []))
+
+
+def test_a_verdict_that_flips_more_than_once_is_flaky():
+    from laghil.report.since import since_last
+    runs = _series([20.0] * 5, verdicts=["passed", "failed", "passed", "passed", "failed"])
+    s = since_last(runs[-1], runs[:-1])
+    name = next(t["name"] for t in RUN["tests"] if t["test_id"] == AD)
+    assert (name, 3, 5) in s["flaky"]
+
+
+def test_the_trend_draws_each_run_with_its_spread_bound_and_inventory_changes():
+    from laghil.report.since import trend_points, trend_svg
+    runs = _series([20.0, 23.0, 250.0], firmware=["2.1.0", "2.1.0", "2.2.0"])
+    pts = trend_points(runs[:-1], runs[-1], AD, "T_gap median")
+    assert [p[1] for p in pts] == [20.0, 23.0, 250.0] and [p[6] for p in pts] == [False, False, True]
+    svg = trend_svg(pts)
+    assert svg.count("<circle") == 3 and svg.count('fill="#d93025"') == 1, "the failed run red"
+    assert "inventory changed at" in svg and 'stroke-dasharray="4 3"' in svg
+    assert trend_svg(pts[:1]) == "", "one run is no trend"
+
+
+def test_the_report_shows_since_and_trend_from_the_history():
+    from laghil.report import RunResults, render_html
+    runs = _series([20.0, 23.0, 21.0])
+    run = RunResults.from_json(json.dumps(RUN))
+    page = render_html(run, history=runs)
+    assert '<section class="since">' in page and "Since the last run" in page
+    assert page.count('<svg class="trend"') >= 1
+    assert '<section class="since">' not in render_html(run), "no history given: no section"

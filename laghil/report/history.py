@@ -82,7 +82,9 @@ def run_record(run):
                                "suite": suite_of(t["test_id"]), "mode": mode_of(t.get("name", "")),
                                "fault": fault_of(t), "figures": figures}
     lab = run.get("lab") or {}
+    from .. import __version__
     return {"history_version": HISTORY_VERSION, "run_id": run.get("run_id"),
+            "laghil": __version__,
             "started": run.get("started"), "lab": lab.get("name"), "lab_kind": lab.get("kind"),
             "profile": run.get("profile"), "verdict": run.get("verdict"),
             "inventory": inventory_facts(run.get("inventory")), "tests": tests}

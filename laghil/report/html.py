@@ -303,6 +303,8 @@ section.test.v-xfailed-border { border-left-color:var(--xfail); }
 figure { margin:10px 0; overflow-x:auto; } figcaption { font-weight:600; margin-bottom:4px; }
 svg.timeline { display:block; max-width:100%; height:auto; }
 svg.bounds { display:block; width:100%; max-width:900px; height:auto; font-size:11px; }
+svg.trend { display:block; width:100%; max-width:560px; height:auto; font-size:10px; }
+section.since { border:1px solid #ccc; border-radius:6px; padding:4px 14px; margin:12px 0; }
 svg.bounds rect.ok { fill:#4c8bf5; } svg.bounds rect.over { fill:#d93025; }
 svg.bounds line.bound { stroke:#1d1d1f; stroke-width:2; }
 svg.bounds circle.base { fill:#fbbc04; stroke:#1d1d1f; stroke-width:1; }
@@ -318,15 +320,32 @@ VERDICT_TEXT = {"passed": "PASSED", "failed": "FAILED", "error": "ERROR", "skipp
                 "xfailed": "KNOWN DEFECT"}
 
 
-def render_html(run):
-    """The whole report.html of a ``RunResults``, as a string."""
+def render_html(run, history=None):
+    """The whole report.html of a ``RunResults``, as a string. ``history``: the
+    lab's earlier run records (laghil.report.history), for the section on what
+    changed since the last run and each failover case's trend."""
+    since = trend = ""
+    if history is not None:
+        import json
+
+        from .history import run_record
+        from .since import render_since, since_last, trend_points, trend_svg
+        cur = run_record(json.loads(run.to_json()))
+        since = render_since(since_last(cur, history))
+
+        def trend(t):
+            m = next((m for m in t.measurements if m.name in CHART_FIGURES), None)
+            pts = trend_points(history, cur, t.nodeid, m.name) if m else []
+            svg = trend_svg(pts, m.unit) if m else ""
+            return (f"<figure><figcaption>{_e(m.name)} over the last {len(pts)} runs "
+                    f"(median, repetitions, bound)</figcaption>{svg}</figure>") if svg else ""
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              f"<title>laghil {_e(run.run_id)} \u2014 {_e(run.verdict.upper())}</title>",
              f"<style>{CSS}</style></head><body>",
-             _header(run), _lab_state(run), _summary(run)]
-    parts += [_test_section(k, t) for k, t in enumerate(run.tests)]
+             _header(run), since, _lab_state(run), _summary(run)]
+    parts += [_test_section(k, t, trend(t) if trend else "") for k, t in enumerate(run.tests)]
     parts += [_inventory(run.inventory), "</body></html>\n"]
     return "\n".join(p for p in parts if p)
 
@@ -505,7 +524,7 @@ def _first_line(text):
     return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
 
 
-def _test_section(k, t):
+def _test_section(k, t, trend=""):
     head = (f'<div class="test-head"><h2>{_e(t.name)}</h2>{badge(t.verdict)}'
             f'<span class="small">{_e(t.outcome)} in pytest &middot; {fmt(t.duration_s)} s'
             + (f" &middot; markers: {_e(', '.join(t.markers))}" if t.markers else "")
@@ -526,7 +545,7 @@ def _test_section(k, t):
         log = (f'<p class="meta">Commands log: <a href="{_e(quote(t.commands_log))}">'
                f"{_e(t.commands_log)}</a></p>")
     return (f'<section class="test v-{_e(t.verdict)}-border" id="t{k}">{head}{why}{charts}'
-            f"{_measurements_table(t.measurements)}{log}</section>")
+            f"{_measurements_table(t.measurements)}{trend}{log}</section>")
 
 
 def _measurements_table(measurements):
