@@ -165,6 +165,7 @@ def _series(medians, firmware=None, verdicts=None):
         t = next(t for t in r["tests"] if t["test_id"] == AD)
         m = next(m for m in t["measurements"] if m["name"] == "T_gap median")
         m["stats"]["median"] = med
+        m["repetitions"] = [0.9 * med, med, 1.1 * med]
         m["verdict"] = "fail" if med > m["threshold"] else "pass"
         t["verdict"] = (verdicts[i] if verdicts else
                         "failed" if m["verdict"] == "fail" else "passed")
@@ -179,13 +180,15 @@ def test_since_the_last_run_names_the_figure_that_moved_and_what_changed_under_i
     assert s["previous"] == runs[-2]["run_id"] and s["runs"] == 3
     (moved,) = [m for m in s["moved"] if m["figure"] == "T_gap median"]
     assert moved["up"] and moved["now"] == 250.0 and moved["n"] == 3
-    assert moved["hi"] < 250.0 and moved["lo"] < 20.0          # 20..23 widened by 1.5 + 1/R
+    # the repetitions of the 3 runs span 18..25.3, widened by half that and 1/R (2.08)
+    assert moved["lo"] == pytest.approx(18.0 - 3.65 - 2.0769, abs=0.01)
+    assert moved["hi"] == pytest.approx(25.3 + 3.65 + 2.0769, abs=0.01)
     assert any("passed" == a and "failed" == b for _, a, b in s["verdicts"])
     assert "h1:eth5: firmware 2.1.0 -> 2.2.0" in s["inventory"]
     page = render_since(s)
     assert "T_gap median 250 ms (above" in page and "firmware 2.1.0 -&gt; 2.2.0" in page
-    # one run's value is no noise: with fewer than 3 passing runs nothing is judged
-    few = since_last(runs[-1], runs[1:3])
+    # one run's repetitions are no run-to-run noise: with one passing run nothing is judged
+    few = since_last(runs[-1], runs[2:3])
     assert few["moved"] == [] and few["unjudged"] > 0
     assert "not judged for movement yet" in render_since(few)
 

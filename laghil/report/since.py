@@ -4,11 +4,12 @@ report.html the morning after (from the run history, laghil.report.history).
 - **Verdicts** that changed since the previous run of the same lab (a test new
   or gone too).
 - **Figures that moved** beyond their run-to-run noise. The noise is the
-  history's, never one run's: the medians of the figure in the last
-  ``window`` runs where it passed (at least ``min_runs`` of them) span a range;
-  the current median moved when it is outside that range widened by half its
-  width on each side and by the figure's resolution. Fewer healthy runs: the
-  figure is not judged for movement, and the section says how many there are.
+  history's, never one run's: the repetitions of the figure in the last
+  ``window`` runs where it passed (at least ``min_runs`` of them; a run without
+  repetitions counts its median) span a range; the current median moved when
+  it is outside that range widened by half its width on each side and by the
+  figure's resolution. Fewer healthy runs: the figure is not judged for
+  movement, and the section says how many there are.
 - **What it ran on**: kernel, driver, firmware per port, the profile and
   laghil's version, against the previous run.
 - **Flaky tests**: a verdict that flipped between passed and failed more than
@@ -18,7 +19,7 @@ Pure functions of history records; the HTML is escaped like the rest of the page
 
 from html import escape
 
-WINDOW, MIN_RUNS = 10, 3
+WINDOW, MIN_RUNS = 10, 2
 JUDGED = ("passed", "failed")
 
 
@@ -30,9 +31,9 @@ def _median(f):
     return f.get("median") if f.get("median") is not None else f.get("value")
 
 
-def noise_band(medians, resolution=None):
-    """(lo, hi) of the run-to-run noise of healthy medians (see the module doc)."""
-    lo, hi = min(medians), max(medians)
+def noise_band(values, resolution=None):
+    """(lo, hi) of the run-to-run noise of healthy runs' values (see the module doc)."""
+    lo, hi = min(values), max(values)
     pad = (hi - lo) / 2 + (resolution or 0.0)
     return lo - pad, hi + pad
 
@@ -78,14 +79,17 @@ def since_last(cur, history, window=WINDOW, min_runs=MIN_RUNS):
             now = _median(f)
             if now is None or f.get("threshold") is None:
                 continue
-            healthy = [_median(r["tests"][tid]["figures"][name]) for r in recent
+            healthy = [r["tests"][tid]["figures"][name] for r in recent
                        if name in (r["tests"].get(tid) or {}).get("figures", {})
                        and r["tests"][tid]["figures"][name].get("verdict") == "pass"
                        and _median(r["tests"][tid]["figures"][name]) is not None]
             if len(healthy) < min_runs:
                 unjudged += 1
                 continue
-            lo, hi = noise_band(healthy, f.get("resolution"))
+            values = [v for h in healthy
+                      for v in ([x for x in h.get("repetitions") or [] if x is not None]
+                                or [_median(h)])]
+            lo, hi = noise_band(values, f.get("resolution"))
             if not lo <= now <= hi:
                 moved.append({"test": t.get("name") or tid, "figure": name, "now": now,
                               "unit": f.get("unit") or "", "lo": lo, "hi": hi,
@@ -121,7 +125,7 @@ def render_since(s, window=WINDOW, min_runs=MIN_RUNS):
             f'<li class="{"chg-over" if m["up"] else "chg-ok"}">{_e(m["test"])}: '
             f'{_e(m["figure"])} {m["now"]:.4g} {_e(m["unit"])} '
             f'({"above" if m["up"] else "below"} {m["lo"]:.4g}\u2013{m["hi"]:.4g}, the noise of '
-            f'its last {m["n"]} passing runs)</li>' for m in s["moved"]) + "</ul>")
+            f'the repetitions of its last {m["n"]} passing runs)</li>' for m in s["moved"]) + "</ul>")
     if s["inventory"]:
         parts.append("<h3>What it ran on</h3><ul>" + "".join(
             f"<li>{_e(x)}</li>" for x in s["inventory"]) + "</ul>")
