@@ -385,6 +385,8 @@ def _header(run):
             f"{_twin(run)}"
             + (f'<p class="meta twin"><b>Profile of another platform</b>: '
                f"{_e(run.profile_note)}</p>" if run.profile_note else "")
+            + (f'<p class="meta twin diff"><b>Seeded defect</b>: {_e(run.seeded)}</p>'
+               if run.seeded else "")
             + '<p class="meta">Every figure names its method and resolution; failover figures '
             "are judged against the bound their configuration allows (formula beside each). "
             'Definitions: <a href="../../docs/measurement.md">docs/measurement.md</a> in the '

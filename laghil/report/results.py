@@ -128,6 +128,7 @@ class RunResults:
     twin: dict = field(default_factory=dict)
     # why the profile is another platform's, when --profile named it anyway ("" otherwise)
     profile_note: str = ""
+    seeded: str = ""          # a defect seeded in the whole run (--seed-slow-carrier)
 
     def summary(self):
         """{"total", "passed", "failed", "skipped", "xfailed", "error"} counted by verdict."""
@@ -150,6 +151,7 @@ class RunResults:
                     **({"twin": _clean(self.twin)} if self.twin else {})},
             "profile": self.profile,
             **({"profile_note": self.profile_note} if self.profile_note else {}),
+            **({"seeded": self.seeded} if self.seeded else {}),
             "started": iso_time(self.started),
             "finished": iso_time(self.finished),
             "duration_s": _num(round(self.finished - self.started, 3)),
@@ -177,7 +179,8 @@ class RunResults:
                    lab_state_diff=list(d.get("lab_state_diff", [])),
                    lab_start=dict(d.get("lab_start") or {}),
                    twin=dict(d["lab"].get("twin") or {}),
-                   profile_note=str(d.get("profile_note") or ""))
+                   profile_note=str(d.get("profile_note") or ""),
+                   seeded=str(d.get("seeded") or ""))
 
     @classmethod
     def from_json(cls, text):
