@@ -87,7 +87,7 @@ def test_baseline_option_fails_a_doubled_t_gap_and_passes_against_itself(pyteste
     pytester.makepyfile(test_inner=textwrap.dedent(INNER))
     monkeypatch.setenv("INNER_GAP_MS", "20")
     pytester.runpytest_inprocess().assert_outcomes(passed=1)
-    (first,) = (tmp_path / "reports").iterdir()
+    (first,) = [d for d in (tmp_path / "reports").iterdir() if d.name != "history"]
     r = pytester.runpytest_inprocess(f"--baseline={first}")
     r.assert_outcomes(passed=1)
     monkeypatch.setenv("INNER_GAP_MS", "40")
@@ -96,6 +96,6 @@ def test_baseline_option_fails_a_doubled_t_gap_and_passes_against_itself(pyteste
     out = r.stdout.str()
     assert "worse than the baseline by more than 50%" in out
     assert "T_gap max: 40 ms (median of 2) against baseline 20 ms (median of 2), +100% WORSE" in out
-    last = sorted((tmp_path / "reports").iterdir())[-1]
+    last = sorted(d for d in (tmp_path / "reports").iterdir() if d.name != "history")[-1]
     data = json.loads((last / "results.json").read_text())
     assert data["tests"][0]["verdict"] == "failed"

@@ -355,5 +355,5 @@ def test_unit_tests_and_collect_only_make_no_run_folder(pytester, tmp_path, monk
     assert "2 tests collected" in r.stdout.str()
     assert not reports.exists()
     pytester.runpytest_inprocess("-q", "test_lab.py").assert_outcomes(passed=1)
-    (run,) = reports.iterdir()
+    (run,) = [d for d in reports.iterdir() if d.name != "history"]
     assert {p.name for p in run.iterdir()} >= {"junit.xml", "results.json", "report.html"}
