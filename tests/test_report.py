@@ -355,9 +355,9 @@ def inner(pytester, monkeypatch, tmp_path):
     monkeypatch.setenv("LAGHIL_REPORTS_DIR", str(reports))
     monkeypatch.setenv("LAGHIL_STATE_DIR", str(tmp_path / "state"))
 
-    def run(*args, source=INNER):
+    def run(*args, source=INNER, **kw):
         pytester.makepyfile(test_inner=textwrap.dedent(source))
-        result = pytester.runpytest_inprocess(*PLUGINS, *args)
+        result = pytester.runpytest_inprocess(*PLUGINS, *args, **kw)
         dirs = sorted(d for d in reports.iterdir() if d.name != "history")
         assert len(dirs) == 1, dirs
         return result, dirs[0]
@@ -400,6 +400,23 @@ def test_plugin_appends_the_run_to_the_lab_s_history_and_writes_dashboard_files(
     assert "laghil_figure,case=test_failover_figures" in (run_dir / "figures.lp").read_text()
     assert "laghil_figure_value{" in (run_dir / "figures.prom").read_text()
     assert "laghil: figures appended to" in r.stdout.str()
+
+
+def test_an_interrupted_run_writes_its_report_but_not_its_history_line(inner):
+    """Ctrl-C in the middle (here: the second test's body): results.json and
+    report.html say what ran, the history keeps whole runs only, and the run's
+    terminal summary says why its line is missing."""
+    from laghil.report.history import read_history
+    source = INNER.replace("def test_throughput(measure):\n",
+                           "def test_throughput(measure):\n        raise KeyboardInterrupt\n")
+    assert source != INNER
+    r, run_dir = inner(source=source, no_reraise_ctrlc=True)
+    assert r.ret == pytest.ExitCode.INTERRUPTED, r.ret
+    d = json.loads((run_dir / "results.json").read_text())
+    assert [t["verdict"] for t in d["tests"]][:1] == ["passed"], d["tests"]
+    assert (run_dir / "report.html").exists()
+    assert read_history(run_dir.parent / "history" / "virtual.jsonl") == ([], [])
+    assert "not appended to the history" in r.stdout.str()
 
 
 def test_plugin_history_option_points_elsewhere(inner, tmp_path):
