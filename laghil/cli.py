@@ -65,51 +65,19 @@ def cmd_lab_check(args):
     return 0 if ok else 1
 
 
-def _held_runtime(lab, say=print):
-    """The lab in use by this command: the controller's lock, the lab's rack up
-    (never booted here), its virtual PDUs, and the lease on the lab held."""
-    from .lock import LabLock
-    from .runtime import LabRuntime
-    lock = LabLock(lab.name).acquire()
-    rt = LabRuntime(lab, say=say)
-    lease = None
-    try:
-        if rt.rack is not None and not rt.rack.is_running():
-            raise LaghilError(f"lab {lab.name}: the virtual rack is not running; start it with "
-                              f"`laghil vlab up --lab {lab.name}`")
-        rt.start(pdus=False)
-        lease = rt.lease().acquire()
-        rt.start_pdus()
-    except BaseException:
-        if lease is not None:
-            lease.release()
-        rt.close(stop_rack=False)
-        lock.release()
-        raise
-
-    def close():
-        lease.release()
-        rt.close(stop_rack=False)
-        lock.release()
-    return rt, close
-
-
 def cmd_lab_baseline(args):
-    from .journal import Journal
     from .labstate import baseline_path, lab_state, write_baseline
+    from .session import held_lab
     lab = _lab(args)
-    rt, close = _held_runtime(lab)
-    try:
-        pending = Journal(lab.name).pending()
+    with held_lab(lab, boot=False, clean=False) as session:
+        pending = session.journal.pending()
         if pending:
             print(f"lab {lab.name}: {len(pending)} undo(s) of a killed run are pending in its "
                   f"journal; a baseline is the clean state: run `laghil lab restore --lab "
                   f"{args.lab}` first", file=sys.stderr)
             return 1
-        state = lab_state(rt)
+        state = lab_state(session.rt)
         path = write_baseline(state, args.output or baseline_path(lab.name))
-    finally:
-        close()
     for node, snap in sorted(state["nodes"].items()):
         links = snap["links"]
         print(f"{node:10} {len(links)} links ({sum(1 for l in links.values() if l['admin_up'])} "
@@ -124,19 +92,15 @@ def cmd_lab_baseline(args):
 
 
 def cmd_lab_restore(args):
-    from .journal import Journal
-    from .labstate import LabDirty, clean_start
+    from .labstate import LabDirty
+    from .session import held_lab
     lab = _lab(args)
-    rt, close = _held_runtime(lab)
     try:
-        journal = Journal(lab.name)
-        try:
-            report = clean_start(rt, journal, restore=True, dry_run=args.dry_run)
-        except LabDirty as e:
-            print(str(e), file=sys.stderr)
-            return 1
-    finally:
-        close()
+        with held_lab(lab, boot=False, restore=True, dry_run=args.dry_run) as session:
+            report = session.start
+    except LabDirty as e:
+        print(str(e), file=sys.stderr)
+        return 1
     n_restored = len(report["restored"])
     bad = [r for r in report["restored"] + report["repaired"] if not r["ok"]]
     verb = "would replay" if args.dry_run else "replayed"

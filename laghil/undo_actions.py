@@ -19,6 +19,7 @@ from .names import check_ifname, check_name, q, qif
 # ---- parameter types ---------------------------------------------------------------------
 _MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
 _PREFIX = re.compile(r"[0-9a-fA-F:.]+/\d{1,3}")
+_ADDRESS = re.compile(r"[0-9a-fA-F:.]+")
 _PCI = re.compile(r"[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]")
 _TAG = re.compile(r"[A-Za-z0-9_-]{8,64}")
 # a session's private folder on a node (SshSession.workdir): .../laghil.XXXXXXXXXX
@@ -40,6 +41,12 @@ def check_mac(mac):
 def check_prefix(addr):
     if not isinstance(addr, str) or not _PREFIX.fullmatch(addr):
         raise BadName(f"not an address/prefix: {addr!r}")
+    return addr
+
+
+def check_address(addr):
+    if not isinstance(addr, str) or not _ADDRESS.fullmatch(addr):
+        raise BadName(f"not an IP address: {addr!r}")
     return addr
 
 
@@ -210,6 +217,11 @@ def link_as(name, up, master=None, nomaster=False, mac=None, mtu=None):
 @action("addr_del", name=IFNAME, addr=check_prefix)
 def addr_del(name, addr):
     return f"ip addr del {q(check_prefix(addr))} dev {qif(name)} 2>/dev/null; true"
+
+
+@action("neigh_del", name=IFNAME, addr=check_address)
+def neigh_del(name, addr):
+    return f"ip neigh del {q(check_address(addr))} dev {qif(name)} 2>/dev/null; true"
 
 
 @action("addr_replace", name=IFNAME, addr=check_prefix)

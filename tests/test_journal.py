@@ -111,6 +111,9 @@ def test_a_write_cut_by_a_crash_is_ignored_and_any_other_bad_line_names_file_and
     ({"kind": "node", "target": "h1", "args": ["link_delete", {"name": "e", "cmd": "id"}]},
      "unknown parameter"),
     ({"kind": "node", "target": "h1", "args": ["addr_del", {"name": "eth1"}]}, "missing"),
+    ({"kind": "node", "target": "h1", "args": ["neigh_del", {"name": "eth1",
+                                                             "addr": "10.0.0.2/30"}]},
+     "not an IP address"),
     ({"kind": "node", "target": "h1", "args": ["kill_tagged", {"tag": "laghil-x1234567",
                                                                "workdir": "/etc"}]},
      "not a laghil private folder"),
@@ -153,6 +156,8 @@ def _valid(act):
               "workdir": "/tmp/laghil.0a1b2c3d4e"}
     if act == "bond_rebuild":
         values["members"] = ["swp1", "swp2"]
+    if act == "neigh_del":
+        values["addr"] = "10.0.0.2"
     required, _, _ = ACTIONS[act]
     return {p: values[p] for p in required}
 

@@ -27,6 +27,7 @@ import json
 import sys
 from dataclasses import asdict, dataclass
 
+from ..journal import Undo, UndoRecord, node_undo
 from ..names import q, qif
 from . import analysis
 from .probe import Probe, ProbeError, ensure_agent, sample_clock
@@ -60,13 +61,19 @@ class CalRow:
 class RackPath:
     """A plain (non-bonded) path of the rack: ``ifname`` on ``sender`` is flapped;
     ``dst_addr`` is the receiver's address on that path. With ``rack`` and
-    ``cable`` (a virtual rack), the outage is a QMP cable pull instead."""
+    ``cable`` (a virtual rack), the outage is a QMP cable pull instead.
+    ``defer``: the session's undo stack (laghil.undo.Defer), where each outage
+    registers, journaled, how to end it before it starts."""
     sender: object
     receiver: object
     dst_addr: str
     ifname: str
     rack: object = None
     cable: object = None
+    defer: object = None
+
+
+CAL_NET = ("192.168.211.1/30", "192.168.211.2/30")   # the calibrated path's addresses
 
 
 def allowed_error_ms(rate_pps, native=True):
@@ -159,7 +166,7 @@ def trial(sender, receiver, dst_addr, ifname, outage_ms, rate_pps=10000, flows=1
 
 
 def rack_trial(rack, cable, sender, receiver, dst_addr, outage_ms, rate_pps=2000, flows=1,
-               lead_s=1.0, tail_s=1.0, rep=0, base_port=47100):
+               lead_s=1.0, tail_s=1.0, rep=0, base_port=47100, defer=None):
     """One outage of ``outage_ms`` on a virtual rack cable: QMP ``set_link`` down
     then up on the RECEIVER's NIC, timed on the controller's clock (the guests'
     clocks drift under emulation and starting a process in a guest takes ~0.1 s).
@@ -167,7 +174,9 @@ def rack_trial(rack, cable, sender, receiver, dst_addr, outage_ms, rate_pps=2000
     keeps carrier and keeps sending: a clean drop of known length, as a drop rule
     would give (taking the sender's carrier instead makes its kernel queue the
     packets and release them as a burst). The receiver's clock offset (from SSH
-    round trips) places the fault on the receiver's timeline."""
+    round trips) places the fault on the receiver's timeline. ``defer``: the
+    carrier's return is registered there (journaled) before the pull, and is
+    what ends the outage."""
     import time
     clock = sample_clock(receiver)
     probe = Probe(sender, receiver, dst_addr, flows=flows, rate_pps=rate_pps,
@@ -177,11 +186,14 @@ def rack_trial(rack, cable, sender, receiver, dst_addr, outage_ms, rate_pps=2000
         t0 = probe.start()
         time.sleep(max(0.0, t0 + lead_s - time.time()))
         end = cable.b if cable.b.node == receiver.name else cable.a
+        up = Undo(lambda: rack.set_port(end.node, end.port, True),
+                  UndoRecord("port", end.node, (end.port,)), f"{end.node}:{end.port} carrier up")
+        handle = defer(up) if defer is not None else None
         t_pre = time.time()
         down_first = rack.set_port(end.node, end.port, False)
         time.sleep(max(0.0, down_first + outage_ms / 1e3 - time.time()))
         t_pre_up = time.time()
-        up_last = rack.set_port(end.node, end.port, True)
+        up_last = handle.run() if handle is not None else up()
         res = probe.wait()
     injected = (up_last - down_first) * 1e3
     uncertainty = max(down_first - t_pre, up_last - t_pre_up) * 1e3   # QMP round trips
@@ -206,10 +218,14 @@ def calibrate(outages_ms=(50, 200, 1000), where="native", rate_pps=10000, reps=3
     after each trial."""
     rows = []
 
-    def run_all(sender, receiver, dst, ifname, native):
+    def run_all(sender, receiver, dst, ifname, native, defer=None):
         for rep in range(reps):
             for ms in outages_ms:
+                handle = None if defer is None else defer(
+                    node_undo(sender, "link_set", check=True, name=ifname, up=True))
                 row = trial(sender, receiver, dst, ifname, ms, rate_pps, flows, native, rep=rep)
+                if handle is not None:
+                    handle.run()            # the agent brought it up: this is idempotent
                 rows.append(row)
                 if progress:
                     progress(row)
@@ -222,12 +238,12 @@ def calibrate(outages_ms=(50, 200, 1000), where="native", rate_pps=10000, reps=3
         for rep in range(reps):
             for ms in outages_ms:
                 row = rack_trial(where.rack, where.cable, where.sender, where.receiver,
-                                 where.dst_addr, ms, rate_pps, flows, rep=rep)
+                                 where.dst_addr, ms, rate_pps, flows, rep=rep, defer=where.defer)
                 rows.append(row)
                 if progress:
                     progress(row)
     elif isinstance(where, RackPath):
-        run_all(where.sender, where.receiver, where.dst_addr, where.ifname, False)
+        run_all(where.sender, where.receiver, where.dst_addr, where.ifname, False, where.defer)
     else:
         raise ValueError(f"where must be 'native' or a RackPath, not {where!r}")
     return rows
@@ -298,48 +314,41 @@ def main_calibrate(argv=None):
 
 
 def _calibrate_lab(a, outages):
-    """Calibrate on the first host-to-host cable of a lab (non-bonded path)."""
+    """Calibrate on the first host-to-host cable of a lab (non-bonded path), in
+    a lab session (laghil.session: lock, lease, journal replayed first); every
+    change it makes (addresses, neighbours, the outages) is journaled before it
+    is made, so a calibrate killed in the middle is undone by the next session."""
     from ..lab import load_lab
-    from ..lock import LabLock
     from ..names import qif
-    from ..runtime import LabRuntime
+    from ..session import held_lab
     lab = load_lab(a.lab)
     rate = a.rate if a.rate != 10000 else 2000
     cable = next((c for c in lab.cables if c.a.node in lab.hosts and c.b.node in lab.hosts), None)
     if cable is None:
         print(f"laghil measure calibrate: lab {lab.name} has no host-to-host cable", file=sys.stderr)
         return 2
-    with LabLock(lab.name):
-        rt = LabRuntime(lab).start()
+    with held_lab(lab) as session:
+        rt, defer = session.rt, session.defer
         snd, rcv = rt.node(cable.a.node), rt.node(cable.b.node)
-        added = []
-        try:
-            for n, port, addr in ((snd, cable.a.port, "192.168.211.1/30"),
-                                  (rcv, cable.b.port, "192.168.211.2/30")):
-                added.append((n, port, addr))
-                n.run(f"ip addr add {addr} dev {qif(port)}")
-            # Permanent neighbours: a carrier loss flushes learned ARP entries and the
-            # first ARP after the restore costs up to 1 s: that is ARP, not the probe.
-            for n, port, peer, peer_port in ((snd, cable.a.port, "192.168.211.2", cable.b.port),
-                                             (rcv, cable.b.port, "192.168.211.1", cable.a.port)):
-                mac = lab.node(peer_port and (cable.b.node if n is snd else cable.a.node)
-                               ).ports[peer_port].mac
-                added.append((n, port, None))
-                n.run(f"ip neigh replace {peer} lladdr {mac} dev {qif(port)} nud permanent")
-                added[-1] = (n, port, ("neigh", peer))
-            snd.run("ping -c 3 -i 0.2 -W 2 192.168.211.2")
-            path = RackPath(snd, rcv, "192.168.211.2", cable.a.port, rt.rack,
-                            cable if rt.rack is not None else None)
-            rows = calibrate(outages, path, rate, a.reps, a.flows)
-        finally:
-            for n, port, what in reversed(added):
-                if isinstance(what, tuple):
-                    n.run(f"ip neigh del {what[1]} dev {qif(port)}", check=False)
-                elif what:
-                    n.run(f"ip addr del {what} dev {qif(port)}", check=False)
-            rt.close()
+        for n, port, addr in ((snd, cable.a.port, CAL_NET[0]), (rcv, cable.b.port, CAL_NET[1])):
+            defer(node_undo(n, "addr_del", name=port, addr=addr))
+            n.run(f"ip addr add {addr} dev {qif(port)}")
+        # Permanent neighbours: a carrier loss flushes learned ARP entries and the
+        # first ARP after the restore costs up to 1 s: that is ARP, not the probe.
+        for n, port, peer, peer_end in ((snd, cable.a.port, CAL_NET[1], cable.b),
+                                        (rcv, cable.b.port, CAL_NET[0], cable.a)):
+            mac = lab.node(peer_end.node).ports[peer_end.port].mac
+            peer = peer.split("/")[0]
+            defer(node_undo(n, "neigh_del", name=port, addr=peer))
+            n.run(f"ip neigh replace {peer} lladdr {mac} dev {qif(port)} nud permanent")
+        dst = CAL_NET[1].split("/")[0]
+        snd.run(f"ping -c 3 -i 0.2 -W 2 {dst}")
+        path = RackPath(snd, rcv, dst, cable.a.port, rt.rack,
+                        cable if rt.rack is not None else None, defer=defer)
+        rows = calibrate(outages, path, rate, a.reps, a.flows)
+        on_rack = rt.rack is not None
     how = (f"QMP link down/up on {cable.b.node}:{cable.b.port}, timed on the controller's clock"
-           if rt.rack is not None else f"link flapped on {cable.a.node}, timed on its clock")
+           if on_rack else f"link flapped on {cable.a.node}, timed on its clock")
     print(f"lab {lab.name}: {cable.name} ({cable.a.node}:{cable.a.port} -> "
           f"{cable.b.node}:{cable.b.port}), {how}")
     print(format_table(rows))

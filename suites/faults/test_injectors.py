@@ -50,7 +50,7 @@ def test_switch_port_shutdown_takes_the_host_end_down(pytestconfig, lab, lab_rt,
 
 
 def test_revert_runs_from_the_undo_stack_when_the_test_fails_midway(pytestconfig, lab, lab_rt):
-    from pytest_laghil.undo import Defer
+    from laghil.undo import Defer
     c = _first_cable(pytestconfig, lab, "virtual_pull")
     stack = Defer()
     f = VirtualCablePull(lab_rt, c.name)

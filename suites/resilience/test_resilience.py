@@ -95,14 +95,17 @@ def _end_controllers():
 
 
 class Controller:
-    """One pytest controller process; its output and run folder once it ended."""
+    """One pytest controller process (``cli``: a laghil command); its output and
+    run folder once it ended."""
 
-    def __init__(self, args, env):
+    def __init__(self, args, env, cli=False):
         RUNNING.append(self)
         self.args = args
+        cmd = ([sys.executable, "-m", "laghil.cli"] if cli else
+               [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s",
+                "-p", "no:randomly", "--lab", LAB])
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s",
-             "-p", "no:randomly", "--lab", LAB, *args],
+            [*cmd, *args],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             start_new_session=True, preexec_fn=_interactive_signals)
         self.out = None
@@ -221,6 +224,40 @@ def test_controller_killed_mid_failover_trial_leaves_a_lab_the_next_run_restores
         assert_no_secret(c.out)
     assert Journal(LAB).pending() == []
     assert_lab_clean(rack, f"{sig.name} mid-trial and the next run")
+
+
+@pytest.mark.ci
+def test_calibrate_killed_with_a_port_down_leaves_a_lab_the_next_run_restores(rack):
+    """``laghil measure calibrate --lab`` holds a lab session: the addresses and
+    neighbours it sets and each outage's carrier are journaled before they are
+    made. SIGKILLed in the middle of an 8 s outage (the receiver's NIC down):
+    the next run replays all of them and the lab equals its baseline."""
+    c = Controller(["measure", "calibrate", "--lab", LAB, "--reps", "1", "--outages", "8000"],
+                   rack["env"], cli=True)
+    pending = wait_for_journal(lambda p: "port" in kinds(p), proc=c)
+    step = next(s for e in pending for s in e.steps if s.kind == "port")
+    rt = LabRuntime(rack["lab"], env=rack["env"])
+    try:
+        deadline = time.monotonic() + 5
+        while rt.node(step.target).carrier(step.args[0]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        down = not rt.node(step.target).carrier(step.args[0])
+    finally:
+        rt.close(stop_rack=False)
+    c.signal(signal.SIGKILL)
+    assert c.wait(timeout=60) == -signal.SIGKILL
+    assert down, f"{step.target}:{step.args[0]} kept its carrier: calibrate never pulled it"
+    left = Journal(LAB).pending()
+    actions = {s.args[0] for e in left for s in e.steps if s.kind == "node"}
+    assert "port" in kinds(left) and {"addr_del", "neigh_del"} <= actions, \
+        [e.describe() for e in left]
+    results, out = restore_run(rack)
+    restored = results["lab_start"]["restored"]
+    assert len(restored) == len(left) and all(r["ok"] for r in restored), restored
+    assert Journal(LAB).pending() == []
+    print(f"SIGKILL during calibrate ({step.target}:{step.args[0]} down): the next run "
+          f"restored {len(restored)}: " + "; ".join(r["what"][:60] for r in restored))
+    assert_lab_clean(rack, "SIGKILL during calibrate and the next run")
 
 
 PDU_TEST = ("suites/faults/test_injectors.py::"
