@@ -7,8 +7,10 @@ A check returns ``None`` when the condition holds, else what it saw (any value
 that tells the reader why it does not hold yet). A check may also raise
 :class:`NotYet` with what it saw, e.g. when a parser meets output that is not
 complete yet. After ``timeout`` seconds :class:`WaitTimeout` says what was
-waited for, how long, and what was last seen. Every wait in laghil is this one
-(no hand-written deadline loops): each stops by itself.
+waited for, how long, and what was last seen. Every poll-until-it-holds in
+laghil is this one: each stops by itself. (A deadline that several steps share,
+as a connection's handshake and login or a command's reads, is a budget, not a
+poll: those are written where they are spent.)
 """
 
 import time

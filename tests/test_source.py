@@ -17,3 +17,28 @@ def test_no_undefined_name_in_any_source():
            if "undefined name" in ln or "syntax error" in ln.lower()
            or "referenced before assignment" in ln]
     assert not bad, "names used and never defined:\n" + "\n".join(bad)
+
+
+def test_each_vocabulary_has_one_source():
+    """The names a lab file may use are read from what implements them (a
+    platform is one with a driver, a fault kind one with an injector, a PDU
+    model one with a module); the use-case markers and the report's titles
+    from one table; every suite folder of the catalogue is a use case there."""
+    from fixtures.options import MARKERS
+    from laghil.drivers.switch import DRIVERS
+    from laghil.faults.injectors import FAULT_KINDS as INJECTORS
+    from laghil.lab import fields
+    from laghil.power.pdu import MODEL_MODULES
+    from laghil.report.groups import ORDER, USE_CASES, use_case
+    assert fields.SWITCH_PLATFORMS == tuple(DRIVERS)
+    assert all(DRIVERS[p].platform == p for p in DRIVERS)
+    assert fields.LINUX_SWITCH_PLATFORMS == tuple(p for p, d in DRIVERS.items()
+                                                  if d.netdev_ports)
+    assert fields.FAULT_KINDS == tuple(INJECTORS) and fields.PDU_MODELS == tuple(MODEL_MODULES)
+    assert all(MODEL_MODULES[m].MODEL == m for m in MODEL_MODULES if m != "virtual")
+    for mark, title, help_, _ in USE_CASES:
+        assert MARKERS[mark] == help_ and use_case([mark]) == title and title in ORDER
+    catalogue = {"bonding", "team", "lacp", "roce_lag", "sriov_lag", "switch_lag", "ib_bond"}
+    assert catalogue <= {d.name for d in (ROOT / "suites").iterdir() if d.is_dir()}
+    assert catalogue <= {m for m, *_ in USE_CASES}
+    assert use_case(["bonding", "roce_lag"]) == "RoCE LAG"

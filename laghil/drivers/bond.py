@@ -1,7 +1,7 @@
 """Linux bonding over iproute2: create, configure, read and destroy a bond in any
 of the seven modes, with its undo registered before anything changes.
 
-(About 420 lines: the option table, the two state parsers and the driver of one
+(The option table, the two state parsers and the driver of one
 device belong together; each is tested on captured output.)
 
 Options are checked before a command is sent (name, value, and whether the mode

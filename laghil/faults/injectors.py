@@ -316,9 +316,10 @@ class PduOutletOff(FaultInjector):
         return [UndoRecord("pdu", self.pdu_name, (self.outlet,))]
 
 
-# fault kind (as lab files name it) -> injector
-FAULT_KINDS = {"virtual_pull": VirtualCablePull, "link_down": HostLinkDown,
-               "switch_shutdown": SwitchPortShutdown, "pdu_outlet": PduOutletOff}
+# fault kind (as lab files name it) -> injector: the one source of the fault kinds a
+# lab file may name (laghil.lab.fields reads it)
+FAULT_KINDS = {"link_down": HostLinkDown, "switch_shutdown": SwitchPortShutdown,
+               "virtual_pull": VirtualCablePull, "pdu_outlet": PduOutletOff}
 
 
 def _end_at(lab, cable, section, at):

@@ -9,20 +9,22 @@ from typing import Annotated, Literal, NamedTuple
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
+from ..drivers import switch as _switch
 from ..errors import BadName, LaghilError
+from ..faults import injectors as _injectors
+from ..power import pdu as _pdu
 from ..names import check_ifname, check_name
 
 CAPABILITIES = (
     "bonding", "team", "lacp", "rxe", "roce_lag", "sriov", "sriov_lag", "vf_link_state",
     "ib_bond", "numa", "switch_lag", "lag_offload", "virtual_pull", "mlx5",
 )
-FAULT_KINDS = ("link_down", "switch_shutdown", "virtual_pull", "pdu_outlet")
-PDU_MODELS = ("apc-rpdu2", "apc-sporlet", "raritan-px", "virtual")
-# Switch platforms laghil has a driver for (laghil.drivers.switch.DRIVERS; a test
-# keeps the two equal): a lab file naming another is refused at load.
-SWITCH_PLATFORMS = ("linux", "cumulus", "sonic", "eos", "nxos", "onyx")
-# Switch platforms whose ports are Linux netdevs (so Linux ifname rules apply).
-LINUX_SWITCH_PLATFORMS = ("linux", "cumulus", "sonic")
+# The names below are read from what implements them, their one source: a
+# lab file naming anything else is refused at load.
+FAULT_KINDS = tuple(_injectors.FAULT_KINDS)             # a fault injector each
+PDU_MODELS = tuple(_pdu.MODEL_MODULES)                  # a PDU model module each
+SWITCH_PLATFORMS = _switch.PLATFORMS                    # a switch driver each
+LINUX_SWITCH_PLATFORMS = _switch.NETDEV_PLATFORMS       # ports are Linux netdevs
 VIRTUAL_ADDRESS = "127.0.0.1"
 
 

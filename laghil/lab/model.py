@@ -1,6 +1,6 @@
 """The lab file model: what a rack holds and how its nodes are wired.
 
-(About 430 lines: the pydantic model of every section of a lab file and the
+(The pydantic model of every section of a lab file and the
 lab's queries; field types, cross checks and SSH access are in fields.py,
 checks.py and access.py.)
 

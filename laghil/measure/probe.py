@@ -1,6 +1,6 @@
 """Probe traffic between two nodes: the controller side of the probe agent.
 
-(About 440 lines: the probe's result model and its lifecycle on two nodes, start,
+(The probe's result model and its lifecycle on two nodes, start,
 collect, stop, share one set of run files.)
 
 :class:`Probe` uploads ``agent/probe_agent.py`` (once per node session, into

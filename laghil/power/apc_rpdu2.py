@@ -14,6 +14,8 @@ Same shape as labgrid's ``driver/power/*.py``: ``power_set`` / ``power_get``.
 
 from .snmp import OutletMib
 
+MODEL = "apc-rpdu2"      # as lab files name it (pdus.<name>.model)
+
 CONTROL_OID = "1.3.6.1.4.1.318.1.1.26.9.2.4.1.5"  # rPDU2OutletSwitchedControlCommand
 STATUS_OID = "1.3.6.1.4.1.318.1.1.26.9.2.3.1.5"   # rPDU2OutletSwitchedStatusState
 CMD_ON, CMD_OFF, CMD_REBOOT = 1, 2, 3

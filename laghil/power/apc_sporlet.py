@@ -11,6 +11,8 @@ These units often speak SNMP v1 only, so v1 is used (as labgrid's ``apc.py`` doe
 
 from .snmp import OutletMib
 
+MODEL = "apc-sporlet"      # as lab files name it (pdus.<name>.model)
+
 CONTROL_OID = "1.3.6.1.4.1.318.1.1.4.4.2.1.3"  # sPDUOutletCtl
 STATUS_OID = CONTROL_OID
 CMD_ON, CMD_OFF, CMD_REBOOT = 1, 2, 3

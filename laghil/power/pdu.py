@@ -25,15 +25,14 @@ import time
 from typing import Mapping, NamedTuple, Optional
 
 from ..transport.redact import SECRETS, Redactor
+from ..wait import wait_until
 from . import apc_rpdu2, apc_sporlet, raritan_px
 from .snmp import DEFAULT_RETRIES, DEFAULT_TIMEOUT, PowerError, describe_target
 
-MODEL_MODULES = {
-    "apc-rpdu2": apc_rpdu2,
-    "apc-sporlet": apc_sporlet,
-    "raritan-px": raritan_px,
-    "virtual": apc_rpdu2,  # the virtual rack's agent emulates an APC rPDU2
-}
+# model (as lab files name it, each module's MODEL) -> its module: the one source
+# of the PDU models a lab file may name (laghil.lab.fields reads it)
+MODEL_MODULES = {m.MODEL: m for m in (apc_rpdu2, apc_sporlet, raritan_px)}
+MODEL_MODULES["virtual"] = apc_rpdu2    # the virtual rack's agent emulates an APC rPDU2
 VIRTUAL_COMMUNITY = "laghil-virtual"  # a virtual PDU's community when it names no community_env
 DEFAULT_VERIFY_TIMEOUT = 10.0  # seconds to read the new state back
 DEFAULT_POLL_INTERVAL = 0.2
@@ -171,25 +170,20 @@ class PduControl:
         self.driver.power_set(self.address, self.port, self._community, number, on,
                               **self._snmp_args())
         acked = time.time()
-        deadline = time.monotonic() + self.verify_timeout
-        first, last = True, None
-        while True:
-            read_at = time.time()
+        reads = []          # wall-clock instant of each read-back
+
+        def read_back():
+            reads.append(time.time())
             try:
                 now_on = self.driver.power_get(self.address, self.port, self._community,
                                                number, **self._snmp_args())
-            except PowerError as e:  # transient loss or transitional state: retry
-                last = f"error: {e}"
-            else:
-                if now_on == on:
-                    changed = acked if first else read_at
-                    self.last_switch = SwitchTiming(number, on, sent, acked, read_at, changed)
-                    return changed
-                last = "on" if now_on else "off"
-            first = False
-            if time.monotonic() >= deadline:
-                raise PowerError(
-                    f"{self.where}: outlet {number} did not read back "
-                    f"{'on' if on else 'off'} within {self.verify_timeout:g} s of the "
-                    f"command (last read: {last})")
-            time.sleep(self.poll_interval)
+            except PowerError as e:  # transient loss or transitional state: read again
+                return f"error: {e}"
+            return None if now_on == on else ("on" if now_on else "off")
+
+        wait_until(read_back, timeout=self.verify_timeout, interval=self.poll_interval,
+                   what=f"{self.where}: outlet {number} did not read back "
+                        f"{'on' if on else 'off'} after the command", error=PowerError)
+        changed = acked if len(reads) == 1 else reads[-1]
+        self.last_switch = SwitchTiming(number, on, sent, acked, reads[-1], changed)
+        return changed

@@ -13,6 +13,8 @@ Same OIDs and values as labgrid's ``driver/power/raritan.py``.
 
 from .snmp import OutletMib
 
+MODEL = "raritan-px"      # as lab files name it (pdus.<name>.model)
+
 CONTROL_OID = "1.3.6.1.4.1.13742.6.4.1.2.1.2.1"  # switchingOperation, pduId 1
 STATUS_OID = "1.3.6.1.4.1.13742.6.4.1.2.1.3.1"   # outletSwitchingState, pduId 1
 CMD_OFF, CMD_ON, CMD_CYCLE = 0, 1, 2

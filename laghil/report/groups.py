@@ -4,20 +4,30 @@ known defects first. Shared by report.html and the allure labels."""
 
 import re
 
-# marker -> use case, first match wins (a RoCE LAG test is also a bonding test)
-USE_CASES = (("roce_lag", "RoCE LAG"), ("sriov_lag", "SR-IOV VF LAG"),
-             ("switch_lag", "switch LAG"), ("ib_bond", "IB device bonding"), ("lacp", "LACP"),
-             ("team", "team"), ("bonding", "bonding"), ("smoke", "lab health"))
-# the order a reader meets them: the LAG itself, then the use cases built on it
-ORDER = ["bonding", "team", "LACP", "RoCE LAG", "switch LAG", "SR-IOV VF LAG",
-         "IB device bonding", "lab health", "other"]
+# The use cases, one row each, the one source of their markers (the plugin
+# registers them from here) and titles: marker, title in the reports, the
+# marker's help, rank (a test with several is the most specific one's, the
+# lowest rank: a RoCE LAG test is also a bonding test). In the order a reader
+# meets them: the LAG itself, then the use cases built on it.
+USE_CASES = (
+    ("bonding", "bonding", "Linux bonding tests", 6),
+    ("team", "team", "teamd tests", 5),
+    ("lacp", "LACP", "LACP protocol checks", 4),
+    ("roce_lag", "RoCE LAG", "RoCE LAG: one RDMA port over a bond", 0),
+    ("switch_lag", "switch LAG", "LAG offloaded to a switch driver", 2),
+    ("sriov_lag", "SR-IOV VF LAG", "SR-IOV VF LAG", 1),
+    ("ib_bond", "IB device bonding", "IB device bonding", 3),
+    ("smoke", "lab health", "quick health check of the lab", 7),
+)
+ORDER = [title for _, title, _, _ in USE_CASES] + ["other"]
+_BY_RANK = sorted(USE_CASES, key=lambda u: u[3])
 # verdicts a reader must see first
 VERDICT_ORDER = {"failed": 0, "error": 1, "xfailed": 2, "passed": 3, "skipped": 4}
 
 
 def use_case(markers):
     marks = set(markers or ())
-    return next((name for mark, name in USE_CASES if mark in marks), "other")
+    return next((title for mark, title, _, _ in _BY_RANK if mark in marks), "other")
 
 
 def mode_of(name):

@@ -1,6 +1,6 @@
 """report.html: one self-contained page for a run, readable offline from disk.
 
-(About 470 lines: one page and its inline SVG charts; the page has no external
+(One page and its inline SVG charts; the page has no external
 parts by design.)
 
 No external URLs, no scripts: inline CSS, and charts as inline SVG generated

@@ -1,6 +1,6 @@
 """Build, start, drive and stop the virtual rack of a virtual lab.
 
-(About 520 lines: the rack's lifecycle, up, status, cables, power, down, over
+(The rack's lifecycle, up, status, cables, power, down, over
 one state folder; kernel, initramfs, QMP and the PDU agent are modules of their own.)
 
 One QEMU (TCG) guest per host and switch of the lab; one pair of UDP socket
@@ -29,6 +29,7 @@ from pathlib import Path
 
 from ..errors import RackError
 from ..parsing import parser
+from ..wait import WaitTimeout, wait_until
 from .initramfs import build_initramfs
 from .kernel import ensure_kernel
 from .paths import cache_root, lab_state_dir
@@ -360,11 +361,15 @@ class Rack:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        deadline = time.monotonic() + 5
-        for pid in pids.values():
-            while _pid_alive(pid) and time.monotonic() < deadline:
+        def alive():
+            for pid in pids.values():
                 _reap(pid)
-                time.sleep(0.05)
+            return [p for p in pids.values() if _pid_alive(p)] or None
+        try:
+            wait_until(alive, timeout=5, interval=0.05, what="guests ending on SIGTERM")
+        except WaitTimeout:
+            pass                            # the rest get SIGKILL
+        for pid in pids.values():
             if _pid_alive(pid):
                 try:
                     os.kill(pid, signal.SIGKILL)

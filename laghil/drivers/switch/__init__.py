@@ -13,10 +13,13 @@ from .nxos import NxosSwitch
 from .onyx import OnyxSwitch
 from .sonic import SonicSwitch
 
-DRIVERS = {"linux": LinuxSwitch, "cumulus": CumulusSwitch, "sonic": SonicSwitch,
-           "eos": EosSwitch, "nxos": NxosSwitch, "onyx": OnyxSwitch}
-# the platforms a lab file may name (the lab loader refuses any other)
+# platform (as lab files name it, each driver's ``platform``) -> driver: the one
+# source of the platforms a lab file may name (laghil.lab.fields reads it)
+DRIVERS = {d.platform: d for d in (LinuxSwitch, CumulusSwitch, SonicSwitch, EosSwitch,
+                                   NxosSwitch, OnyxSwitch)}
 PLATFORMS = tuple(DRIVERS)
+# platforms whose ports are Linux netdevs (Linux interface name rules apply)
+NETDEV_PLATFORMS = tuple(p for p, d in DRIVERS.items() if d.netdev_ports)
 
 
 def switch_driver(node):
@@ -28,6 +31,6 @@ def switch_driver(node):
                           f"(have: {', '.join(sorted(DRIVERS))})") from None
 
 
-__all__ = ["DRIVERS", "CumulusSwitch", "SonicSwitch", "EosSwitch", "NxosSwitch", "OnyxSwitch", "PLATFORMS", "IN_USE", "PARTNER_MODE", "LagMember", "LinuxBridge", "LinuxSwitch",
+__all__ = ["DRIVERS", "NETDEV_PLATFORMS", "CumulusSwitch", "SonicSwitch", "EosSwitch", "NxosSwitch", "OnyxSwitch", "PLATFORMS", "IN_USE", "PARTNER_MODE", "LagMember", "LinuxBridge", "LinuxSwitch",
            "OffloadEvidence", "SwitchDriver", "SwitchError", "SwitchLag", "SwitchRefused",
            "switch_driver", "switch_lag_from_bond"]

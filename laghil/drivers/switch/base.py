@@ -93,7 +93,8 @@ class SwitchDriver:
     """A switch platform. Subclasses implement what their NOS can do; the rest
     raises :class:`SwitchError` naming the platform and the operation."""
 
-    platform = None
+    platform = None         # the name lab files give it (``platform:``)
+    netdev_ports = False    # its ports are Linux netdevs (Linux interface name rules)
     # Does the platform give laghil a Linux shell (iproute2)? A switch without
     # one is read through :meth:`snapshot` at session start, in the baseline and
     # in a restore: no shell command is ever sent to it.

@@ -159,6 +159,7 @@ def _vlans(vlans):
 
 
 class LinuxSwitch(SwitchDriver):
+    netdev_ports = True
     platform = "linux"
     # bonding's bond_3ad_unbind_slave sends a last LACPDU with synchronization,
     # collecting, distributing and aggregation cleared: the partner deselects at once

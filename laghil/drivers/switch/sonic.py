@@ -62,6 +62,7 @@ def lag_from_teamd(name, text):
 
 
 class SonicSwitch(SwitchDriver):
+    netdev_ports = True
     platform = "sonic"
     # teamd's lacp runner, on a port's removal, does not send a last LACPDU out
     # of sync: the partner notices at its LACP timeout

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """laghil probe agent: sequence-numbered UDP flows for failover measurement.
 
-(About 610 lines: one stdlib-only script uploaded to the nodes, with its three
+(One stdlib-only script uploaded to the nodes, with its three
 commands; the reduction the controller imports is flowstats.py.)
 
 Stdlib only, uploaded to hosts and guests with ``flowstats.py`` (the per-flow

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """laghil RDMA probe agent: sequence-numbered messages over RC queue pairs.
 
-(About 500 lines: one script uploaded to the nodes, stdlib and pyverbs only.)
+(One script uploaded to the nodes, stdlib and pyverbs only.)
 
 Runs with the host's python3 and pyverbs (Debian's python3-pyverbs or the PyPI
 package); uploaded next to ``flowstats.py``, whose per-flow reduction it
