@@ -13,7 +13,7 @@ the suites' share tolerance covers it.
 from dataclasses import dataclass
 
 from .probe import Probe
-from .throughput import counters_command, parse_counters
+from .throughput import read_counters
 
 
 @dataclass
@@ -48,8 +48,7 @@ def measure_distribution(lag, receiver, dst_ip, flows=8, rate_pps=300, duration_
     member's transmitted packets over the run."""
     node, members = lag.node, list(lag.members)
     src_base = base_port + SRC_OFFSET if src_base_port is None else src_base_port
-    cmd = counters_command(members)
-    before = parse_counters(node.run(cmd).stdout, members)
+    before = read_counters(node, members)
     probe = Probe(node, receiver, dst_ip, flows=flows, rate_pps=rate_pps,
                   duration_s=duration_s, base_port=base_port,
                   src_base_port=src_base)
@@ -57,7 +56,7 @@ def measure_distribution(lag, receiver, dst_ip, flows=8, rate_pps=300, duration_
         res = probe.run()
     finally:
         probe.stop()
-    after = parse_counters(node.run(cmd).stdout, members)
+    after = read_counters(node, members)
     deltas = {m: after[1][m]["tx_packets"] - before[1][m]["tx_packets"] for m in members}
     sent = sum(f["tx_count"] for f in res.flows)
     return Distribution(deltas, sent, probe_flows(flows, base_port, src_base), res)

@@ -24,7 +24,7 @@ from .analysis import LagOutage, Reversion, detection_latency
 from .model import Event
 from .distribution import SRC_OFFSET
 from .probe import Probe, sample_clock
-from .throughput import counters_command, parse_counters
+from .throughput import read_counters
 
 BASE_PORT = 47000
 SENDER_CATCHUP_MS = 5.0     # the probe agent's CATCHUP_S: a later sender slips its schedule
@@ -166,8 +166,7 @@ def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, 
     before = active() if active else None
     if member is None and before is not None and not pull_loaded:
         member = before
-    cmd = counters_command(members)
-    c0 = parse_counters(sender.run(cmd).stdout, members)[1]
+    c0 = read_counters(sender, members)[1]
     drivers = member_drivers(sender, members)
     duration_s = hold_s + slack_s + down_s + after_s
     if make_probe is not None:
@@ -180,7 +179,7 @@ def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, 
     t_traffic = probe.start()
     time.sleep(max(0.0, t_traffic + hold_s - time.time()))
     if member is None:
-        c1 = parse_counters(sender.run(cmd).stdout, members)[1]
+        c1 = read_counters(sender, members)[1]
         member = max(members, key=lambda m: c1[m]["tx_packets"] - c0[m]["tx_packets"])
     if member not in cables:
         raise FailoverError(f"{sender.name}: {member!r} is not a member of {lag.name} {members}")
@@ -202,7 +201,7 @@ def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, 
     t_restore = fault.revert()
     fault.verify_reverted(timeout=10)
     res = probe.wait()
-    c2 = parse_counters(sender.run(cmd).stdout, members)[1]
+    c2 = read_counters(sender, members)[1]
     carried = {m: c2[m]["tx_packets"] - c0[m]["tx_packets"] for m in members}
     after = active() if active else None
     to_rx = rx_clock.offset_s

@@ -30,7 +30,7 @@ from ..journal import Undo, node_record
 from ..lag_hash import POLICIES, spread_client_ports
 from ..names import q
 from ..parsing import parser
-from .throughput import counter_rates, counters_command, parse_counters
+from .throughput import counter_rates, read_counters
 
 BASE_PORT = 5401
 FLOWS_PER_MEMBER = 2
@@ -153,8 +153,7 @@ class BackgroundLoad:
             f"-l 1200 -t {d} -p {p} -J"
             + (f" --cport {int(c)}" if c else "") + f" > {f} 2>&1 & echo $!"
             for p, c, f in zip(ports, cports, self._files()))).stdout)
-        self._c0 = (time.monotonic(), parse_counters(
-            self.sender.run(counters_command(self.members)).stdout, self.members))
+        self._c0 = (time.monotonic(), read_counters(self.sender, self.members))
         return self
 
     def stop(self):
@@ -162,7 +161,7 @@ class BackgroundLoad:
         read what it did: member rates from the sender's counters since start."""
         if not self.pids:
             return self.result
-        c1 = parse_counters(self.sender.run(counters_command(self.members)).stdout, self.members)
+        c1 = read_counters(self.sender, self.members)
         for node in (self.sender, self.receiver):
             pids = self.pids.pop(node.name, [])
             if pids:

@@ -96,6 +96,11 @@ def counters_command(ports):
     return "; ".join(parts)
 
 
+def read_counters(node, ports):
+    """(t_node, {port: {counter: int}}) of ``ports`` on ``node``, read now."""
+    return parse_counters(node.run(counters_command(ports)).stdout, ports)
+
+
 @parser('/sys/class/net/*/statistics')
 def parse_counters(text, ports):
     """Output of counters_command -> (t_node, {port: {counter: int}})."""
@@ -261,9 +266,9 @@ def run_iperf3(client, server, dst, members, member_speeds_bps, flows=4, streams
         for p, c, f in zip(ports, cports, out_files)))
     try:
         time.sleep(max(0.0, omit_s + 0.5 - (time.monotonic() - t_start)))
-        before = parse_counters(client.run(counters_command(members)).stdout, members)
+        before = read_counters(client, members)
         time.sleep(max(0.0, duration_s - 1.0 - (time.monotonic() - t_start)))
-        after = parse_counters(client.run(counters_command(members)).stdout, members)
+        after = read_counters(client, members)
         rates = counter_rates(before, after)
         time.sleep(max(0.0, duration_s + 0.5 - (time.monotonic() - t_start)))
         per_flow = []
@@ -349,9 +354,9 @@ def _run_perftest_once(client, server, dst, device_c, device_s, members, qps, du
     client.run(f"(timeout {bound} {tool} -d {q(device_c)} {opts} {q(dst)} > {cfile} 2>&1 &)")
     try:
         time.sleep(max(0.0, settle_s - (time.monotonic() - t0)))
-        before = parse_counters(client.run(counters_command(members)).stdout, members)
+        before = read_counters(client, members)
         time.sleep(max(0.0, duration_s - 1.0 - (time.monotonic() - t0)))
-        after = parse_counters(client.run(counters_command(members)).stdout, members)
+        after = read_counters(client, members)
         rates = counter_rates(before, after)
         parsed = _read_result(client, cfile, parse_perftest, timeout=30, interval=1.0,
                               what=f"{client.name}: {tool} to {dst}: a result in {cfile}")

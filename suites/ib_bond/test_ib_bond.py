@@ -50,7 +50,7 @@ from laghil.measure.failover import run_failover
 from laghil.measure.figures import failover_figures
 from laghil.measure.model import Measurement
 from laghil.measure.rdma_probe import RdmaProbe, UdProbe
-from laghil.measure.throughput import counters_command, parse_counters
+from laghil.measure.throughput import read_counters
 from laghil.names import q
 
 pytestmark = [pytest.mark.ib_bond]
@@ -156,10 +156,9 @@ def _stock_tool(ag, tool, gid, iters, port, *, defer, extra=""):
 
 def _tx_shares(node, members, window_s=WINDOW_S):
     """Each member's share of the tx packets of all ``members`` over ``window_s``."""
-    cmd = counters_command(members)
-    c0 = parse_counters(node.run(cmd).stdout, members)[1]
+    c0 = read_counters(node, members)[1]
     time.sleep(window_s)
-    c1 = parse_counters(node.run(cmd).stdout, members)[1]
+    c1 = read_counters(node, members)[1]
     d = {m: c1[m]["tx_packets"] - c0[m]["tx_packets"] for m in members}
     total = sum(d.values())
     return {m: (v / total if total else 0.0) for m, v in d.items()}, d
@@ -448,11 +447,10 @@ def _numa_shares(request, ag, lab, defer):
         cpus = a.run(f"cat /sys/devices/system/node/node{k}/cpulist").stdout.strip()
         client = _stock_tool(ag, "ibv_rc_pingpong", gid, NUMA_ITERS, 18700 + i,
                              extra=f" -s {NUMA_SIZE}", defer=defer)
-        cmd = counters_command(lag.a.members)
-        c0 = parse_counters(a.run(cmd).stdout, lag.a.members)[1]
+        c0 = read_counters(a, lag.a.members)[1]
         inner = f"grep Cpus_allowed_list /proc/self/status; exec {client}"
         r = a.run(f"sleep 1; taskset -c {q(cpus)} sh -c {q(inner)}", timeout=120, check=False)
-        c1 = parse_counters(a.run(cmd).stdout, lag.a.members)[1]
+        c1 = read_counters(a, lag.a.members)[1]
         assert r.rc == 0, f"{host}: pinned to node {k} ({cpus}): rc {r.rc}: {r.stdout[-400:]}"
         allowed = r.stdout.splitlines()[0].split(":", 1)[1]
         assert _cpulist(allowed) == _cpulist(cpus), (

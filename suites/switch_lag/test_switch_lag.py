@@ -19,7 +19,7 @@ from laghil.faults import fault
 from laghil.measure.model import Measurement
 from laghil.measure.probe import Probe
 from laghil.measure.steps import run_step, step_problems
-from laghil.measure.throughput import counters_command, parse_counters
+from laghil.measure.throughput import read_counters
 from laghil.wait import wait_until
 from pytest_laghil import lacks, params
 from pytest_laghil.lag_checks import (assert_failover, check_bond_state, check_distribution,
@@ -295,7 +295,7 @@ def test_a_blackholed_member_fails_the_step_naming_flows(lag_pair, lab_rt, case,
 
     def sent():
         return {m: c["tx_packets"] for m, c in
-                parse_counters(host.run(counters_command(members)).stdout, members)[1].items()}
+                read_counters(host, members)[1].items()}
     before = sent()
     run_step(host, pair.b.node, f"{VLANS[100]}.2", "which member carries the flows",
              lambda: None, defer=defer, flows=4, rate_pps=500, hold_s=0.5, after_s=1.0)
