@@ -20,6 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .drivers.rdma import added_by_laghil
 from .errors import LaghilError
 from .journal import UndoRecord, node_record
 from .names import check_name
@@ -216,7 +217,7 @@ def repairs(lab, baseline, current, management=None, virtual=False):
         for link in sorted(set(c.get("rdma", {})) - set(b.get("rdma", {}))):
             dev = link.split("/")[0]
             netdev = (c["rdma"][link] or {}).get("netdev") or ""
-            if laghil_made(lab, netdev) and dev.startswith("rxe_"):
+            if laghil_made(lab, netdev) and added_by_laghil(dev, netdev):
                 steps.append(node_record(node, "rdma_link_delete", dev=dev,
                                          what=f"RDMA link {dev} over {netdev}"))
             else:

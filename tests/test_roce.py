@@ -186,7 +186,7 @@ def test_agent_refuses_a_bad_lag_port_interval(capsys):
 
 
 def test_rxe_skb_failures_from_the_kernel_log_of_an_active_backup_failover():
-    from laghil.drivers.roce import rxe_failed_qps
+    from laghil.drivers.rdma.rxe import failed_qps as rxe_failed_qps
     from laghil.kevents import KernelEvent, parse_dmesg
     recs = parse_dmesg((CAP / "h1-kernel-log-rxe-ab-failover.txt").read_text())
     evs = [KernelEvent(t, msg) for t, msg in recs]

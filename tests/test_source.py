@@ -42,3 +42,23 @@ def test_each_vocabulary_has_one_source():
     assert catalogue <= {d.name for d in (ROOT / "suites").iterdir() if d.is_dir()}
     assert catalogue <= {m for m, *_ in USE_CASES}
     assert use_case(["bonding", "roce_lag"]) == "RoCE LAG"
+
+
+def test_no_provider_name_compared_outside_the_rdma_providers():
+    """Providers are told apart in laghil/drivers/rdma/ only: anywhere else a
+    comparison with a provider's name (==, !=, in, startswith) is a branch
+    a new provider would have to find."""
+    import re
+    names = "rxe|mlx5|hns|bnxt_re|siw"
+    cmp = re.compile(rf"""(==|!=|\bin|startswith\()\s*\(?["']({names})[_"']"""
+                     rf"""|["']({names})["']\s*(==|!=|\bin\b|\bnot in\b)""")
+    bad = []
+    for folder in ("laghil", "fixtures", "suites"):
+        for f in (ROOT / folder).rglob("*.py"):
+            rel = f.relative_to(ROOT).as_posix()
+            if rel.startswith("laghil/drivers/rdma/") or "/agent/" in rel:
+                continue
+            for i, line in enumerate(f.read_text().splitlines(), 1):
+                if cmp.search(line.split("#")[0]):
+                    bad.append(f"{rel}:{i}: {line.strip()}")
+    assert not bad, "provider names compared outside laghil/drivers/rdma:\n" + "\n".join(bad)

@@ -6,14 +6,12 @@ the software providers), node type, ports (state, physical state, link
 layer, netdev from ``rdma -j link``) and the populated GID table entries
 (index, GID, type, netdev) from sysfs.
 
-:class:`RoceLag` sets RoCE up over a LAG device for the provider a lab
-declares:
-
-* ``rxe`` (the virtual rack): ``rdma link add rxe_<lag> type rxe netdev <lag>``,
-  its removal registered first;
-* ``mlx5``: nothing to add: enslaving both PFs of one card to an
-  active-backup / balance-xor / 802.3ad bond makes the driver replace the
-  per-PF devices with one ``mlx5_bond_<n>``; we wait for it.
+:class:`RoceLag` sets RoCE up over a LAG device through the provider a lab
+declares (:mod:`laghil.drivers.rdma`, one module per provider): a software one
+(rxe, the virtual rack) is added on the LAG by laghil, its removal registered
+first; a hardware one makes its bond device itself when the LAG takes its PFs
+(``mlx5_bond_<n>``, ``hns_bond_<n>``, ``bnxt_re_bond<n>``): laghil refuses a
+LAG the provider would not take, naming the rule, and waits for the device.
 
 :func:`roce_lag_problems` states what must hold for either: exactly one RDMA
 device bound to the LAG, with one port, ACTIVE; no device left on a member
@@ -22,21 +20,17 @@ netdev; RoCE v2 GIDs for every address of the LAG, all on the LAG netdev.
 
 import ipaddress
 import json
-import re
 from dataclasses import dataclass, field
 
-from ..errors import LaghilError
-from ..kevents import kernel_events
-from ..journal import node_undo
-from ..names import check_ifname, check_name, q
+from ..names import check_ifname, q
 from ..parsing import parser
 from ..wait import wait_until
+from .rdma import RdmaError, device_provider
+from .rdma import provider as rdma_provider
 
-ROCE_LAG_MODES = ("active-backup", "balance-xor", "802.3ad")     # mlx5 lag.c
+# the modes the RoCE LAG suites run (those a hardware RoCE LAG takes: mlx5 lag.c)
+ROCE_LAG_MODES = ("active-backup", "balance-xor", "802.3ad")
 ROCE_LAG_RUNNERS = ("activebackup", "loadbalance", "lacp")        # the same over a team
-# rxe is added on the LAG; the others make their bond device by themselves when
-# the LAG takes their PFs (mlx5_bond_<n>; hns_bond_*: bond modes 1, 2, 4 as mlx5)
-PROVIDERS = ("rxe", "mlx5", "hns", "bnxt_re")
 
 INVENTORY_CMD = (
     "echo @@links; (command -v rdma >/dev/null && rdma -j link show 2>/dev/null) || echo '[]'; "
@@ -54,7 +48,7 @@ INVENTORY_CMD = (
 )
 
 
-class RoceError(LaghilError):
+class RoceError(RdmaError):
     pass
 
 
@@ -102,14 +96,6 @@ class RdmaDev:
         return {p.netdev for p in self.ports.values() if p.netdev}
 
 
-def _provider(driver, node_type, parent):
-    if driver:
-        return driver
-    if parent:
-        return "siw" if "RNIC" in node_type else "rxe"
-    return "unknown"
-
-
 @parser('the RDMA inventory (rdma -j, ibv_devinfo)')
 def parse_inventory(text):
     """Output of :data:`INVENTORY_CMD` -> {device name: :class:`RdmaDev`}."""
@@ -151,7 +137,7 @@ def parse_inventory(text):
         links = json.loads("".join(buf) or "[]")
     for d in devs.values():
         if not d.provider:
-            d.provider = _provider(None, d.node_type, d.parent)
+            d.provider = device_provider(None, d.node_type, d.parent)
     for link in links:
         d = devs.get(link.get("ifname"))
         if d is None:
@@ -206,64 +192,16 @@ def roce_lag_problems(devs, lag, members, lag_addrs):
     return out
 
 
-_RXE_SKB_FAIL = re.compile(r"rdma_rxe: qp#(\d+) Failed allocating skb")
-
-
-def rxe_failed_qps(events):
-    """{qp number: first instant} of rxe's "qp#N Failed allocating skb" kernel
-    messages in ``events`` (KernelEvents): a packet rxe could not build, e.g.
-    because the source GID was being re-added (the WQE then fails)."""
-    out = {}
-    for e in events:
-        m = _RXE_SKB_FAIL.search(e.message)
-        if m:
-            out.setdefault(int(m.group(1)), e.t)
-    return out
-
-
-# Measured in the virtual rack (Debian 6.1 guest kernel): every active-slave change
-# of an active-backup bond (NETDEV_BONDING_FAILOVER) makes ib_core delete and
-# re-add the bond's GIDs; rxe looks the source GID up for every packet it builds
-# (rxe_init_packet), so a WQE sent or resent in that window fails with
-# IBV_WC_LOC_QP_OP_ERR ("qp#N Failed allocating skb" in the kernel log) and the
-# QP goes to ERR, or (seen in CI) the requester stalls with its queue full.
-# 802.3ad and balance-xor never raise that event, nor does team's activebackup
-# runner. Hardware RoCE LAG (mlx5) keeps the path in the device and is judged
-# without this allowance.
-RXE_AB_DEFECT = ("rxe (Soft-RoCE, Linux 6.1): an active-backup failover re-adds the bond's "
-                 "GIDs; a WQE built in that window fails ('qp#N Failed allocating skb') and "
-                 "the QP errors out (IBV_WC_LOC_QP_OP_ERR) or stalls")
-
-
-def rxe_ab_defect_applies(provider, kind, mode):
-    """Whether RXE_AB_DEFECT can strike this RoCE LAG (rxe over a bond in active-backup)."""
-    return provider == "rxe" and kind == "bond" and mode == "active-backup"
-
-
-def rxe_ab_defect_evidence(res, sender):
-    """RXE_AB_DEFECT's evidence in an RDMA probe result, or None: every QP that
-    broke (error, not RTS, or messages missing) has rxe's skb failure in the
-    sender's kernel log since the probe started."""
-    broken = {f["tx_qp"]["qp_num"] for f in res.flows
-              if f["lost"] or f["tx_qp"].get("errors") or f["tx_qp"].get("state") != "RTS"}
-    if not broken:
-        return None
-    since = (res.sender.get("t_start") or 0.0) - 1.0
-    failed = rxe_failed_qps(kernel_events(sender, since))
-    if not broken <= set(failed):
-        return None
-    return (f"kernel: rxe 'Failed allocating skb' for QPs {sorted(failed)}, broken QPs "
-            f"{sorted(broken)}: " + "; ".join(res.problems()))
-
-
 class RoceLag:
-    """RoCE on LAG device ``lag`` (a Bond or Team) with ``provider`` "rxe" or
-    "mlx5". ``create(defer=defer)`` then ``device`` is the RDMA device's name."""
+    """RoCE on LAG device ``lag`` (a Bond or Team) with RDMA provider
+    ``provider`` (a name, laghil.drivers.rdma). ``create(defer=defer)`` then
+    ``device`` is the RDMA device's name."""
 
     def __init__(self, lag, provider):
-        if provider not in PROVIDERS:
-            raise RoceError(f"{lag.node.name}: RoCE LAG provider {provider!r} unknown "
-                            f"({', '.join(PROVIDERS)})")
+        try:
+            self.rdma = rdma_provider(provider)
+        except RdmaError as e:
+            raise RoceError(f"{lag.node.name}: RoCE LAG: {e}") from None
         self.lag, self.node, self.provider = lag, lag.node, provider
         self.device = None
 
@@ -272,24 +210,23 @@ class RoceLag:
         return self.lag.name
 
     def create(self, *, defer, timeout=15.0):
-        if self.provider == "rxe":
-            dev = f"rxe_{self.lag.name}"
-            check_name(dev, "RDMA device")
-            self.node.run("modprobe rdma_rxe 2>/dev/null; modprobe rdma_ucm 2>/dev/null; true",
-                          check=False)
-            if self.node.run(f"rdma link show {q(dev)}/1 >/dev/null 2>&1", check=False).rc == 0:
-                # never register an undo that would delete somebody else's device
-                raise RoceError(f"{self.node.name}: refusing to add RDMA device {dev}: an RDMA "
-                                "link of that name already exists and laghil did not make it")
-            defer(node_undo(self.node, "rdma_link_delete", dev=dev,
-                            what=f"delete RDMA device {dev}"))
-            self.node.run(f"rdma link add {q(dev)} type rxe netdev {q(self.lag.name)}")
+        if self.rdma.software:
+            try:
+                self.rdma.add(self.node, self.lag.name, defer)
+            except RdmaError as e:
+                raise RoceError(str(e)) from None
         else:
-            allowed = ROCE_LAG_MODES if self.lag.kind == "bond" else ROCE_LAG_RUNNERS
-            if self.lag.mode not in allowed:
-                raise RoceError(f"{self.node.name}: {self.provider} RoCE LAG over a {self.lag.kind} needs "
-                                f"{allowed}, not {self.lag.mode!r}")
+            why = self.rdma.refusal(self.lag.kind, self.lag.mode,
+                                    hash_policy=getattr(self.lag, "options", {}).get(
+                                        "xmit_hash_policy"),
+                                    members=len(self.lag.members))
+            if why:
+                raise RoceError(f"{self.node.name}: {why}")
         self.device = self.wait(timeout)
+        if not self.rdma.aggregate_re(self.lag.name).fullmatch(self.device):
+            raise RoceError(f"{self.node.name}: the RDMA device on {self.lag.name} is "
+                            f"{self.device}, not a {self.provider} LAG device "
+                            f"({self.rdma.example})")
         return self.device
 
     def wait(self, timeout=15.0):

@@ -9,6 +9,7 @@ from ..errors import BadName
 from ..names import check_ifname
 from typing import TYPE_CHECKING
 
+from ..drivers.rdma import STAND_IN
 from .fields import LINUX_SWITCH_PLATFORMS, VIRTUAL_ADDRESS, PortRef, Problem
 
 if TYPE_CHECKING:
@@ -108,10 +109,10 @@ def _check_host(lab, add, name, host: Host):
                 add(("hosts", name, "rdma_aggregates", i, "members", j, "netdev"),
                     f"aggregate {agg.name!r} member netdev {m.netdev!r} is not a port of "
                     f"{name}; ports: {', '.join(host.ports)}")
-        if agg.stand_in and agg.provider != "rxe":
+        if agg.stand_in and agg.provider != STAND_IN:
             add(("hosts", name, "rdma_aggregates", i, "stand_in"),
-                f"aggregate {agg.name!r}: a stand-in is Soft-RoCE over a bond (provider rxe), "
-                f"not {agg.provider}")
+                f"aggregate {agg.name!r}: a stand-in is Soft-RoCE over a bond (provider "
+                f"{STAND_IN}), not {agg.provider}")
         elif agg.stand_in:
             # suites/ib_bond makes it as rxe_<LAG>: a bond active-active, a team active-passive
             lag = lab.device_names.bond if agg.mode == "active-active" else lab.device_names.team

@@ -9,6 +9,7 @@ from typing import Annotated, Literal, NamedTuple
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
+from ..drivers import rdma as _rdma
 from ..drivers import switch as _switch
 from ..errors import BadName, LaghilError
 from ..faults import injectors as _injectors
@@ -16,9 +17,11 @@ from ..power import pdu as _pdu
 from ..names import check_ifname, check_name
 
 CAPABILITIES = (
-    "bonding", "team", "lacp", "rxe", "roce_lag", "sriov", "sriov_lag", "vf_link_state",
-    "ib_bond", "numa", "switch_lag", "lag_offload", "virtual_pull", "mlx5",
+    "bonding", "team", "lacp", "roce_lag", "sriov", "sriov_lag", "vf_link_state",
+    "ib_bond", "numa", "switch_lag", "lag_offload", "virtual_pull",
+    *(p.capability for p in _rdma.PROVIDERS.values()),     # an RDMA provider each
 )
+RDMA_PROVIDERS = tuple(_rdma.PROVIDERS)
 # The names below are read from what implements them, their one source: a
 # lab file naming anything else is refused at load.
 FAULT_KINDS = tuple(_injectors.FAULT_KINDS)             # a fault injector each

@@ -31,7 +31,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, 
 from ..errors import UnknownNode
 from ..names import check_ifname
 from ..transport.target import SshTarget
-from .fields import (CAPABILITIES, FAULT_KINDS, LINUX_SWITCH_PLATFORMS, PDU_MODELS,  # noqa: F401
+from .fields import (CAPABILITIES, FAULT_KINDS, LINUX_SWITCH_PLATFORMS, PDU_MODELS, RDMA_PROVIDERS,  # noqa: F401
                      SWITCH_PLATFORMS, VIRTUAL_ADDRESS, Capability, Platform, CableEnd, EnvName, HwAddr, IfName, Mac, Name, NodeName,
                      Pci, PortRef, Problem, Seconds, SwitchPortName, TcpPort, UnknownCable,
                      UnknownPort, _wrap, format_loc)
@@ -163,7 +163,7 @@ class RdmaAggregate(_Model):
     port sits on), never by name alone: udev may rename it."""
 
     name: Name                                  # what applications open (-d NAME)
-    provider: Literal["mlx5", "hns", "bnxt_re", "rxe"]
+    provider: Literal[RDMA_PROVIDERS]  # type: ignore[valid-type]  # laghil.drivers.rdma
     members: Annotated[list[AggregateMember], Field(min_length=2)]
     mode: Literal["active-active", "active-passive"]
     members_hidden: bool = True                 # member devices gone while aggregated

@@ -29,6 +29,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from ..drivers import rdma
 from ..errors import BadName, LabError
 from ..names import check_ifname
 
@@ -43,7 +44,8 @@ PDU_PORT = 16162            # the twin's SNMP PDU agent (the virtual rack's is 1
 # never leaves the rack, and no lab file names it)
 JUMP_INTERNAL = "169.254.77.1"
 # capabilities no stand-in has: dropped from the twin, so their tests skip naming them
-DROPPED = ("lag_offload", "vf_link_state", "mlx5", "sriov_lag")
+# (a hardware RDMA provider among them: rxe stands in for it)
+DROPPED = ("lag_offload", "vf_link_state", "sriov_lag", *(rdma.provider(p).capability for p in rdma.HARDWARE))
 IGB_SPEED = 1000            # what QEMU's igb reports (Mb/s)
 
 
@@ -139,9 +141,11 @@ def twin_of(phys):
         if gone:
             dropped[name] = gone
         caps = [c for c in caps if c not in DROPPED]
-        if "mlx5" in spec.capabilities and "roce_lag" in caps and "rxe" not in caps:
-            caps.append("rxe")
-            roce.append(name)
+        hw = rdma.provider_for(spec.capabilities)
+        if hw is not None and not hw.software and "roce_lag" in caps \
+                and rdma.PROVIDERS[rdma.STAND_IN].capability not in caps:
+            caps.append(rdma.PROVIDERS[rdma.STAND_IN].capability)
+            roce.append((name, hw))
         h["capabilities"] = caps
         for i, (pname, port) in enumerate(spec.ports.items()):
             p = h["ports"][pname]
@@ -159,18 +163,19 @@ def twin_of(phys):
         aggs = []
         for a in spec.rdma_aggregates:
             d = a.model_dump(mode="json", exclude_none=True)
-            if a.provider != "rxe":
+            if a.provider != rdma.STAND_IN:
                 kind = devices.bond if a.mode == "active-active" else devices.team
                 stand_ins.append(f"{name}: RDMA aggregate {a.name} ({a.provider}, {a.mode}) -> "
                                  f"Soft-RoCE rxe_{kind} over laghil's "
                                  f"{'802.3ad bond' if a.mode == 'active-active' else 'team'}")
-                d.update(name=f"rxe_{kind}", provider="rxe", stand_in=True)
+                d.update(name=f"rxe_{kind}", provider=rdma.STAND_IN, stand_in=True)
                 d["members"] = [{"netdev": m.netdev} for m in a.members]
             aggs.append(d)
         h["rdma_aggregates"] = aggs
-    if roce:
-        stand_ins.append(f"{', '.join(roce)}: mlx5 RoCE LAG (mlx5_bond_0 made by the driver) "
-                         "-> Soft-RoCE (rxe) added on the LAG by laghil")
+    for hw in dict.fromkeys(p for _, p in roce):
+        stand_ins.append(f"{', '.join(n for n, p in roce if p is hw)}: {hw.name} RoCE LAG "
+                         f"({hw.example} made by the driver) -> Soft-RoCE "
+                         f"({rdma.STAND_IN}) added on the LAG by laghil")
     if igb:
         stand_ins.append(f"SR-IOV PFs {', '.join(igb)} -> QEMU igb PFs (Intel 82576, "
                          f"{IGB_SPEED} Mb/s, no e-switch)")

@@ -45,6 +45,7 @@ from laghil.drivers.ibbond import (
     parse_tool_output,
     tool_commands,
 )
+from laghil.drivers.rdma import STAND_IN
 from laghil.drivers.roce import RoceLag, inventory
 from laghil.measure.failover import run_failover
 from laghil.measure.figures import failover_figures
@@ -122,7 +123,7 @@ def aggregate_pair(request, lab, lag_pair, defer):
         devs = {}
         for lag in (pair.a, pair.b):
             h = lag.node.name
-            RoceLag(lag, "rxe" if decl[h].stand_in else decl[h].provider).create(defer=defer)
+            RoceLag(lag, STAND_IN if decl[h].stand_in else decl[h].provider).create(defer=defer)
             devs[h] = find_aggregate(inventory(lag.node), lag.name)
             assert devs[h] == decl[h].name, (
                 f"{h}: the aggregate on {lag.name} is {devs[h]}, the lab file declares "

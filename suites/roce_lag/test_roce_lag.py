@@ -36,11 +36,7 @@ from pytest_laghil.roce import (
 from laghil.cases import ROCE_OPTIONS as MODES
 from laghil.cases import roce_case
 from laghil.drivers.lag import ONE_ACTIVE
-from laghil.drivers.roce import (
-    RXE_AB_DEFECT,
-    rxe_ab_defect_applies,
-    rxe_ab_defect_evidence,
-)
+from laghil.drivers.rdma import provider
 from laghil.faults import fault
 from laghil.faults.blackhole import RoceBlackhole
 from laghil.measure.failover import run_failover
@@ -55,10 +51,13 @@ RETRY_CNT = RC_RETRY_CNT
 
 
 def _known_defect(request, pair, kind, mode):
-    """The sender node when RXE_AB_DEFECT is expected (and only it: any other
-    failure still fails; under --certify it is a failure like any other), else None."""
-    applies = rxe_ab_defect_applies(pair.provider, kind, mode)
-    return pair.lag.a.node if expect_known_defect(request, RXE_AB_DEFECT, applies) else None
+    """(the provider's known defect, the sender node) when one is expected
+    (and only it: any other failure still fails; under --certify it is a
+    failure like any other), else None."""
+    defect = provider(pair.provider).known_defect(kind, mode)
+    if defect is None or not expect_known_defect(request, defect.reason):
+        return None
+    return defect, pair.lag.a.node
 
 
 def _probe(pair, profile, qps=QPS):
@@ -66,10 +65,11 @@ def _probe(pair, profile, qps=QPS):
 
 
 def _assert_survived(res, what, known_defect=None):
-    """``known_defect``: the sender node when RXE_AB_DEFECT is expected."""
-    evidence = None if known_defect is None else (
-        lambda r: rxe_ab_defect_evidence(r, known_defect))
-    assert_rc_survived(res, what, RXE_AB_DEFECT if known_defect is not None else None, evidence)
+    """``known_defect``: (the defect, the sender node) when one is expected."""
+    if known_defect is None:
+        return assert_rc_survived(res, what, None, None)
+    defect, sender = known_defect
+    assert_rc_survived(res, what, defect.reason, lambda r: defect.evidence(r, sender))
 
 
 def _record(trials, measure, profile, case, what):
@@ -93,8 +93,9 @@ def test_one_rdma_device_on_the_bond_with_gids_following_its_addresses(roce_pair
                     if set(d.netdevs) & set(r.lag.members)]
         still = sorted(set(declared) & set(devs))
         assert not still, f"{where}: per-member RDMA devices {still} still present under RoCE LAG"
-        if r.provider == "mlx5":
-            assert r.device.startswith("mlx5_bond_"), f"{where}: RoCE LAG device {r.device}"
+        made = provider(r.provider)
+        assert made.aggregate_re(r.lag.name).fullmatch(r.device), \
+            f"{where}: RoCE LAG device {r.device}, want one like {made.example}"
     # RoCE v2 GIDs follow the bond's addresses: one added appears, removed goes
     a = pair.a
     extra = "192.168.209.1"
