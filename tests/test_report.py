@@ -27,7 +27,7 @@ import pytest
 
 from laghil.measure.model import Event, Measurement, Series, Timeline
 from laghil.report import RunResults, TestResult, render_html, render_timeline_svg
-from laghil.report.html import downsample
+from laghil.report.svg import downsample
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
