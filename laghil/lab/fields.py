@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal, NamedTuple
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from ..drivers import rdma as _rdma
 from ..drivers import switch as _switch
@@ -29,6 +29,11 @@ PDU_MODELS = tuple(_pdu.MODEL_MODULES)                  # a PDU model module eac
 SWITCH_PLATFORMS = _switch.PLATFORMS                    # a switch driver each
 LINUX_SWITCH_PLATFORMS = _switch.NETDEV_PLATFORMS       # ports are Linux netdevs
 VIRTUAL_ADDRESS = "127.0.0.1"
+
+
+class _Model(BaseModel):
+    """Every model of a lab file: frozen, and unknown fields refused."""
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class UnknownPort(LaghilError, KeyError):
