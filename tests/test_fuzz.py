@@ -138,7 +138,7 @@ def _parsers():
                                       parse_lag_log, parse_phy_counters)
     from laghil.inventory import parse_ethtool_i, parse_inventory
     from laghil.kevents import parse_dmesg
-    from laghil.measure.probe import parse_sha256sum
+    from laghil.measure.agents import parse_sha256sum
     from laghil.measure.throughput import parse_iperf3, parse_perftest
     from laghil.netstate import parse_snapshot
     from laghil.node import parse_carriers

@@ -26,7 +26,7 @@ DEFAULT_PORT = 18515
 
 
 def ensure_rdma_agent(node):
-    """The agents uploaded (:func:`probe.ensure_agent`); the remote path of rdma_agent.py."""
+    """The agents uploaded (:func:`laghil.measure.agents.ensure_agent`); the remote path of rdma_agent.py."""
     return ensure_agent(node, "rdma_agent.py")
 
 

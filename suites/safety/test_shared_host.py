@@ -12,7 +12,8 @@ import secrets
 import pytest
 
 from laghil.lease import lease_file_sh
-from laghil.measure.probe import Probe, agent_sources
+from laghil.measure.agents import agent_sources
+from laghil.measure.probe import Probe
 from laghil.names import q
 from laghil.pairs import needs_of
 from laghil.transport.ssh import WORKDIR_RE
