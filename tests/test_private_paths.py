@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from laghil.node import private_path
-from laghil.transport.ssh import MAKE_WORKDIR, WORKDIR_RE
+from laghil.transport.workdir import MAKE_WORKDIR, WORKDIR_RE
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ("/tmp", "/var/tmp", "/dev/shm")
 # where such a name is the point: the folder's own mktemp template (a random
 # name, made exclusively), the local namespaces' equivalent, the guest's mounts
-ALLOWED = {"laghil/transport/ssh.py": "MAKE_WORKDIR", "laghil/measure/localns.py": "workdir",
+ALLOWED = {"laghil/transport/workdir.py": "MAKE_WORKDIR", "laghil/measure/localns.py": "workdir",
            "laghil/vlab/stage2.sh": "mount"}
 
 

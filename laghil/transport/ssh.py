@@ -1,8 +1,9 @@
 """SSH transport: run commands and upload files on lab nodes (paramiko).
 
-(Over 400 lines: one class, the session, whose run / upload / reconnect paths
-share one lock and one channel state; set-up is in connect.py, framing in
-framing.py, the pool in pool.py.)
+(One class, the session, whose run / upload / reconnect paths share one lock
+and one channel state; its persistent shell is in shell.py, its private
+folder in workdir.py, set-up in connect.py, framing in framing.py, the pool
+in pool.py.)
 
 One :class:`SshSession` per node holds one SSH connection, opened on first use
 and reused by every command (through a jump host when ``target.jump`` is set).
@@ -55,10 +56,10 @@ from ..errors import (AuthError, CommandFailed, CommandTimeout, ConnectError, Ho
                       TransportError)
 from .cmdlog import CommandLog
 from .connect import open_transport
-from .framing import (BUF, KILL_AFTER_S, Deadline, Lost, Marks, Result, Stale, decode, framed,
-                      remote_command)
-from ..undo_actions import WORKDIR_RE
+from .framing import BUF, KILL_AFTER_S, Deadline, Lost, Result, Stale, decode, remote_command
 from .redact import SECRETS
+from .shell import PersistentShell
+from .workdir import PrivateFolder
 
 MODES = ("exec", "shell")
 log = logging.getLogger("laghil.transport")
@@ -66,18 +67,7 @@ TIMEOUT_GRACE_S = 5.0     # controller waits timeout + this before giving up
 
 __all__ = ["MODES", "Result", "SshSession", "remote_command"]
 
-# A session's private folder on its node: made by mktemp -d (mode 0700, owned by
-# whoever the session runs commands as, a name nobody could have chosen before),
-# under the login user's own runtime directory when it has one, else /tmp.
-# Every agent, result file and capture of the session lives in it.
-MAKE_WORKDIR = ('r="${XDG_RUNTIME_DIR:-}"; d=; '
-                'if [ -n "$r" ] && [ -d "$r" ] && [ ! -L "$r" ] && [ -O "$r" ]; then '
-                'd=$(mktemp -d "$r/laghil.XXXXXXXXXX" 2>/dev/null); fi; '
-                '{ [ -n "$d" ] || d=$(mktemp -d /tmp/laghil.XXXXXXXXXX); } && chmod 700 "$d" '
-                '&& echo "$d"')
-
-
-class SshSession:
+class SshSession(PersistentShell, PrivateFolder):
     """A lazily opened, reused SSH connection to one node.
 
     ``log`` receives a record per command (a private CommandLog is made when it
@@ -201,59 +191,6 @@ class SshSession:
             raise self._redacted(CommandFailed(self.name, result))
         return result
 
-    def workdir(self, verify=False):
-        """The session's private folder on the node (:data:`MAKE_WORKDIR`), made
-        on first use and kept for the session's life. ``verify``: check on the
-        node that it is still there, a folder (not a link) of the session's user
-        with mode 0700, and make a new one if not (a node that was rebooted or
-        power cycled lost it)."""
-        with self._lock:
-            if self._workdir is not None and verify:
-                d = shlex.quote(self._workdir)
-                r = self.run(f'[ -d {d} ] && [ ! -L {d} ] && [ -O {d} ] && '
-                             f'[ "$(stat -c %a {d})" = 700 ]', check=False)
-                if r.rc != 0:
-                    log.info("%s: private folder %s gone or changed: a new one", self.name,
-                             self._workdir)
-                    self._workdir = None
-            if self._workdir is None:
-                r = self.run(MAKE_WORKDIR)
-                lines = r.stdout.strip().splitlines()
-                path = lines[-1].strip() if lines else ""
-                if not WORKDIR_RE.fullmatch(path):
-                    raise TransportError(f"{self.name}: mktemp -d for laghil's private folder "
-                                         f"gave {path!r}, not a folder laghil.XXXXXXXXXX")
-                self._workdir = path
-                self._journal_workdir()
-            return self._workdir
-
-    def set_journal(self, journal):
-        """Journal the removal of this session's private folder in ``journal``
-        (the one made already, and any made later)."""
-        with self._lock:
-            self.journal = journal
-            if self._workdir is not None and self._workdir_entry is None:
-                self._journal_workdir()
-
-    def _journal_workdir(self):
-        if self.journal is not None:
-            from ..journal import node_record
-            self._workdir_entry = self.journal.add(node_record(
-                self.name, "workdir_remove", workdir=self._workdir,
-                what=f"remove laghil's private folder {self._workdir}"))
-
-    def remove_workdir(self):
-        """Remove the session's private folder (at the end of a session); the
-        path it had, or None when it made none."""
-        with self._lock:
-            d, self._workdir = self._workdir, None
-            entry, self._workdir_entry = self._workdir_entry, None
-        if d is not None:
-            self.run(f"rm -rf -- {shlex.quote(d)}", timeout=30)
-            if entry is not None:
-                self.journal.done(entry)
-        return d
-
     def upload(self, data, remote_path, mode=0o644, sudo=None):
         """Write ``data`` (bytes, or the path of a local file) to ``remote_path``
         with permissions ``mode``; SFTP, or ``cat`` over an exec channel when the
@@ -331,106 +268,6 @@ class SshSession:
             return chan.exit_status, out, err
         finally:
             chan.close()
-
-    def _shell_run(self, remote, deadline):
-        """Run ``remote`` through the persistent shell; return (rc, stdout, stderr)."""
-        chan = self._shell_channel()
-        while chan.recv_ready():          # stray output of earlier background jobs
-            chan.recv(BUF)
-        while chan.recv_stderr_ready():
-            chan.recv_stderr(BUF)
-        script = self._framed(remote)
-        try:
-            chan.sendall(script.encode())
-        except (paramiko.SSHException, EOFError, OSError) as e:
-            self._discard_shell()
-            raise Stale(f"cannot write to the shell: {e}") from e
-        try:
-            return self._read_framed(chan, deadline)
-        except Deadline:
-            self._kill_shell_group()
-            self._discard_shell()
-            raise
-        except (Lost, Stale):
-            self._discard_shell()
-            raise
-
-    def _kill_shell_group(self):
-        """SIGKILL the persistent shell's process group (the timed-out command and
-        everything it started), over a second channel; best effort, bounded."""
-        pid = self._shell_pid
-        if not pid:
-            return
-        # with the session's sudo: the group holds what ran through sudo, as root
-        kill = f"{'sudo -n ' if self._sudo(None) else ''}kill -KILL -- -{int(pid)}"
-        try:
-            self._exec_run(f"{kill} 2>/dev/null; exit 0",
-                           time.monotonic() + max(5.0, self.timeout_grace))
-        except (Deadline, Lost, Stale, TransportError, paramiko.SSHException,
-                EOFError, OSError):
-            pass
-
-    def _framed(self, remote):
-        """:func:`framing.framed` with this session's next tag."""
-        self._seq += 1
-        self._tag = f"{self._token}:{self._seq}"
-        return framed(self._tag, remote)
-
-    def _shell_channel(self):
-        """The live persistent shell channel, opened (and synchronised) if needed."""
-        chan = self._shell
-        if chan is not None and not (chan.closed or chan.eof_received or chan.exit_status_ready()):
-            return chan
-        self._discard_shell()
-        chan = self._open_channel()
-        try:
-            chan.exec_command("exec /bin/sh")
-        except (paramiko.SSHException, EOFError, OSError) as e:
-            chan.close()
-            raise Stale(f"cannot start /bin/sh: {e}") from e
-        self._shell = chan
-        # Synchronise: whatever the login shell's start-up files print comes
-        # before the first start marker and is thrown away.
-        limit = max(self.target.connect_timeout, 10.0)
-        try:
-            chan.sendall(self._framed("echo $$").encode())
-            _, pid, _ = self._read_framed(chan, time.monotonic() + limit)
-            self._shell_pid = int(pid.strip() or 0)
-        except Deadline:
-            self._discard_shell()
-            raise ConnectError(self.name, f"the shell on {self.where} did not start "
-                                          f"within {limit:g} s") from None
-        except (Lost, Stale, paramiko.SSHException, EOFError, OSError) as e:
-            self._discard_shell()
-            raise Stale(f"the shell exited at start: {e}") from e
-        return chan
-
-    def _read_framed(self, chan, deadline):
-        """Read the output of the last :meth:`_framed` command until both end
-        markers arrived; return (rc, stdout, stderr). Raises Stale if the channel
-        ended before any start marker, Lost if it ended later."""
-        tag = self._tag.encode()
-        out_marks = Marks(tag + b":s\n", b"\n" + tag + b":e:", status=True)
-        err_marks = Marks(tag + b":s\n", b"\n" + tag + b":e\n")
-        out, err = bytearray(), bytearray()
-
-        def done():
-            found_out = out_marks.update(out)
-            return err_marks.update(err) and found_out
-        try:
-            ended = self._pump(chan, out, err, deadline, done)
-        except Deadline:
-            # the partial output is the command's own: no marker of the framing
-            raise Deadline(out[out_marks.begin:] if out_marks.begin is not None else b"",
-                           err[err_marks.begin:] if err_marks.begin is not None else b"") \
-                from None
-        if not ended:
-            tail = decode(err[-500:]).strip() or "the shell channel closed"
-            if out_marks.begin is None and err_marks.begin is None:
-                raise Stale(f"the shell ended before the command started: {tail}")
-            raise Lost(tail)
-        return (out_marks.rc, out[out_marks.begin:out_marks.stop],
-                err[err_marks.begin:err_marks.stop])
 
     def _pump(self, chan, out, err, deadline, done):
         """Move stdout/stderr of ``chan`` into ``out``/``err`` until ``done()``

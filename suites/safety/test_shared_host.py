@@ -16,7 +16,7 @@ from laghil.measure.agents import agent_sources
 from laghil.measure.probe import Probe
 from laghil.names import q
 from laghil.pairs import needs_of
-from laghil.transport.ssh import WORKDIR_RE
+from laghil.undo_actions import WORKDIR_RE
 from pytest_laghil.lag import pick_path
 
 pytestmark = [pytest.mark.ci, pytest.mark.requires("bonding", count=2)]
