@@ -142,7 +142,7 @@ def _parsers():
     from laghil.measure.throughput import parse_iperf3, parse_perftest
     from laghil.netstate import parse_snapshot
     from laghil.node import parse_carriers
-    from laghil.vlab.rack import parse_qemu_version
+    from laghil.vlab.qemu import parse_qemu_version
     return [
         ("snapshot", parse_snapshot, cap("h1-snapshot-bond-rxe.txt"), ()),
         ("bond state", parse_state_output, cap("sw1-lag-state-8023ad.txt").rpartition("@@MAC")[0],

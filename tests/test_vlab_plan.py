@@ -14,7 +14,8 @@ import pytest
 from laghil.errors import RackError
 from laghil.lab import load_lab
 from laghil.vlab.kernel import GuestKernel
-from laghil.vlab.rack import Rack, nic_id
+from laghil.vlab.guest import nic_id
+from laghil.vlab.rack import Rack
 
 
 @pytest.fixture
@@ -121,7 +122,7 @@ def test_stale_guests_of_a_killed_run_are_found_and_ended(tmp_path, monkeypatch)
 def test_cable_socket_has_a_deep_buffer_and_a_taken_port_is_named():
     import socket
 
-    from laghil.vlab.rack import WIRE_RCVBUF, wire_socket
+    from laghil.vlab.qemu import WIRE_RCVBUF, wire_socket
     probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     probe.bind(("127.0.0.1", 0))
     free = probe.getsockname()[1]
@@ -151,7 +152,7 @@ def test_every_library_package_is_installed():
 
 
 def test_qemu_version_parsed_from_captured_output():
-    from laghil.vlab.rack import parse_qemu_version
+    from laghil.vlab.qemu import parse_qemu_version
     cap = Path(__file__).parent / "data" / "captures"
     assert parse_qemu_version((cap / "qemu-version-10.txt").read_text()) == (10, 0, 2)
     assert parse_qemu_version((cap / "qemu-version-7.2.txt").read_text()) == (7, 2, 22)
@@ -159,7 +160,7 @@ def test_qemu_version_parsed_from_captured_output():
 
 
 def test_old_qemu_refused_with_the_fix(monkeypatch):
-    from laghil.vlab import rack as rk
+    from laghil.vlab import qemu as rk
     cap = Path(__file__).parent / "data" / "captures"
     old = (cap / "qemu-version-7.2.txt").read_text()
     monkeypatch.setattr(rk, "_QEMU_CHECKED", [])

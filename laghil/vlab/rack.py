@@ -12,93 +12,33 @@ its pids (and by its unique ``-name laghil:<lab>:<node>`` marker) and ended on
 the next start.
 """
 
-import ctypes
 import json
-import logging
 import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 from ..errors import RackError
-from ..parsing import parser
 from ..wait import WaitTimeout, wait_until
 from .initramfs import build_initramfs
 from .kernel import ensure_kernel
 from .paths import cache_root, lab_state_dir
+from .guest import (MGMT_NIC, GuestPlan, Nic, _split_end, console_faults, console_marks,
+                    mgmt_script, nic_id)
+from .procs import _die_with_parent, _pid_alive, _pid_is_guest, _reap
+from .qemu import QEMU, _check_port_free, check_qemu, guest_command, wire_socket
 from .qmp import Qmp
+from .sshd import SSHD_CONFIG, _keygen, _ssh_banner, _ssh_banner_via
 
-QEMU = "qemu-system-x86_64"
 UDP_BASE = 41000
 TWIN_UDP_OFFSET = 2000          # a twin's cables: 43000 and up
 BOOT_ATTEMPTS = 2               # a rack whose guest hung in its boot is booted once more
 JUMP_MEMORY_MB = 512
-MGMT_NIC = "mgmt0"
-MGMT_BRIDGE = "lgmgmt"          # a twin's jump guest: its bridge to the guests behind it
-KERNEL_ARGS = ("console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init "
-               "mitigations=off tsc=reliable no_timer_check random.trust_cpu=on "
-               "net.ifnames=0 8250.nr_uarts=1")
-
-
-def nic_id(port):
-    """QEMU device id of the NIC that backs a lab port."""
-    return f"nic-{port}".replace("/", "_")
-
-
-@dataclass
-class Nic:
-    port: str
-    mac: str
-    speed: int | None = None
-    local_udp: int | None = None   # None: an uncabled port (no peer, link down)
-    peer_udp: int | None = None
-    model: str = "virtio-net"      # or "igb": SR-IOV PF (Intel 82576), PCIe
-    numa_node: int | None = None   # behind a PCIe expander bus of that NUMA node
-
-
-@dataclass
-class GuestPlan:
-    name: str
-    ssh_port: int | None           # None: reached through the jump guest (a twin's)
-    mgmt_mac: str
-    nics: list = field(default_factory=list)
-    numa_nodes: int = 1
-    memory_mb: int | None = None   # None: the lab's virtual.memory_mb
-    # a twin's management network inside the rack: a guest behind the jump host
-    # has its management NIC cabled to the jump guest (mgmt_nic) and keeps its
-    # lab address; the jump guest bridges one NIC per such guest (mgmt_ports)
-    mgmt_nic: Nic | None = None
-    address: str | None = None
-    mgmt_ports: list = field(default_factory=list)
-    peers: list = field(default_factory=list)       # the addresses behind the jump
-
-
-def numa_args(nodes, cpus, mem_mb):
-    """QEMU arguments for ``nodes`` NUMA nodes (none for one): the memory split
-    evenly, the ``cpus`` vCPUs (at least one per node: the caller gives the
-    guest that many, since a process is pinned to each node in turn) dealt round
-    robin, each node's memory a RAM backend of its own."""
-    if nodes <= 1:
-        return []
-    size = mem_mb // nodes
-    out = []
-    for n in range(nodes):
-        vcpus = [c for c in range(cpus) if c % nodes == n]
-        out += ["-object", f"memory-backend-ram,id=mem{n},size={size}M",
-                "-numa", f"node,nodeid={n},memdev=mem{n}," + ",".join(f"cpus={c}" for c in vcpus)]
-    return out
-
-
-def _split_end(end):
-    node, port = end.split(":", 1)
-    return node, port
 
 
 class Rack:
@@ -174,32 +114,12 @@ class Rack:
 
     def console_marks(self):
         """{guest: bytes of its serial console so far}: for :meth:`console_faults`."""
-        out = {}
-        for name in self.plans:
-            try:
-                out[name] = (self.guest_dir(name) / "console.log").stat().st_size
-            except OSError:
-                out[name] = 0
-        return out
+        return console_marks({n: self.guest_dir(n) / "console.log" for n in self.plans})
 
     def console_faults(self, marks):
         """{guest: [kernel fault records]} its serial console printed after
-        ``marks`` (:meth:`console_marks`): a guest kernel's own trouble (a wedged
-        virtio queue, a soft lockup, a BUG), which is the rack's, not the device
-        under test's. The console carries the kernel's errors (loglevel 3)."""
-        from ..kevents import kernel_fault_lines
-        out = {}
-        for name in self.plans:
-            try:
-                with open(self.guest_dir(name) / "console.log", "rb") as f:
-                    f.seek(marks.get(name, 0))
-                    text = f.read(1 << 20).decode("utf-8", "replace")
-            except OSError:
-                continue
-            lines = kernel_fault_lines(text)
-            if lines:
-                out[name] = lines
-        return out
+        ``marks`` (:meth:`console_marks`): laghil.vlab.guest.console_faults."""
+        return console_faults({n: self.guest_dir(n) / "console.log" for n in self.plans}, marks)
 
     @property
     def key_file(self):
@@ -415,24 +335,7 @@ class Rack:
         self.known_hosts.write_text("\n".join(known) + "\n")
 
     def _mgmt_script(self, plan):
-        """Stage 2's management set-up of a twin's guest (iproute2): behind the
-        jump host, the lab's address on mgmt0 and a route to the jump guest; on
-        the jump guest, a bridge over its NICs to the others and a route to each.
-        Nothing for the other guests (QEMU's user network, set up in stage 1)."""
-        jump_ip = self.lab.twin.jump_address if self.lab.twin is not None else None
-        out = ["#!/bin/sh", "set -e"]
-        if plan.mgmt_nic is not None:
-            out += [f"ip addr add {plan.address}/32 dev {MGMT_NIC}",
-                    f"ip link set {MGMT_NIC} up",
-                    f"ip route add {jump_ip}/32 dev {MGMT_NIC}"]
-        if plan.mgmt_ports:
-            out += [f"ip link add {MGMT_BRIDGE} type bridge",
-                    f"ip link set {MGMT_BRIDGE} up",
-                    f"ip addr add {jump_ip}/32 dev {MGMT_BRIDGE}"]
-            for nic in plan.mgmt_ports:
-                out += [f"ip link set {nic.port} master {MGMT_BRIDGE}", f"ip link set {nic.port} up"]
-            out += [f"ip route add {a}/32 dev {MGMT_BRIDGE}" for a in plan.peers]
-        return "\n".join(out) + "\n"
+        return mgmt_script(plan, self.lab.twin.jump_address if self.lab.twin is not None else None)
 
     def _boot_files(self):
         """(kernel, initramfs), fetched/built once per Rack."""
@@ -444,64 +347,12 @@ class Rack:
     def _qemu_cmd(self, plan, kernel, initrd, wire_fds):
         """``wire_fds``: {port: fd} of every cabled port's socket, made by
         :func:`wire_socket` and passed to QEMU."""
-        g = self.guest_dir(plan.name)
-        mem = plan.memory_mb or getattr(getattr(self.lab, "virtual", None), "memory_mb", 1024)
-        cpus = getattr(getattr(self.lab, "virtual", None), "cpus", 1)
-        ro = "security_model=none,readonly=on,multidevs=remap"
-        # an igb PF (SR-IOV) needs PCI Express: q35, each behind a root port; so
-        # does a NIC placed on a NUMA node (a pxb-pcie expander bus of that node)
-        pcie = any(n.model == "igb" or n.numa_node is not None for n in plan.nics)
-        cpus = max(cpus, plan.numa_nodes)
-        cmd = [
-            QEMU, "-name", self.marker(plan.name),
-            "-machine", f"{'q35' if pcie else 'pc'},accel=tcg", "-cpu", "max", "-smp", str(cpus),
-            "-m", str(mem), *numa_args(plan.numa_nodes, cpus, mem),
-            "-nodefaults", "-no-user-config", "-display", "none", "-vga", "none", "-no-reboot",
-            "-kernel", str(kernel.boot_image()), "-initrd", str(initrd), "-append", KERNEL_ARGS,
-            "-serial", f"file:{g / 'console.log'}",
-            "-qmp", f"unix:{g / 'qmp.sock'},server=on,wait=off",
-            "-device", "virtio-rng-pci",
-            "-virtfs", f"local,path=/,mount_tag=hostroot,{ro}",
-            "-virtfs", f"local,path={kernel.modules_dir},mount_tag=modules,{ro}",
-            "-virtfs", f"local,path={g},mount_tag=laghil,{ro}",
-            "-netdev", (f"user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:{plan.ssh_port}-:22"
-                        if plan.mgmt_nic is None else
-                        f"dgram,id=mgmt,local.type=fd,local.str={wire_fds[MGMT_NIC]}"),
-            "-device", f"virtio-net-pci,netdev=mgmt,id={nic_id(MGMT_NIC)},mac={plan.mgmt_mac}",
-        ]
-        # the jump guest's NICs to the guests behind it (a twin's management network)
-        for k, nic in enumerate(plan.mgmt_ports):
-            cmd += ["-netdev", f"dgram,id=m{k},local.type=fd,local.str={wire_fds[nic.port]}",
-                    "-device", f"virtio-net-pci,netdev=m{k},id={nic_id(nic.port)},mac={nic.mac}"]
-        # a device without bus= goes on the newest bus QEMU has: the NICs on the
-        # root complex first, then the expanders and the NICs behind them
-        placed = [i for i, n in enumerate(plan.nics) if n.numa_node is None]
-        on_numa = [i for i, n in enumerate(plan.nics) if n.numa_node is not None]
-        expanders = sorted({plan.nics[i].numa_node for i in on_numa})
-        for i in placed + on_numa:
-            nic = plan.nics[i]
-            if i == (on_numa or [None])[0]:
-                for k, node in enumerate(expanders):
-                    # bus numbers apart, each expander's root ports below them
-                    cmd += ["-device", f"pxb-pcie,id=pxb{node},bus_nr={64 + 32 * k},"
-                                       f"numa_node={node},bus=pcie.0"]
-            if nic.model == "igb" or nic.numa_node is not None:
-                on = f",bus=pxb{nic.numa_node}" if nic.numa_node is not None else ""
-                cmd += ["-device", f"pcie-root-port,id=rp{i},chassis={i + 1},slot=0{on}"]
-            if nic.model == "igb":
-                dev = f"igb,id={nic_id(nic.port)},mac={nic.mac},bus=rp{i}"
-            else:
-                dev = f"virtio-net-pci,id={nic_id(nic.port)},mac={nic.mac}"
-                if nic.numa_node is not None:
-                    dev += f",bus=rp{i}"
-                if nic.speed:
-                    dev += f",speed={nic.speed},duplex=full"
-            if nic.local_udp is not None:
-                nd = f"n{i}"
-                cmd += ["-netdev", f"dgram,id={nd},local.type=fd,local.str={wire_fds[nic.port]}"]
-                dev += f",netdev={nd}"
-            cmd += ["-device", dev]
-        return cmd
+        virtual = getattr(self.lab, "virtual", None)
+        return guest_command(plan, marker=self.marker(plan.name),
+                             guest_dir=self.guest_dir(plan.name), kernel=kernel, initrd=initrd,
+                             wire_fds=wire_fds,
+                             memory_mb=plan.memory_mb or getattr(virtual, "memory_mb", 1024),
+                             cpus=getattr(virtual, "cpus", 1))
 
     def _start_guest(self, plan, detach):
         check_qemu()
@@ -636,171 +487,3 @@ class Rack:
             if self.is_powered(peer):
                 self.qmp(peer).set_link(nic_id(port), True)
         return time.monotonic() - t0
-
-
-SSHD_CONFIG = """\
-Port 22
-HostKey /run/laghil/ssh_host_ed25519_key
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-UseDNS no
-PrintMotd no
-PrintLastLog no
-AuthorizedKeysFile .ssh/authorized_keys
-Subsystem sftp internal-sftp
-MaxSessions 64
-MaxStartups 64:30:128
-PidFile /run/sshd.pid
-LogLevel ERROR
-"""
-
-
-def _keygen(path, comment):
-    r = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment,
-                        "-f", str(path)], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RackError(f"ssh-keygen {path}: {r.stderr.strip()}")
-
-
-def _die_with_parent():
-    """In the child before exec: SIGKILL when the parent (pytest) dies."""
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-_QUIET_LOG = "laghil.vlab.banner"
-logging.getLogger(_QUIET_LOG).disabled = True
-
-
-def _ssh_banner_via(jump_port, key_file, address, timeout):
-    """True when the sshd at ``address``:22 answers through a direct-tcpip
-    channel the jump guest (127.0.0.1:``jump_port``, the rack's key) opens: how
-    the controller reaches a twin's guest behind its jump host."""
-    import paramiko
-    try:
-        sock = socket.create_connection(("127.0.0.1", jump_port), timeout=timeout)
-    except OSError:
-        return False
-    t = paramiko.Transport(sock)
-    t.set_log_channel(_QUIET_LOG)       # a refused tunnel while it boots is the expected answer
-    try:
-        t.banner_timeout = t.auth_timeout = timeout
-        t.start_client(timeout=timeout)
-        t.auth_publickey("root", paramiko.Ed25519Key.from_private_key_file(str(key_file)))
-        ch = t.open_channel("direct-tcpip", (address, 22), ("127.0.0.1", 0), timeout=timeout)
-        ch.settimeout(timeout)
-        return ch.recv(64).startswith(b"SSH-")
-    except (paramiko.SSHException, OSError, EOFError):
-        return False
-    finally:
-        t.close()
-
-
-def _ssh_banner(port, timeout):
-    """True when an SSH server (not just QEMU's hostfwd listener) answers on the port."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            s.settimeout(timeout)
-            return s.recv(64).startswith(b"SSH-")
-    except OSError:
-        return False
-
-
-QEMU_MIN = (8, 0)
-
-
-@parser('qemu-system-x86_64 --version')
-def parse_qemu_version(text):
-    """``qemu-system-x86_64 --version`` -> (major, minor, micro), or None."""
-    import re
-    m = re.search(r"QEMU emulator version (\d+)\.(\d+)(?:\.(\d+))?", text)
-    return (int(m[1]), int(m[2]), int(m[3] or 0)) if m else None
-
-
-_QEMU_CHECKED = []
-
-
-def check_qemu():
-    """Refuse a missing QEMU or one older than :data:`QEMU_MIN` (7.2's virtio-net
-    wedged a guest's TX queue for good under cable pulls; igb with SR-IOV needs 8.0)."""
-    if _QEMU_CHECKED:
-        return _QEMU_CHECKED[0]
-    if shutil.which(QEMU) is None:
-        raise RackError(f"{QEMU} not found: run scripts/setup (QEMU from bookworm-backports)")
-    r = subprocess.run([QEMU, "--version"], capture_output=True, text=True, timeout=30)
-    ver = parse_qemu_version(r.stdout)
-    if ver is None or ver[:2] < QEMU_MIN:
-        have = ".".join(map(str, ver)) if ver else repr(r.stdout.strip()[:80])
-        raise RackError(f"{QEMU} {have} is older than {QEMU_MIN[0]}.{QEMU_MIN[1]}: the virtual "
-                        "rack needs QEMU >= 8.0 (igb SR-IOV; 7.2 wedges virtio-net TX queues "
-                        "under cable pulls); run scripts/setup, which installs QEMU 10 from "
-                        "bookworm-backports")
-    _QEMU_CHECKED.append(ver)
-    return ver
-
-
-WIRE_RCVBUF = 4 << 20
-SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
-
-
-def wire_socket(node, nic, rcvbuf=WIRE_RCVBUF):
-    """The host end of one virtual cable for ``node``'s ``nic``: a UDP socket bound
-    to its local port and connected to the far end's, with a ``rcvbuf`` receive
-    buffer. QEMU's own sockets get the host default (about 208 KiB, some 50 ms of
-    the probe's traffic): a guest descheduled longer than that on this 2-core
-    machine made the host drop frames on the wire (Udp RcvbufErrors), seen as
-    loss with no fault. SO_RCVBUFFORCE needs CAP_NET_ADMIN; without it the
-    buffer is capped by net.core.rmem_max."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
-        except PermissionError:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        sock.bind(("127.0.0.1", nic.local_udp))
-        sock.connect(("127.0.0.1", nic.peer_udp))
-    except OSError as e:
-        sock.close()
-        raise RackError(f"vlab: guest {node}: cable socket of {nic.port} on 127.0.0.1:"
-                        f"{nic.local_udp}: {e.strerror or e} (another rack or program holds "
-                        "the port? `laghil vlab status`)") from None
-    return sock
-
-
-def _check_port_free(node, port):
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as QEMU's hostfwd does
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError as e:
-            raise RackError(f"guest {node}: management port 127.0.0.1:{port} is in use ({e}); "
-                            "another rack or service holds it") from e
-
-
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child counts as gone
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def _reap(pid):
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-
-
-def _pid_is_guest(pid, marker):
-    try:
-        return marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
