@@ -1,6 +1,6 @@
-"""The agents on the nodes (probe_agent.py, rdma_agent.py and the reduction
-they share, flowstats.py): uploaded into each SSH session's private folder,
-their sha256 checked on the node before every use, so what runs as root is
+"""The agents on the nodes (probe_agent.py, rdma_agent.py, and the modules
+beside them: flowstats.py, nodeops.py, verbs.py): uploaded into each SSH
+session's private folder, their sha256 checked on the node before every use, so what runs as root is
 what this controller sent."""
 
 import hashlib
@@ -12,7 +12,8 @@ from ..names import q
 from ..parsing import parser
 
 AGENT_DIR = Path(__file__).parent / "agent"
-AGENT_FILES = ("probe_agent.py", "rdma_agent.py", "flowstats.py")   # uploaded together
+AGENT_FILES = ("probe_agent.py", "rdma_agent.py", "flowstats.py", "nodeops.py",
+               "verbs.py")        # uploaded together
 
 _upload_lock = threading.Lock()
 
