@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import suites.smoke.test_smoke as smoke
+import selftests.smoke.test_smoke as smoke
 from pytest_laghil.keys import INVENTORY as INVENTORY_KEY
 from pytest_laghil.reporter import inventory_properties
 from laghil.inventory import parse_inventory

@@ -41,9 +41,11 @@ def inventory_facts(inventory):
 
 
 def suite_of(test_id):
-    """``suites/bonding/test_bond_modes.py::...`` -> ``bonding``."""
+    """``suites/bonding/test_bond_modes.py::...`` -> ``bonding`` (and
+    ``selftests/smoke/...`` -> ``smoke``: the rack's own checks)."""
     parts = test_id.split("::", 1)[0].split("/")
-    return parts[1] if len(parts) > 2 and parts[0] == "suites" else parts[0].rsplit(".", 1)[0]
+    return (parts[1] if len(parts) > 2 and parts[0] in ("suites", "selftests")
+            else parts[0].rsplit(".", 1)[0])
 
 
 def mode_of(name):

@@ -22,7 +22,7 @@ cp $S/authorized_keys /root/.ssh/authorized_keys
 cp $S/ssh_host_ed25519_key /run/laghil/
 chmod 600 /root/.ssh/authorized_keys /run/laghil/ssh_host_ed25519_key
 # A non-root account with sudo (no password), as lab hosts have: the run's key
-# logs in as `laghil` too (suites/safety: timeouts of sudo commands). The
+# logs in as `laghil` too (selftests/safety: timeouts of sudo commands). The
 # account lives in this guest's overlay only; no sudo on the host, no account.
 if [ -x /usr/bin/sudo ] && ! grep -q '^laghil:' /etc/passwd; then
   useradd -m -d /home/laghil -s /bin/sh -U laghil && usermod -p '*' laghil &&

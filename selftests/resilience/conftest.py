@@ -1,4 +1,4 @@
-"""suites/resilience drives the lab through controllers of its own (pytest
+"""selftests/resilience drives the lab through controllers of its own (pytest
 processes it starts and kills): in a session that also holds the lab (any other
 lab test collected), those controllers would be refused by this session's own
 lease. Such a session skips them, saying how to run them."""
@@ -24,7 +24,7 @@ def pytest_collection_modifyitems(config, items):
         return
     skip = pytest.mark.skip(reason="runs in a pytest of its own (it starts and kills controllers "
                                    "of the lab, which this session holds): "
-                                   "pytest suites/resilience")
+                                   "pytest selftests/resilience")
     for item in items:
         if _ours(item) and "/inner/" not in str(item.fspath):
             item.add_marker(skip)

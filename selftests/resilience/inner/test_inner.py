@@ -1,4 +1,4 @@
-"""The controllers suites/resilience plays: each test is run by it in a pytest
+"""The controllers selftests/resilience plays: each test is run by it in a pytest
 of its own (LAGHIL_INNER=1) and watched from outside."""
 
 import os

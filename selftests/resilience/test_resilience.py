@@ -177,7 +177,7 @@ def assert_lab_clean(rack, what):
 
 def restore_run(rack):
     """The next run, as a nightly job would start it: the smoke subset."""
-    c = Controller(["suites/smoke", "-m", "smoke", "-k", "answers_ssh or carrier_at_both",
+    c = Controller(["selftests/smoke", "-m", "smoke", "-k", "answers_ssh or carrier_at_both",
                     "--alluredir", str(Path(rack["env"]["LAGHIL_REPORTS_DIR"]) / "allure")],
                    rack["env"])
     rc = c.wait()
@@ -260,7 +260,7 @@ def test_calibrate_killed_with_a_port_down_leaves_a_lab_the_next_run_restores(ra
     assert_lab_clean(rack, "SIGKILL during calibrate and the next run")
 
 
-PDU_TEST = ("suites/faults/test_injectors.py::"
+PDU_TEST = ("selftests/faults/test_injectors.py::"
             "test_pdu_outlet_off_cuts_the_node_and_on_brings_it_back")
 
 
@@ -294,7 +294,7 @@ def test_a_second_controller_is_refused_until_the_first_one_s_lease_expires(rack
     rack: the second is refused naming the first; once the first is SIGKILLed
     its lease stops being renewed, expires, and the second runs."""
     ttl = 6
-    first = Controller(["suites/resilience/inner/test_inner.py::test_hold_the_lab",
+    first = Controller(["selftests/resilience/inner/test_inner.py::test_hold_the_lab",
                         "--lease-ttl", str(ttl)],
                        dict(rack["env"], LAGHIL_HOLD_S="90", LAGHIL_CONTROLLER="runner-a"))
     # the second controller's own state folder; the rack's guest files are shared
@@ -314,7 +314,7 @@ def test_a_second_controller_is_refused_until_the_first_one_s_lease_expires(rack
         time.sleep(0.5)
     rt.close(stop_rack=False)
     assert leased != Path("/nonexistent"), "the first controller never took the lease"
-    smoke = ["suites/smoke", "-m", "smoke", "-k", "answers_ssh"]
+    smoke = ["selftests/smoke", "-m", "smoke", "-k", "answers_ssh"]
     second = Controller(smoke, env2)
     rc = second.wait(timeout=300)
     assert rc != 0 and f"pid {first.pid}" in second.out and "leased on" in second.out, \
@@ -344,9 +344,9 @@ def test_a_lost_ssh_session_fails_the_test_in_progress_and_the_run_goes_on(rack)
     is left as found. Run with ``-l`` beside a test that fails holding the
     PDU's community (a local, a command, its output, the exception): the secret
     reaches neither the terminal nor a report."""
-    c = Controller(["suites/resilience/inner/test_inner.py::test_lost_session_mid_command",
-                    "suites/resilience/inner/test_inner.py::test_a_failure_holding_a_secret",
-                    "suites/resilience/inner/test_inner.py::"
+    c = Controller(["selftests/resilience/inner/test_inner.py::test_lost_session_mid_command",
+                    "selftests/resilience/inner/test_inner.py::test_a_failure_holding_a_secret",
+                    "selftests/resilience/inner/test_inner.py::"
                     "test_the_next_test_runs_over_a_new_connection", "-l"], rack["env"])
     t0 = time.monotonic()
     rc = c.wait(timeout=300)
@@ -380,11 +380,11 @@ def test_a_dirty_lab_stops_the_run_unless_restore_is_given(rack):
     finally:
         rt.close(stop_rack=False)
     try:
-        c = Controller(["suites/smoke", "-m", "smoke", "-k", "answers_ssh"], env)
+        c = Controller(["selftests/smoke", "-m", "smoke", "-k", "answers_ssh"], env)
         rc = c.wait()
         assert rc == 3 and f"h1: links {name}: not in the baseline" in c.out, c.out[-3000:]
         assert "--restore" in c.out
-        c = Controller(["suites/smoke", "-m", "smoke", "-k", "answers_ssh", "--restore"], env)
+        c = Controller(["selftests/smoke", "-m", "smoke", "-k", "answers_ssh", "--restore"], env)
         rc = c.wait()
         assert rc == 0, c.out[-3000:]
         results, _ = c.results()
@@ -403,7 +403,7 @@ def test_a_node_power_cycled_mid_suite_is_waited_for_and_the_run_goes_on(rack):
     """h2 power-cycled by one test (not waited for): the next test that needs h2
     waits for it within its boot_timeout over a new connection and passes; the
     lab is left as found."""
-    inner = "suites/resilience/inner/test_inner.py::"
+    inner = "selftests/resilience/inner/test_inner.py::"
     c = Controller([inner + "test_power_cycle_h2_and_go_on",
                     inner + "test_the_next_test_needing_h2_waits_for_its_boot"], rack["env"])
     rc = c.wait(timeout=600)
@@ -428,7 +428,7 @@ def test_a_node_that_does_not_come_back_fails_the_tests_needing_it_and_the_run_g
     doc["defaults"]["management"]["boot_timeout"] = 5
     lab_file = tmp_path / f"{LAB}.yaml"
     lab_file.write_text(yaml.safe_dump(doc, sort_keys=False))
-    inner = "suites/resilience/inner/test_inner.py::"
+    inner = "selftests/resilience/inner/test_inner.py::"
     c = Controller([inner + "test_h2_that_does_not_come_back_fails_with_the_reason_and_h1_goes_on",
                     "--lab", str(lab_file)], rack["env"])
     rc = c.wait(timeout=600)

@@ -1,6 +1,6 @@
 """Tests that the resilience suite runs as a separate controller process (a
 pytest it starts, kills, and starts again). Run on their own they do nothing:
-each is skipped unless ``LAGHIL_INNER=1`` (set by suites/resilience)."""
+each is skipped unless ``LAGHIL_INNER=1`` (set by selftests/resilience)."""
 
 import os
 
@@ -10,7 +10,7 @@ import pytest
 def pytest_collection_modifyitems(config, items):
     if os.environ.get("LAGHIL_INNER") == "1":
         return
-    skip = pytest.mark.skip(reason="a process of suites/resilience (LAGHIL_INNER=1), "
+    skip = pytest.mark.skip(reason="a process of selftests/resilience (LAGHIL_INNER=1), "
                                    "not a test on its own")
     here = os.path.dirname(__file__)
     for item in items:
