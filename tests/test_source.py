@@ -62,3 +62,17 @@ def test_no_provider_name_compared_outside_the_rdma_providers():
                 if cmp.search(line.split("#")[0]):
                     bad.append(f"{rel}:{i}: {line.strip()}")
     assert not bad, "provider names compared outside laghil/drivers/rdma:\n" + "\n".join(bad)
+
+
+def test_the_library_imports_no_pytest():
+    """laghil/ is usable from scripts: no module of it imports pytest (the
+    plugin is fixtures/, installed as pytest_laghil)."""
+    code = ("import importlib, pkgutil, sys, laghil\n"
+            "for m in pkgutil.walk_packages(laghil.__path__, 'laghil.'):\n"
+            "    if '.agent.' not in m.name and not m.name.endswith('__main__'):\n"
+            "        importlib.import_module(m.name)\n"
+            "print('pytest' in sys.modules, '_pytest' in sys.modules)\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["False", "False"], "a laghil module imports pytest"

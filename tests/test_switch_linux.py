@@ -18,7 +18,7 @@ from laghil.drivers.bond import parse_state_output
 from laghil.drivers.vlan import Vlan, VlanError
 from laghil.profile import load_profile
 from laghil.cases import SWITCH_LAG_CASES
-from pytest_laghil.switch_checks import parse_port_counts, step_bound, tagged_command
+from laghil.checks.switch import parse_port_counts, step_bound, tagged_command
 
 # what changes a Linux switch (reads never match)
 MUTATING = re.compile(r"\bip link (add|set|del)\b|\bip addr (add|del)\b|\bbridge vlan (add|del)\b"

@@ -24,7 +24,7 @@ from laghil.wait import wait_until
 from pytest_laghil import lacks, params
 from pytest_laghil.lag_checks import (assert_failover, check_bond_state, check_distribution,
                                       check_team_state, record_failover, run_trials)
-from pytest_laghil.switch_checks import (TaggedFrames, check_switch_lag, driver_of, host_in_use,
+from laghil.checks.switch import (TaggedFrames, check_switch_lag, driver_of, host_in_use,
                                          step_bound, switch_rx)
 
 pytestmark = [pytest.mark.switch_lag, pytest.mark.requires("bonding", count=2)]
