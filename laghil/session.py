@@ -75,7 +75,8 @@ def held_lab(lab, *, boot=True, keep_rack=False, clean=True, restore=False,
     rt = lease = journal = None
     try:
         try:
-            rt = LabRuntime(lab, log=log, redactor=log.redactor if log else None, say=say)
+            rt = LabRuntime(lab, log=log, redactor=log.redactor if log is not None else None,
+                            say=say)
         except LaghilError as e:            # a secret it cannot mask: nothing started
             raise SessionError(f"lab {lab.name}: {e}") from None
         rt.disruption_guard = guard

@@ -172,3 +172,20 @@ def test_the_cli_s_baseline_and_restore_hold_the_lab_through_the_session(lab_fil
     assert laghil_main(["lab", "baseline", "--lab", str(lab_file)]) == 0
     assert "baseline recorded in" in capsys.readouterr().out
     LabLock(lab.name).acquire().release()
+
+
+def test_the_session_masks_the_lab_s_secrets_in_the_log_it_is_given(lab_file, monkeypatch):
+    """The runtime registers the lab's secrets in the redactor of the command log
+    the session is given (the one the plugin masks reports with), even while that
+    log is still empty (an empty CommandLog is falsy)."""
+    from laghil.transport.cmdlog import CommandLog
+    from laghil.transport.redact import Redactor
+    text = lab_file.read_text().replace("      connect_timeout: 3\n",
+                                        "      connect_timeout: 3\n      password_env: LG_TEST_PW\n")
+    lab_file.write_text(text)
+    monkeypatch.setenv("LG_TEST_PW", "not-a-real-password-1234")
+    log = CommandLog(redactor=Redactor())
+    assert not log, "an empty log is falsy: the case this test is about"
+    with held_lab(load_lab(str(lab_file)), log=log, say=lambda m: None) as s:
+        assert s.rt.redactor is log.redactor
+    assert log.redactor.redact("x not-a-real-password-1234 y") == "x *** y"
