@@ -16,7 +16,6 @@ labeled as such in every figure's method.
 import json
 import secrets
 import time
-from dataclasses import dataclass
 
 import pytest
 from laghil.journal import node_undo
@@ -34,6 +33,8 @@ from pytest_laghil.roce import (
 from pytest_laghil.sriov import vf_rdma_failover
 
 from laghil.cases import ROCE_OPTIONS, roce_case
+from laghil.checks.ibbond import (DRIVER_LAG, ONE_MEMBER_SHARE, STAND_IN_LAG, WINDOW_S,
+                                  AggregatePair, cpulist, roce_v2_gid_index, tx_shares)
 from laghil.pairs import aggregate_ports
 from laghil.drivers.bond import MSG_IB_MODE, Bond, BondError
 from laghil.drivers.ibbond import (
@@ -57,32 +58,10 @@ from laghil.names import q
 pytestmark = [pytest.mark.ib_bond]
 
 ITERS = 100
-# the LAG that brings an aggregate about, by its declared mode: (kind, mode)
-STAND_IN_LAG = {"active-active": ("bond", "802.3ad"), "active-passive": ("team", "activebackup")}
-DRIVER_LAG = {"active-active": ("bond", "802.3ad"), "active-passive": ("bond", "active-backup")}
-# all of a one-active LAG's RDMA traffic is on its active member: what else a
-# member sends in the window (an ARP, an IPv6 neighbour probe) stays under 5%
-ONE_MEMBER_SHARE = 0.95
-WINDOW_S = 1.0
 # NUMA: a pinned ibv_rc_pingpong per node, 4 KiB messages (4 frames at MTU 1024)
 NUMA_ITERS, NUMA_SIZE = 500, 4096
 # UD probe: per QP 500 msg/s (2 ms resolution of the loss-derived outage)
 UD_QPS, UD_RATE = 2, 500
-
-
-@dataclass
-class AggregatePair:
-    lag: object         # the LagPair under the aggregates
-    devs: dict          # host -> the aggregate RDMA device found on the LAG
-    decl: dict          # host -> RdmaAggregate (the lab file's)
-    kind: str           # the LAG: bond or team
-    mode: str           # its mode or runner
-
-    @property
-    def what(self):
-        d = self.decl[self.lag.a.node.name]
-        return ("stand-in: Soft-RoCE over a " + f"{self.kind} {self.mode}" if d.stand_in
-                else f"{d.provider} aggregate over a {self.kind} {self.mode}")
 
 
 def _declared(request, lab, mode=None):
@@ -132,15 +111,6 @@ def aggregate_pair(request, lab, lag_pair, defer):
     return make
 
 
-def _gid_index(node, dev, ip):
-    port = inventory(node)[dev].ports[1]
-    for g in port.gids:
-        if g.type == "RoCE v2" and g.ip == ip:
-            return g.index
-    raise AssertionError(f"{node.name}: {dev} has no RoCE v2 GID for {ip}: "
-                         f"{[(g.index, g.type, g.ip) for g in port.gids]}")
-
-
 def _stock_tool(ag, tool, gid, iters, port, *, defer, extra=""):
     """A stock tool's server started on the pair's b host (by its run tag, ended
     after the test); -> the client's command line for the a host. ``gid``:
@@ -153,16 +123,6 @@ def _stock_tool(ag, tool, gid, iters, port, *, defer, extra=""):
     defer(node_undo(b, "kill_tagged", tag=tag, workdir=b.workdir(verify=True)))
     b.run(f"LAGHIL_TAG={tag} {server}{extra} > {b.path(tag + '.srv')} 2>&1 &")
     return client + extra
-
-
-def _tx_shares(node, members, window_s=WINDOW_S):
-    """Each member's share of the tx packets of all ``members`` over ``window_s``."""
-    c0 = read_counters(node, members)[1]
-    time.sleep(window_s)
-    c1 = read_counters(node, members)[1]
-    d = {m: c1[m]["tx_packets"] - c0[m]["tx_packets"] for m in members}
-    total = sum(d.values())
-    return {m: (v / total if total else 0.0) for m, v in d.items()}, d
 
 
 @pytest.mark.ci
@@ -188,8 +148,8 @@ def test_the_aggregate_is_one_device_the_stock_tools_use_by_its_name(aggregate_p
                       for x in inventory(n).values() if x.netdevs & set(lag.members)}
         if d.members_hidden:
             assert not on_members, f"{n.name}: RDMA devices on the members: {on_members}"
-    gid = {a.name: _gid_index(a, devs[a.name], pair.ip_a),
-           b.name: _gid_index(b, devs[b.name], pair.ip_b)}
+    gid = {a.name: roce_v2_gid_index(a, devs[a.name], pair.ip_a),
+           b.name: roce_v2_gid_index(b, devs[b.name], pair.ip_b)}
     for i, tool in enumerate(TOOLS):
         client = _stock_tool(ag, tool, gid, ITERS, 18600 + i, defer=defer)
         out = None
@@ -258,7 +218,7 @@ def test_ud_on_the_aggregate_loses_only_a_bounded_outage_at_a_member_pull(
     lag = ag.lag
     a, b = lag.a.node, lag.b.node
     dev_a, dev_b = ag.devs[a.name], ag.devs[b.name]
-    gid_a, gid_b = _gid_index(a, dev_a, lag.ip_a), _gid_index(b, dev_b, lag.ip_b)
+    gid_a, gid_b = roce_v2_gid_index(a, dev_a, lag.ip_a), roce_v2_gid_index(b, dev_b, lag.ip_b)
 
     def make_probe(duration_s):
         return UdProbe(a, b, lag.ip_b, device=dev_a, gid_index=gid_a, peer_device=dev_b,
@@ -318,7 +278,7 @@ def test_active_passive_keeps_every_qp_on_the_active_member_and_a_pull_moves_the
     defer(probe.stop_undo())
     t0 = probe.start()
     time.sleep(max(0.0, t0 + 1.0 - time.time()))
-    before, counts = _tx_shares(lag.a.node, lag.a.members)
+    before, counts = tx_shares(lag.a.node, lag.a.members)
     assert_rc_survived(probe.wait(), "steady state, before any fault")
     measure.record(Measurement(f"share on the active member {active}", before[active], "",
                                f"tx packets of {active} / all members' over {WINDOW_S:g} s under "
@@ -329,7 +289,7 @@ def test_active_passive_keeps_every_qp_on_the_active_member_and_a_pull_moves_the
         f"per member {counts}")
 
     def during(member):
-        return _tx_shares(lag.a.node, lag.a.members)
+        return tx_shares(lag.a.node, lag.a.members)
     t = run_failover(lab_rt, lag.a, lag.b.node, lag.ip_b, defer=defer, method=method,
                      member=active, make_probe=rc_probe(lag, profile, 4), observe=during)
     shares, counts = t.observed
@@ -370,7 +330,7 @@ def test_moving_the_lags_active_member_moves_the_rdma_traffic(aggregate_pair, la
         far = lab.cable_of(lag.a.node.name, target).other_end(lag.a.node.name, target)
         lag.b.set_active_member(far.port)
         time.sleep(0.5)
-        shares, counts = _tx_shares(lag.a.node, lag.a.members)
+        shares, counts = tx_shares(lag.a.node, lag.a.members)
         seen.append((target, lag.a.active_member(), shares, counts))
     res = probe.wait()
     gap = res.outage().t_gap_max_ms
@@ -415,16 +375,6 @@ def _numa_host(request, lab):
     return hosts[0]
 
 
-def _cpulist(text):
-    """A kernel CPU list ("0-2,5") -> the set of CPUs."""
-    out = set()
-    for part in text.strip().split(","):
-        if part:
-            lo, _, hi = part.partition("-")
-            out.update(range(int(lo), int(hi or lo) + 1))
-    return out
-
-
 def _numa_shares(request, ag, lab, defer):
     """Per NUMA node of the sender's members: a stock verbs client
     (ibv_rc_pingpong, 4 KiB messages) pinned to that node's CPUs (taskset, the
@@ -441,8 +391,8 @@ def _numa_shares(request, ag, lab, defer):
     if len(set(nodes.values()) - {-1}) < 2:
         lacks(request, "numa", lab, f"{host}: members on NUMA nodes {nodes} (sysfs): need them "
               "on two nodes")
-    gid = {host: _gid_index(a, ag.devs[host], lag.ip_a),
-           b.name: _gid_index(b, ag.devs[b.name], lag.ip_b)}
+    gid = {host: roce_v2_gid_index(a, ag.devs[host], lag.ip_a),
+           b.name: roce_v2_gid_index(b, ag.devs[b.name], lag.ip_b)}
     out = {}
     for i, k in enumerate(sorted(set(nodes.values()))):
         cpus = a.run(f"cat /sys/devices/system/node/node{k}/cpulist").stdout.strip()
@@ -454,7 +404,7 @@ def _numa_shares(request, ag, lab, defer):
         c1 = read_counters(a, lag.a.members)[1]
         assert r.rc == 0, f"{host}: pinned to node {k} ({cpus}): rc {r.rc}: {r.stdout[-400:]}"
         allowed = r.stdout.splitlines()[0].split(":", 1)[1]
-        assert _cpulist(allowed) == _cpulist(cpus), (
+        assert cpulist(allowed) == cpulist(cpus), (
             f"{host}: the client ran on CPUs {allowed.strip()}, not node {k}'s {cpus}")
         d = {m: c1[m]["tx_packets"] - c0[m]["tx_packets"] for m in lag.a.members}
         local = [m for m, v in nodes.items() if v == k]
