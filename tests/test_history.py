@@ -125,9 +125,11 @@ def test_a_trend_table_marks_failures_and_inventory_changes():
         m["verdict"] = "fail" if med > m["threshold"] else "pass"
         runs.append(H.run_record(r))
     lines = H.trend_table(runs, case="802.3ad-via-switch", figure="T_gap median")
-    assert len(lines) == 3
+    assert len(lines) == 4
     assert lines[1].split()[-1] == "*", "the third run's inventory differs"
-    cells = lines[2].split()[-3:]
+    assert lines[2].startswith("test_") and "802.3ad-via-switch" in lines[2], lines[2]
+    assert lines[3].startswith("  T_gap median (ms, bound "), lines[3]
+    cells = lines[3].split()[-3:]
     assert cells[:2] == ["20.0", "22.0"] and cells[2].startswith("95.0")
     assert H.trend_table([], case="x") == ["no runs in the history"]
 

@@ -224,8 +224,8 @@ def prometheus_text(run):
 
 # ---- a trend in a terminal ------------------------------------------------------------------
 def trend_table(records, case=None, figure=None, last=10):
-    """Lines of a terminal table: per test (whose name contains ``case``) and
-    figure, the median of each of the last ``last`` runs, oldest first, with
+    """Lines of a terminal table: per test (whose name contains ``case``, on
+    a line of its own) and figure (a line each below it), the median of each of the last ``last`` runs, oldest first, with
     the bound and the run's verdict mark (``!`` failed), and where the
     inventory changed (``*`` before the run that first has a new digest)."""
     records = records[-last:]
@@ -245,7 +245,11 @@ def trend_table(records, case=None, figure=None, last=10):
     lines = [f"{'case / figure':<60}  {head}",
              f"{'(* inventory changed, ! figure failed)':<60}  "
              + "  ".join(f"{c:>15}" for c in changed)]
+    shown = None
     for tid, name in keys:
+        if tid != shown:        # the test's whole name once, its figures below it
+            shown = tid
+            lines.append(records[-1]["tests"].get(tid, {}).get("name") or tid)
         cells = []
         unit = bound = ""
         for r in records:
@@ -257,8 +261,7 @@ def trend_table(records, case=None, figure=None, last=10):
             unit, bound = f["unit"] or "", f["threshold"]
             mark = "!" if f["verdict"] == "fail" else ""
             cells.append(f"{('%.1f' % v if v is not None else 'none') + mark:>15}")
-        label = f"{records[-1]['tests'].get(tid, {}).get('name') or tid} {name}"
-        label += f" ({unit}" + (f", bound {bound:g})" if bound is not None else ")")
+        label = f"  {name} ({unit}" + (f", bound {bound:.4g})" if bound is not None else ")")
         lines.append(f"{label[:60]:<60}  " + "  ".join(cells))
     return lines
 
