@@ -231,3 +231,10 @@ def test_the_report_shows_since_and_trend_from_the_history():
     assert '<section class="since">' in page and "Since the last run" in page
     assert page.count('<svg class="trend"') >= 1
     assert '<section class="since">' not in render_html(run), "no history given: no section"
+
+
+def test_the_noise_of_a_figure_never_negative_stays_above_zero():
+    from laghil.report.since import noise_band
+    assert noise_band([10.0, 20.0], 1.0) == (4.0, 26.0)
+    assert noise_band([0.0, 40.0], 2.0) == (0.0, 62.0), "a time has no noise below zero"
+    assert noise_band([-5.0, 5.0]) == (-10.0, 10.0), "a figure that can go negative keeps it"

@@ -35,7 +35,8 @@ def noise_band(values, resolution=None):
     """(lo, hi) of the run-to-run noise of healthy runs' values (see the module doc)."""
     lo, hi = min(values), max(values)
     pad = (hi - lo) / 2 + (resolution or 0.0)
-    return lo - pad, hi + pad
+    # a figure that was never negative (a time, a count) has no noise below zero
+    return (max(0.0, lo - pad) if lo >= 0 else lo - pad), hi + pad
 
 
 def inventory_changes(prev, cur):
