@@ -18,7 +18,14 @@ DEFAULT_RC_ACK_TIMEOUT = 14
 
 
 def default_profiles_dir():
-    return Path(os.environ.get("LAGHIL_PROFILES_DIR") or Path(__file__).resolve().parents[1] / "profiles")
+    """``$LAGHIL_PROFILES_DIR``, else the checkout's ``profiles/``, else the copy
+    installed inside the package (laghil/profiles)."""
+    env = os.environ.get("LAGHIL_PROFILES_DIR")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve()
+    checkout = here.parents[1] / "profiles"
+    return checkout if checkout.is_dir() else here.parent / "profiles"
 
 
 @dataclass(frozen=True)

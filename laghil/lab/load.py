@@ -28,9 +28,14 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 # Finding lab files
 
 def default_labs_dir() -> Path:
-    """``$LAGHIL_LABS_DIR``, else the repository's ``labs/`` next to the package."""
+    """``$LAGHIL_LABS_DIR``, else the checkout's ``labs/`` next to the package,
+    else the copy installed inside it (``pip install laghil``: laghil/labs)."""
     env = os.environ.get("LAGHIL_LABS_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "labs"
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve()
+    checkout = here.parents[2] / "labs"
+    return checkout if checkout.is_dir() else here.parents[1] / "labs"
 
 
 def available_labs(labs_dir: Union[str, Path, None] = None) -> list[str]:
