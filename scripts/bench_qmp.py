@@ -37,32 +37,32 @@ def figures(rtts):
             f"max {ms[-1]:.3f} ms  (half-width median {statistics.median(ms) / 2:.3f} ms)")
 
 
+def round_trips(call, calls):
+    """``calls`` timings (s) of ``call()``."""
+    out = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        call()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
 def ours(sock, name, nic, calls):
     q = Qmp(sock, name)
-    out = []
     try:
-        for _ in range(calls):
-            t0 = time.perf_counter()
-            q.execute("set_link", name=nic, up=True)
-            out.append(time.perf_counter() - t0)
+        return round_trips(lambda: q.execute("set_link", name=nic, up=True), calls)
     finally:
         q.close()
-    return out
 
 
 def qemus(sock, nic, calls):
     from qemu.qmp.legacy import QEMUMonitorProtocol
     q = QEMUMonitorProtocol(str(sock))
     q.connect()
-    out = []
     try:
-        for _ in range(calls):
-            t0 = time.perf_counter()
-            q.cmd("set_link", name=nic, up=True)
-            out.append(time.perf_counter() - t0)
+        return round_trips(lambda: q.cmd("set_link", name=nic, up=True), calls)
     finally:
         q.close()
-    return out
 
 
 def main(argv=None):
