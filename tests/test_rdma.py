@@ -102,3 +102,25 @@ def test_a_hardware_provider_refuses_a_lag_it_would_not_take_before_any_command(
         RoceLag(_Lag("bond", "balance-rr"), "mlx5").create(defer=None)
     with pytest.raises(RoceError, match="h1: RoCE LAG: RDMA provider 'efa' unknown"):
         RoceLag(_Lag("bond", "802.3ad"), "efa")
+
+
+def test_hns_refuses_a_lag_whose_member_pf_has_vfs_naming_them():
+    """hns makes no bond device while a member has VFs: the members'
+    sriov_numvfs are read (only for a provider with that rule, after the mode
+    rules passed) and the LAG refused naming the count, before it is waited for."""
+    class Vfs(_Node):
+        def __init__(self):
+            self.cmds = []
+
+        def run(self, cmd, check=True, **kw):
+            self.cmds.append(cmd)
+            return type("R", (), {"stdout": "2\n0\n", "rc": 0})()
+    lag = _Lag("bond", "802.3ad", options={"xmit_hash_policy": "layer3+4"})
+    lag.node = Vfs()
+    with pytest.raises(RoceError, match="h1: hns makes no bond device while a member PF has "
+                                        "VFs \\(2\\)"):
+        RoceLag(lag, "hns").create(defer=None)
+    assert len(lag.node.cmds) == 1 and "eth1/device/sriov_numvfs" in lag.node.cmds[0]
+    # mlx5 has no such rule: a refused mode is said before any command (_Node raises on one)
+    with pytest.raises(RoceError, match="not 'balance-rr'"):
+        RoceLag(_Lag("bond", "balance-rr"), "mlx5").create(defer=None)

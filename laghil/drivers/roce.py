@@ -22,7 +22,7 @@ import ipaddress
 import json
 from dataclasses import dataclass, field
 
-from ..names import check_ifname, q
+from ..names import check_ifname, q, qif
 from ..parsing import parser
 from ..wait import wait_until
 from .rdma import RdmaError, device_provider
@@ -216,10 +216,12 @@ class RoceLag:
             except RdmaError as e:
                 raise RoceError(str(e)) from None
         else:
-            why = self.rdma.refusal(self.lag.kind, self.lag.mode,
-                                    hash_policy=getattr(self.lag, "options", {}).get(
-                                        "xmit_hash_policy"),
-                                    members=len(self.lag.members))
+            lag = dict(hash_policy=getattr(self.lag, "options", {}).get("xmit_hash_policy"),
+                       members=len(self.lag.members))
+            why = self.rdma.refusal(self.lag.kind, self.lag.mode, **lag)
+            if not why and self.rdma.refuses_with_vfs:     # read only where it matters
+                why = self.rdma.refusal(self.lag.kind, self.lag.mode, **lag,
+                                        vfs=self.member_vfs())
             if why:
                 raise RoceError(f"{self.node.name}: {why}")
         self.device = self.wait(timeout)
@@ -228,6 +230,13 @@ class RoceLag:
                             f"{self.device}, not a {self.provider} LAG device "
                             f"({self.rdma.example})")
         return self.device
+
+    def member_vfs(self):
+        """How many VFs the LAG's members have (sriov_numvfs; a member without
+        SR-IOV counts none)."""
+        files = " ".join(f"/sys/class/net/{qif(m)}/device/sriov_numvfs" for m in self.lag.members)
+        out = self.node.run(f"cat {files} 2>/dev/null; true", check=False).stdout.split()
+        return sum(int(x) for x in out if x.isdigit())
 
     def wait(self, timeout=15.0):
         """The one RDMA device bound to the LAG, ACTIVE (polled up to ``timeout``)."""
