@@ -204,10 +204,9 @@ def cmd_report_history(args):
 
 
 def cmd_profile_derive(args):
-    import yaml
-
     from .derive import derive_profile
     from .profile import default_profiles_dir, load_profile
+    from .profile_text import render as render_profile
     from .report.compare import load_runs
     from .report.compare import CompareError
     if args.min_runs < 3 or args.min_reps < 3:
@@ -224,10 +223,15 @@ def cmd_profile_derive(args):
     d = derive_profile(runs, args.lab, base, name, version=args.version,
                        min_runs=args.min_runs, min_reps=args.min_reps)
     out = Path(args.output) if args.output else default_profiles_dir() / f"{name}.yaml"
-    head = (f"# laghil certification profile, derived by `laghil profile derive --lab {args.lab}` "
-            f"from {len(runs)} run(s)\n# on top of {base.label} ({base.source}); every derived "
-            "allowance's derivation is under `derivations`.\n")
-    out.write_text(head + yaml.safe_dump(d, sort_keys=False, width=100))
+    header = [f"laghil certification profile {name} v{args.version}, written by `laghil "
+              f"profile derive --lab {args.lab}`", f"from {len(runs)} healthy run(s) on top of "
+              f"{base.label} ({Path(base.source).name}): the base's comments are kept; every",
+              "derived allowance's derivation is under `derivations`. Derive again rather than "
+              "edit it."]
+    text = render_profile(d, Path(base.source).read_text(), header)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(out)
     n = sum(len(v) for v in d["derivations"].values())
     print(f"laghil: profile {name} v{args.version}: {n} allowance(s) derived from {len(runs)} "
           f"run(s) of lab {args.lab} -> {out}")

@@ -66,3 +66,27 @@ def parse_inventory(text):
         "rdma": parse_rdma_dev(get("rdma")),
         "ports": ports,
     }
+
+
+def read_inventory(rt):
+    """{host: parse_inventory(...)} of every host of a running lab session, one
+    round trip each; a host that cannot be read gets ``{"error": why}``. On a
+    virtual rack each host also records the QEMU that emulates it (``qemu``:
+    "10.0.2 (TCG)"), the rack's part of the platform."""
+    qemu = None
+    if getattr(rt, "rack", None) is not None:
+        from .vlab.qemu import check_qemu
+        try:
+            qemu = ".".join(map(str, check_qemu())) + " (TCG)"
+        except Exception as e:  # noqa: BLE001 - the inventory says what it could not read
+            qemu = f"unknown: {e}"
+    out = {}
+    for h in rt.hosts:
+        try:
+            inv = parse_inventory(h.run(inventory_command(h.ports)).stdout)
+        except Exception as e:  # noqa: BLE001
+            inv = {"error": f"{type(e).__name__}: {e}"}
+        if qemu:
+            inv["qemu"] = qemu
+        out[h.name] = inv
+    return out

@@ -1,6 +1,7 @@
 """Certification profiles: versioned YAML files of thresholds (profiles/NAME.yaml)."""
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,18 +63,23 @@ class Profile:
                                f"an exponent 1..31 (4.096 us x 2^n), not {v!r}")
         return v
 
-    def allowance(self, kind, case_key):
+    def allowance(self, kind, case_key, figure=None):
         """A platform allowance (ms) of ``kind`` (``switchover_ms``, ``detect_ms``,
-        ``failback_ms``, ``rc_switchover_ms``) for a case key such as
+        ``failback_ms``, ``rc_switchover_ms``, ``stall_ms``) for a case key such as
         ``active-backup.miimon_10``: the case's own, else its mode's
         (``active-backup``), else the kind's ``default``. A key through a switch
-        (``team-lacp.ethtool@switch``) first tries its own and ``team-lacp@switch``."""
+        (``team-lacp.ethtool@switch``) first tries its own and ``team-lacp@switch``.
+        ``figure``: the allowance kind of the figure a ``stall_ms`` is for
+        (``failback_ms``): a derived profile keeps one per figure
+        (``failback_ms:802.3ad.miimon_10``), tried before the case's own."""
         table = self.allowances.get(kind)
         if not isinstance(table, dict):
             raise ProfileError(f"profile {self.label} ({self.source}) has no allowances.{kind}")
         key, at, path = case_key.partition("@")  # "team-lacp.ethtool@switch": through a switch
         mode = key.rsplit(".", 1)[0]             # 802.3ad.miimon_10 -> 802.3ad
         tries = ((case_key, f"{mode}@{path}") if at else ()) + (key, mode, "default")
+        if figure:
+            tries = tuple(f"{figure}:{k}" for k in tries[:-1]) + tries
         for k in tries:
             if k in table:
                 v = table[k]
@@ -119,6 +125,71 @@ def load_profile(name_or_path="default"):
                 if k not in ("name", "version", "description", "thresholds", "allowances")}
     return Profile(str(d["name"]), int(d["version"]), str(p), dict(d["thresholds"]),
                    dict(allowances), sections)
+
+
+_VERSION = re.compile(r"\d+(?:\.\d+)*")
+
+
+def _same_version(a, b):
+    """Do two version texts name the same version, one perhaps less precisely
+    ("10 (TCG, bookworm-backports)" and "10.0.2 (TCG)": yes; "10" and "9.2": no)?"""
+    ma, mb = _VERSION.search(str(a)), _VERSION.search(str(b))
+    if not ma or not mb:
+        return str(a).strip() == str(b).strip()
+    pa, pb = ma[0].split("."), mb[0].split(".")
+    n = min(len(pa), len(pb))
+    return pa[:n] == pb[:n]
+
+
+def platform_differences(platform, inventory):
+    """How a run's inventory ({node: {"kernel", "ports": {port: {"driver",
+    "version", "firmware"}}, "qemu"}}) differs from the platform a profile's
+    allowances were derived on (:attr:`Profile.platform`): one line per
+    difference, [] when everything the profile records matches. Only what the
+    profile records is compared: a port by its node:port where the profile has
+    it, else by its driver (a twin's igb ports against the virtual rack's igb
+    ports); kernels and QEMU by version."""
+    out = []
+    kernels = [str(k) for k in platform.get("kernels") or []]
+    pports = platform.get("ports") or {}
+    drivers = {}
+    for d in pports.values():
+        if isinstance(d, dict) and d.get("driver"):
+            drivers.setdefault(d["driver"], set()).add((str(d.get("version") or ""),
+                                                        str(d.get("firmware") or "")))
+    qemus = [str(q) for q in platform.get("qemu") or []]
+    for node, inv in sorted((inventory or {}).items()):
+        if not isinstance(inv, dict):
+            continue
+        if inv.get("error"):
+            out.append(f"{node}: inventory not read ({inv['error']}): not compared")
+            continue
+        k = inv.get("kernel")
+        if kernels and k and k not in kernels:
+            out.append(f"{node}: kernel {k}; the profile's: {', '.join(kernels)}")
+        q = inv.get("qemu")
+        if qemus and q and not any(_same_version(q, p) for p in qemus):
+            out.append(f"{node}: QEMU {q}; the profile's: {', '.join(qemus)}")
+        for port, d in sorted((inv.get("ports") or {}).items()):
+            if not isinstance(d, dict) or not d.get("driver"):
+                continue
+            where = f"{node}:{port}"
+            have = (str(d.get("version") or ""), str(d.get("firmware") or ""))
+            if where in pports and isinstance(pports[where], dict):
+                pd = pports[where]
+                for f in ("driver", "version", "firmware"):
+                    if str(pd.get(f) or "") != str(d.get(f) or ""):
+                        out.append(f"{where}: {f} {d.get(f) or '(none)'}; the profile's: "
+                                   f"{pd.get(f) or '(none)'}")
+            elif drivers and d["driver"] not in drivers:
+                out.append(f"{where}: driver {d['driver']}, which the profile's platform does "
+                           f"not have ({', '.join(sorted(drivers))})")
+            elif drivers and have not in drivers[d["driver"]]:
+                seen = "; ".join(f"version {v or '(none)'} firmware {f or '(none)'}"
+                                 for v, f in sorted(drivers[d["driver"]]))
+                out.append(f"{where}: {d['driver']} version {have[0] or '(none)'} firmware "
+                           f"{have[1] or '(none)'}; the profile's: {seen}")
+    return out
 
 
 def foreign_profile(profile, lab):

@@ -49,7 +49,7 @@ def test_derived_allowance_is_relative_to_the_healthy_median():
     assert d["allowances"]["switchover_ms"][KEY] == der["allowance_ms"] == 5.0
     assert der["median_bound_ms"] == 16.0
     # the worst bound: min(1.5 x p90, 8 x median) = min(1.5 x 10.8, 40) = 16.2 -> stall 5
-    assert d["allowances"]["stall_ms"][KEY] == 5.0
+    assert d["allowances"]["stall_ms"][f"switchover_ms:{KEY}"] == 5.0
     assert d["platform"]["lab"] == "rack3" and d["platform"]["kernels"] == ["6.8.0-41"]
     assert d["platform"]["ports"]["srv1:ens1f0"]["firmware"] == "22.39.1002"
     # what is not derived is kept from the base
@@ -73,7 +73,7 @@ def test_one_outlier_cannot_loosen_the_worst_bound():
     der = dv.derive_profile(runs, "rack3", load_profile("default"),
                             "rack3")["derivations"]["switchover_ms"][KEY]
     assert der["worst_bound_ms"] <= 8 * der["median_ms"] + 5, der
-    assert "bimodal" in der
+    assert "capped" in der and "modes" not in der, der      # an outlier, not a mode
 
 
 def test_refused_below_three_runs_of_three_repetitions_naming_each_case():
@@ -138,3 +138,84 @@ def test_naming_the_profile_judges_anyway_and_the_report_says_so(inner, tmp_path
     assert "judged with it anyway" in d["profile_note"]
     html = (res.parent / "report.html").read_text()
     assert "Profile of another platform" in html
+
+
+def test_modes_split_a_bimodal_case_never_an_outlier():
+    lo, hi = dv.modes([0.0] * 6 + [60.0, 63.0, 110.0, 120.0, 200.0, 203.0])
+    assert hi == [60.0, 63.0, 110.0, 120.0, 200.0, 203.0] and lo == [0.0] * 6
+    assert dv.modes([5.0] * 8 + [400.0])[1] == []          # one slow repetition: an outlier
+    assert dv.modes([0.0, 14.0, 16.0, 16.0, 19.0, 28.0])[1] == []   # one fast one neither
+    assert dv.modes([0.0, 0.0, 0.0, 0.0, 8.0, 18.5])[1] == []       # no clear gap
+
+
+def test_a_bimodal_case_is_judged_per_mode():
+    # fail-back through 802.3ad: most repetitions quick, a third wait for LACP
+    reps = [[0.0, 4.0, 69.0], [0.0, 20.0, 149.0], [2.0, 3.0, 80.0]]
+    runs = [_run(i, [_fig("reversion", r, kind="failback_ms")]) for i, r in enumerate(reps)]
+    d = dv.derive_profile(runs, "rack3", load_profile("default"), "rack3")
+    der = d["derivations"]["failback_ms"][KEY]
+    assert der["modes"]["upper"] == [69.0, 80.0, 149.0], der
+    assert der["median_ms"] == 4.0 and der["median_bound_ms"] == 16.0, der
+    # every healthy repetition of the slow mode is inside the worst bound, and the
+    # slow mode 10x slower is not
+    assert 149.0 <= der["worst_bound_ms"] < 10 * 80.0, der
+    assert d["allowances"]["stall_ms"][f"failback_ms:{KEY}"] == der["stall_ms"]
+
+
+def _samples(n_cases, reps, top=()):
+    out = {}
+    for c in range(n_cases):
+        s = dv.Samples("switchover_ms", f"case{c}")
+        s.values = list(reps) + (list(top) if c == 0 else [])
+        out[("switchover_ms", f"case{c}")] = s
+    return out
+
+
+def test_the_platform_jitter_is_a_high_quantile_the_two_largest_never_set():
+    base = dv.platform_jitter(_samples(10, [10.0, 11.0, 12.0, 14.0, 20.0]))
+    assert base == pytest.approx(1.5 * 8.0), base         # 20 - the median 12, pooled
+    two = dv.platform_jitter(_samples(10, [10.0, 11.0, 12.0, 14.0, 20.0], top=(500.0, 900.0)))
+    huge = dv.platform_jitter(_samples(10, [10.0, 11.0, 12.0, 14.0, 20.0],
+                                       top=(5000.0, 9000.0)))
+    assert two == huge, (two, huge)
+    assert dv.platform_jitter(_samples(1, [1.0, 2.0, 3.0])) == 0.0   # too few to say
+
+
+def test_a_stall_allowance_is_looked_up_per_figure():
+    from laghil.profile import Profile
+    p = Profile("p", 1, "x", {}, {"stall_ms": {"default": 150, "802.3ad": 20,
+                                               "failback_ms:802.3ad.miimon_10": 155}})
+    assert p.allowance("stall_ms", "802.3ad.miimon_10", figure="failback_ms") == 155
+    assert p.allowance("stall_ms", "802.3ad.miimon_10", figure="switchover_ms") == 20
+    assert p.allowance("stall_ms", "802.3ad.miimon_10") == 20
+    assert p.allowance("stall_ms", "balance-rr.miimon_10", figure="failback_ms") == 150
+
+
+def test_a_derived_profile_keeps_its_bases_comments_and_loads_back(tmp_path):
+    from laghil.profile_text import MARK, render
+    base = load_profile("default")
+    runs = [_run(i, [_fig("T_gap", r)], lab="virtual") for i, r in enumerate(HEALTHY)]
+    d = dv.derive_profile(runs, "virtual", base, "default", version=9)
+    text = render(d, Path(base.source).read_text(), ["header line"])
+    assert yaml.safe_load(text) == d
+    assert text.startswith(f"{MARK} header line\n")
+    # what the derivation did not touch keeps its comments: the ACK timeout's
+    # measurement, igb's link-down delay, the switch refusals' source
+    for words in ("local ACK timeout exponent", "igb is bimodal", "mlxsw's texts are from"):
+        assert words in text, words
+    # a derived profile derived again: one header, the same text
+    p = tmp_path / "default.yaml"
+    p.write_text(text)
+    again = render(d, p.read_text(), ["header line"])
+    assert again == text
+    assert again.count(f"{MARK} header line") == 1
+
+
+def test_render_refuses_a_text_that_would_not_load_back():
+    from laghil.profile_text import render
+    base = load_profile("default")
+    runs = [_run(i, [_fig("T_gap", r)], lab="virtual") for i, r in enumerate(HEALTHY)]
+    d = dv.derive_profile(runs, "virtual", base, "default")
+    broken = Path(base.source).read_text().replace("allowances:\n", "allowances:\n  ][\n", 1)
+    with pytest.raises((ValueError, yaml.YAMLError)):
+        render(d, broken, ["h"])

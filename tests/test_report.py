@@ -109,7 +109,8 @@ MEASUREMENT_KEYS = {"name", "value", "unit", "method", "resolution", "repetition
 TEST_KEYS = {"test_id", "name", "verdict", "outcome", "duration_s", "reason", "markers",
              "commands_log", "measurements", "timelines"}
 RUN_KEYS = {"schema_version", "run_id", "lab", "profile", "started", "finished", "duration_s",
-            "verdict", "summary", "lab_state_diff", "lab_start", "inventory", "tests"}
+            "verdict", "summary", "lab_state_diff", "lab_start", "inventory", "tests",
+            "profile_platform", "platform_diff"}
 
 
 def test_results_json_has_the_documented_keys():

@@ -83,11 +83,11 @@ def judged_pair(name, values, method, bound, profile, case_key, resolution):
     """(median Measurement against ``bound``, worst Measurement against ``bound``
     plus the platform's stall allowance) of per-repetition ``values`` (ms)."""
     vals = [v for v in values if v is not None]
-    stall_ms = profile.allowance("stall_ms", case_key)
+    kind, allowed = allowance_of(bound)
+    stall_ms = profile.allowance("stall_ms", case_key, figure=kind)
     stall = Bound(bound.figure, bound.terms + ((f"stall allowance ({profile.label})", stall_ms),))
     common = {"resolution": resolution, "repetitions": list(values), "comparison": "<=",
               "profile": profile.label}
-    kind, allowed = allowance_of(bound)
     parts = {"case_key": case_key, "allowance": kind, "allowance_ms": allowed,
              "config_ms": bound.ms - allowed}
     n = len(values)

@@ -146,7 +146,7 @@ def _header(run):
             f"<b>Profile</b> {_e(run.profile)} &middot; <b>Started</b> {_e(_when(run.started))}"
             f" &middot; <b>Duration</b> {fmt(run.finished - run.started)} s</p>"
             f'<p class="meta totals"><b>{s["total"]} tests</b>: {totals}</p>'
-            f"{_twin(run)}"
+            f"{_twin(run)}{_platform(run)}"
             + (f'<p class="meta twin"><b>Profile of another platform</b>: '
                f"{_e(run.profile_note)}</p>" if run.profile_note else "")
             + (f'<p class="meta twin diff"><b>Seeded defect</b>: {_e(run.seeded)}</p>'
@@ -155,6 +155,42 @@ def _header(run):
             "are judged against the bound their configuration allows (formula beside each). "
             'Definitions: <a href="../../docs/measurement.md">docs/measurement.md</a> in the '
             "laghil checkout.</p></header>")
+
+
+PLATFORM_LINES = 12
+
+
+def _platform(run):
+    """The header's line on the platform the profile's allowances were derived
+    on, and each way this run's inventory differs from it."""
+    p = run.platform or {}
+    if not p:
+        return ('<p class="meta"><b>Profile platform</b>: not recorded by the profile, so '
+                "this run's inventory was not compared with it.</p>")
+    bits = [f"lab {_e(p.get('lab', '?'))}"]
+    if p.get("kernels"):
+        bits.append("kernel " + _e(", ".join(map(str, p["kernels"]))))
+    drivers = sorted({d.get("driver") for d in (p.get("ports") or {}).values()
+                      if isinstance(d, dict) and d.get("driver")})
+    if drivers:
+        bits.append("NIC drivers " + _e(", ".join(drivers)))
+    if p.get("qemu"):
+        bits.append("QEMU " + _e(", ".join(map(str, p["qemu"]))))
+    if p.get("runs"):
+        bits.append(f"derived from {len(p['runs'])} run(s)")
+    line = f'<p class="meta"><b>Profile platform</b>: {" &middot; ".join(bits)}'
+    if not run.inventory:
+        return line + " &middot; this run recorded no inventory: not compared.</p>"
+    if not run.platform_diff:
+        return line + " &middot; this run's inventory matches it.</p>"
+    shown = run.platform_diff[:PLATFORM_LINES]
+    more = len(run.platform_diff) - len(shown)
+    items = "".join(f"<li>{_e(d)}</li>" for d in shown)
+    if more:
+        items += f"<li>and {more} more (results.json platform_diff)</li>"
+    return (line + "</p>" + '<div class="meta twin diff"><b>This run\'s platform differs from '
+            "the profile's</b>: its allowances were measured on another kernel, NIC or "
+            f"emulator than this run's:<ul>{items}</ul></div>")
 
 
 def _twin(run):

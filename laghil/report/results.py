@@ -129,6 +129,10 @@ class RunResults:
     # why the profile is another platform's, when --profile named it anyway ("" otherwise)
     profile_note: str = ""
     seeded: str = ""          # a defect seeded in the whole run (--seed-slow-carrier)
+    # where the profile's allowances were derived (its `platform`: lab, kernels, ports,
+    # QEMU, runs) and how this run's inventory differs from it (one line each)
+    platform: dict = field(default_factory=dict)
+    platform_diff: list = field(default_factory=list)
 
     def summary(self):
         """{"total", "passed", "failed", "skipped", "xfailed", "error"} counted by verdict."""
@@ -152,6 +156,8 @@ class RunResults:
             "profile": self.profile,
             **({"profile_note": self.profile_note} if self.profile_note else {}),
             **({"seeded": self.seeded} if self.seeded else {}),
+            "profile_platform": _clean(self.platform),
+            "platform_diff": list(self.platform_diff),
             "started": iso_time(self.started),
             "finished": iso_time(self.finished),
             "duration_s": _num(round(self.finished - self.started, 3)),
@@ -180,7 +186,9 @@ class RunResults:
                    lab_start=dict(d.get("lab_start") or {}),
                    twin=dict(d["lab"].get("twin") or {}),
                    profile_note=str(d.get("profile_note") or ""),
-                   seeded=str(d.get("seeded") or ""))
+                   seeded=str(d.get("seeded") or ""),
+                   platform=dict(d.get("profile_platform") or {}),
+                   platform_diff=list(d.get("platform_diff") or []))
 
     @classmethod
     def from_json(cls, text):
