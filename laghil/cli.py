@@ -203,6 +203,23 @@ def cmd_report_history(args):
     return 0
 
 
+def cmd_report_verify(args):
+    from .report.verify import verify
+    try:
+        problems, notes = verify(args.bundle, allowed_signers=args.allowed_signers)
+    except (OSError, ValueError) as e:
+        raise LaghilError(str(e)) from None
+    for n in notes:
+        print(f"laghil: {n}")
+    for p in problems:
+        print(f"PROBLEM: {p}")
+    if problems:
+        print(f"laghil: bundle {args.bundle}: {len(problems)} problem(s): NOT verified")
+        return 1
+    print(f"laghil: bundle {args.bundle}: verified")
+    return 0
+
+
 def cmd_profile_derive(args):
     from .derive import derive_profile
     from .profile import default_profiles_dir, load_profile
@@ -289,6 +306,13 @@ def build_parser():
     c.add_argument("--history", default=None, metavar="PATH",
                    help="the history file (default reports/history/<lab>.jsonl)")
     c.set_defaults(func=cmd_report_history)
+    c = r.add_parser("verify", help="check a certification bundle: checksums, signature, the "
+                                    "plan's coverage, consistency (exit 0 only when clean)")
+    c.add_argument("bundle", help="reports/<run>/certification or its .tar.gz")
+    c.add_argument("--allowed-signers", default=None, metavar="FILE",
+                   help="the lab keys a certifier trusts (ssh-keygen ALLOWED SIGNERS format: "
+                        "'principal namespaces=\"laghil-cert\" ssh-ed25519 AAAA...')")
+    c.set_defaults(func=cmd_report_verify)
 
     pr = sub.add_parser("profile", help="threshold profiles").add_subparsers(dest="action",
                                                                             required=True)

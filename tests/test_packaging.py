@@ -23,7 +23,8 @@ def test_the_wheel_holds_what_pytest_lab_needs(tmp_path):
                     if ln.startswith("Requires-Dist:") and "extra ==" not in ln]
         entry = z.read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     for f in ("laghil/labs/virtual.yaml", "laghil/labs/rack3.yaml",
-              "laghil/profiles/default.yaml", "pytest_laghil/plugin.py",
+              "laghil/profiles/default.yaml", "laghil/certs/bond-team-smoke.yaml",
+              "pytest_laghil/plugin.py", "pytest_laghil/certify.py",
               "laghil/drivers/rdma/mlx5.py", "laghil/measure/agent/nodeops.py",
               "laghil/vlab/stage2.sh"):
         assert f in names, f"{f} not in {wheel.name}"

@@ -148,7 +148,7 @@ def test_every_library_package_is_installed():
     listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
                  ["packages"])
     found = {".".join(p.parent.relative_to(root).parts) for p in (root / "laghil").rglob("__init__.py")}
-    assert found | {"pytest_laghil", "laghil.labs", "laghil.profiles"} == listed
+    assert found | {"pytest_laghil", "laghil.labs", "laghil.profiles", "laghil.certs"} == listed
 
 
 def test_qemu_version_parsed_from_captured_output():

@@ -133,6 +133,8 @@ class RunResults:
     # QEMU, runs) and how this run's inventory differs from it (one line each)
     platform: dict = field(default_factory=dict)
     platform_diff: list = field(default_factory=list)
+    # --certify=PLAN: {"plan", "version", "sha256", "reps", "claim", "cases", "tests"}
+    certification: dict = field(default_factory=dict)
 
     def summary(self):
         """{"total", "passed", "failed", "skipped", "xfailed", "error"} counted by verdict."""
@@ -156,6 +158,7 @@ class RunResults:
             "profile": self.profile,
             **({"profile_note": self.profile_note} if self.profile_note else {}),
             **({"seeded": self.seeded} if self.seeded else {}),
+            **({"certification": _clean(self.certification)} if self.certification else {}),
             "profile_platform": _clean(self.platform),
             "platform_diff": list(self.platform_diff),
             "started": iso_time(self.started),
@@ -188,7 +191,8 @@ class RunResults:
                    profile_note=str(d.get("profile_note") or ""),
                    seeded=str(d.get("seeded") or ""),
                    platform=dict(d.get("profile_platform") or {}),
-                   platform_diff=list(d.get("platform_diff") or []))
+                   platform_diff=list(d.get("platform_diff") or []),
+                   certification=dict(d.get("certification") or {}))
 
     @classmethod
     def from_json(cls, text):

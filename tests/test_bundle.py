@@ -1,0 +1,176 @@
+"""The certification bundle of a --certify=PLAN run and `laghil report verify`:
+a real pytest run (pytester) writes it, signed with a real ssh-keygen key; each
+kind of tampering is named."""
+
+import json
+import shutil
+import subprocess
+import tarfile
+import textwrap
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from laghil.cli import main
+from laghil.report.verify import verify
+
+from test_plugin import inner  # noqa: F401
+
+TESTS = """
+    import pytest
+
+    def test_state(lab):
+        assert lab.name == "tiny"
+
+    @pytest.mark.parametrize("mode", ["active-backup[m=1]", "802.3ad[m=1]"])
+    def test_failover(lab, mode):
+        pass
+
+    def test_not_in_plan(lab):
+        pass
+"""
+
+PLAN = """\
+    name: smoke
+    version: 1
+    claim: the tiny lab's tests pass
+    needs: {hosts: [bonding]}
+    reps: 3
+    cases:
+      - test: test_inner.py::test_state
+      - test: test_inner.py::test_failover
+"""
+
+
+def _key(path, comment):
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f",
+                    str(path)], check=True)
+    return path
+
+
+def _signers(tmp_path, *keys):
+    f = tmp_path / "allowed_signers"
+    f.write_text("".join(f'lab-{i} namespaces="laghil-cert" {k.with_suffix(".pub").read_text()}'
+                         for i, k in enumerate(keys)))
+    return f
+
+
+@pytest.fixture
+def bundle(inner, tmp_path, monkeypatch):  # noqa: F811
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    (certs / "smoke.yaml").write_text(textwrap.dedent(PLAN))
+    monkeypatch.setenv("LAGHIL_CERTS_DIR", str(certs))
+    key = _key(tmp_path / "labkey", "lab")
+    r = inner(TESTS, "--certify=smoke", "--sign-key", str(key))
+    r.assert_outcomes(passed=3, deselected=1)
+    out = r.stdout.str()
+    assert "laghil: certification bundle " in out and "(signed)" in out, out
+    runs = list((tmp_path / "reports").iterdir())
+    run = next(d for d in runs if d.is_dir() and (d / "certification").is_dir())
+    return run, key
+
+
+def test_a_certification_run_writes_a_bundle_that_verifies(bundle, tmp_path):
+    run, key = bundle
+    d = run / "certification"
+    for f in ("manifest.json", "results.json", "junit.xml", "report.html", "lab.yaml",
+              "plan.yaml", "profile.yaml", "README.md", "SHA256SUMS", "SHA256SUMS.sig",
+              "signer.pub"):
+        assert (d / f).is_file(), f
+    m = json.loads((d / "manifest.json").read_text())
+    assert m["plan"]["name"] == "smoke" and m["verdict"] == "passed"
+    # (the --sign-key path puts pytester's rootdir one folder up: node ids carry it)
+    assert [t.split("/")[-1] for t in m["tests"]] == [
+        "test_inner.py::test_state", "test_inner.py::test_failover[active-backup[m=1]]",
+        "test_inner.py::test_failover[802.3ad[m=1]]"]
+    assert "pytest --certify=smoke --lab" in (d / "README.md").read_text()
+    signers = _signers(tmp_path, key)
+    for target in (d, run / "certification.tar.gz"):
+        problems, notes = verify(target, allowed_signers=signers)
+        assert problems == [], problems
+        assert any("signed by lab-0" in n for n in notes), notes
+    # sha256sum itself agrees
+    subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=d, check=True)
+    assert main(["report", "verify", str(run / "certification.tar.gz"), "--allowed-signers",
+                 str(signers)]) == 0
+
+
+def test_one_changed_byte_is_named(bundle, tmp_path):
+    run, key = bundle
+    d = run / "certification"
+    text = (d / "results.json").read_bytes()
+    i = text.index(b'"passed"')
+    (d / "results.json").write_bytes(text[:i + 1] + b"P" + text[i + 2:])
+    problems, _ = verify(d, allowed_signers=_signers(tmp_path, key))
+    assert "results.json: changed since it was summed (sha256 differs from SHA256SUMS)" in \
+        problems, problems
+
+
+def test_a_dropped_test_is_named_even_when_resummed(bundle, tmp_path):
+    from laghil.report.bundle import write_sums
+    run, key = bundle
+    d = run / "certification"
+    r = json.loads((d / "results.json").read_text())
+    gone = next(t["test_id"] for t in r["tests"]
+                if t["test_id"].endswith("test_inner.py::test_failover[802.3ad[m=1]]"))
+    r["tests"] = [t for t in r["tests"] if t["test_id"] != gone]
+    (d / "results.json").write_text(json.dumps(r))
+    tree = ET.parse(d / "junit.xml")
+    for suite in tree.getroot().iter("testsuite"):
+        for tc in list(suite):
+            if tc.get("name") == "test_failover[802.3ad[m=1]]":
+                suite.remove(tc)
+    tree.write(d / "junit.xml")
+    problems, _ = verify(d, allowed_signers=_signers(tmp_path, key))
+    assert "results.json: changed since it was summed (sha256 differs from SHA256SUMS)" in problems
+    assert f"{gone}: selected by the plan but not in results.json" in problems, problems
+    assert f"{gone}: selected by the plan but not in junit.xml" in problems, problems
+    # summed and signed again with another key: the signer is not the lab's
+    other = _key(tmp_path / "otherkey", "other")
+    shutil.copy(other.with_suffix(".pub"), d / "signer.pub")
+    write_sums(d)
+    (d / "SHA256SUMS.sig").unlink()
+    subprocess.run(["ssh-keygen", "-Y", "sign", "-f", str(other), "-n", "laghil-cert",
+                    str(d / "SHA256SUMS")], check=True, capture_output=True)
+    assert verify(d)[0] == [f"{gone}: selected by the plan but not in results.json",
+                            f"{gone}: selected by the plan but not in junit.xml"]
+    problems, _ = verify(d, allowed_signers=_signers(tmp_path, key))
+    assert any("SHA256SUMS.sig: signed by a key that is not in" in p for p in problems), problems
+    assert f"{gone}: selected by the plan but not in results.json" in problems
+
+
+def test_an_unsigned_or_extended_bundle_is_refused(bundle, tmp_path):
+    run, key = bundle
+    d = run / "certification"
+    (d / "extra.txt").write_text("added later")
+    (d / "SHA256SUMS.sig").unlink()
+    problems, _ = verify(d, allowed_signers=_signers(tmp_path, key))
+    assert "extra.txt: in the bundle but not in SHA256SUMS" in problems, problems
+    assert "SHA256SUMS.sig: the bundle is not signed" in problems, problems
+    assert main(["report", "verify", str(d)]) == 1
+
+
+def test_an_archive_with_a_path_outside_the_bundle_is_refused(tmp_path):
+    evil = tmp_path / "evil.tar.gz"
+    (tmp_path / "x").write_text("x")
+    with tarfile.open(evil, "w:gz") as tar:
+        tar.add(tmp_path / "x", arcname="../x")
+    with pytest.raises(ValueError, match="not a plain file inside the bundle"):
+        verify(evil)
+
+
+def test_a_failed_plan_test_fails_verification(inner, tmp_path, monkeypatch):  # noqa: F811
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    (certs / "smoke.yaml").write_text(textwrap.dedent(PLAN))
+    monkeypatch.setenv("LAGHIL_CERTS_DIR", str(certs))
+    key = _key(tmp_path / "labkey", "lab")
+    r = inner(TESTS.replace('assert lab.name == "tiny"', 'assert lab.name == "big"'),
+              "--certify=smoke", "--sign-key", str(key))
+    r.assert_outcomes(passed=2, failed=1, deselected=1)
+    run = next(d for d in (tmp_path / "reports").iterdir() if (d / "certification").is_dir())
+    problems, _ = verify(run / "certification", allowed_signers=_signers(tmp_path, key))
+    assert any("test_inner.py::test_state: failed" in p for p in problems), problems
+    assert "plan case test_inner.py::test_state: no passed test" in problems, problems
+    assert "results.json: the run's verdict is 'failed'" in problems
