@@ -76,7 +76,7 @@ def test_a_certification_run_writes_a_bundle_that_verifies(bundle, tmp_path):
     d = run / "certification"
     for f in ("manifest.json", "results.json", "junit.xml", "report.html", "lab.yaml",
               "plan.yaml", "profile.yaml", "README.md", "SHA256SUMS", "SHA256SUMS.sig",
-              "signer.pub"):
+              "signer.pub", "certificate.html"):
         assert (d / f).is_file(), f
     m = json.loads((d / "manifest.json").read_text())
     assert m["plan"]["name"] == "smoke" and m["verdict"] == "passed"
@@ -134,7 +134,9 @@ def test_a_dropped_test_is_named_even_when_resummed(bundle, tmp_path):
     subprocess.run(["ssh-keygen", "-Y", "sign", "-f", str(other), "-n", "laghil-cert",
                     str(d / "SHA256SUMS")], check=True, capture_output=True)
     assert verify(d)[0] == [f"{gone}: selected by the plan but not in results.json",
-                            f"{gone}: selected by the plan but not in junit.xml"]
+                            f"{gone}: selected by the plan but not in junit.xml",
+                            "certificate.html: not what the bundle's manifest and results say "
+                            "(edited, or rendered from other files)"]
     problems, _ = verify(d, allowed_signers=_signers(tmp_path, key))
     assert any("SHA256SUMS.sig: signed by a key that is not in" in p for p in problems), problems
     assert f"{gone}: selected by the plan but not in results.json" in problems
@@ -174,3 +176,18 @@ def test_a_failed_plan_test_fails_verification(inner, tmp_path, monkeypatch):  #
     assert any("test_inner.py::test_state: failed" in p for p in problems), problems
     assert "plan case test_inner.py::test_state: no passed test" in problems, problems
     assert "results.json: the run's verdict is 'failed'" in problems
+
+
+def test_the_certificate_page_is_the_bundles_and_an_edited_one_is_named(bundle, tmp_path):
+    import hashlib
+    run, key = bundle
+    d = run / "certification"
+    page = (d / "certificate.html").read_text()
+    digest = hashlib.sha256((d / "SHA256SUMS").read_bytes()).hexdigest()
+    assert digest in page and "PASSED" in page
+    assert "Certificate: smoke v1" in page and "the tiny lab&#x27;s tests pass" in page, page
+    assert (run / "certificate.html").read_text() == page
+    (d / "certificate.html").write_text(page.replace("PASSED", "PASSED (all 12 modes)"))
+    problems, _ = verify(d, allowed_signers=_signers(tmp_path, key))
+    assert problems == ["certificate.html: not what the bundle's manifest and results say "
+                        "(edited, or rendered from other files)"], problems

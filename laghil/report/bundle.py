@@ -15,6 +15,9 @@ profile.yaml, plan.yaml
                 what the run was judged with and what it claims
 README.md       the exact command to reproduce the run, and how to verify this
 SHA256SUMS      sha256 of every other file (``sha256sum -c`` reads it)
+certificate.html
+                the printable certificate page, with SHA256SUMS's digest (so not
+                in it: verify renders it again from the bundle and compares)
 SHA256SUMS.sig  a detached signature of SHA256SUMS with the lab's SSH key
                 (``ssh-keygen -Y sign -n laghil-cert``): no new key
                 infrastructure for a lab to run; signer.pub is its public key
@@ -31,6 +34,7 @@ import tarfile
 from pathlib import Path
 
 from .. import __version__
+from .certificate import render_certificate
 
 DIR = "certification"
 ARCHIVE = "certification.tar.gz"
@@ -38,6 +42,9 @@ NAMESPACE = "laghil-cert"
 SUMS = "SHA256SUMS"
 SIG = "SHA256SUMS.sig"
 SIGNER = "signer.pub"
+# the certificate page: rendered from manifest.json and results.json after
+# SHA256SUMS (it shows that file's digest), so outside it; verify renders it again
+CERTIFICATE = "certificate.html"
 RUN_FILES = ("results.json", "junit.xml", "report.html", "figures.lp", "figures.prom")
 SIGN_TIMEOUT_S = 30
 
@@ -137,6 +144,11 @@ def write_bundle(run_dir, run, plan, lab_file, profile, *, command, key_file=Non
         pub = Path(str(key_file) + ".pub")
         shutil.copy2(pub, d / SIGNER)
     write_sums(d)
+    results = json.loads((d / "results.json").read_text()) if (d / "results.json").is_file() \
+        else run.to_dict()
+    (d / CERTIFICATE).write_text(render_certificate(manifest, results, sha256_file(d / SUMS)))
+    if (run_dir / "report.html").is_file():
+        shutil.copy2(d / CERTIFICATE, run_dir / CERTIFICATE)
     if not key_file:
         problem = "no SSH key to sign with (the lab's hosts use passwords; pass --sign-key)"
     elif pub is None:
@@ -152,7 +164,8 @@ def write_bundle(run_dir, run, plan, lab_file, profile, *, command, key_file=Non
 def write_sums(d):
     d = Path(d)
     lines = [f"{sha256_file(p)}  {p.relative_to(d).as_posix()}"
-             for p in sorted(d.rglob("*")) if p.is_file() and p.name not in (SUMS, SIG)]
+             for p in sorted(d.rglob("*")) if p.is_file() and p.relative_to(d).as_posix()
+             not in (SUMS, SIG, CERTIFICATE)]
     (d / SUMS).write_text("\n".join(lines) + "\n")
 
 

@@ -11,7 +11,8 @@ complete and consistent? One line per problem; clean only when there is none.
   passed; every case of the plan has a passed test; every judged failover
   figure has the plan's repetitions; nothing skipped, failed or errored;
 * consistency: the manifest's verdict, product and firmware are what
-  results.json and its inventory say.
+  results.json and its inventory say; certificate.html is the page those
+  files and SHA256SUMS's digest render to.
 """
 
 import json
@@ -23,7 +24,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from ..certplan import PlanError, load_plan
-from .bundle import DIR, NAMESPACE, SIG, SIGNER, SUMS, product_of, sha256_file
+from .bundle import CERTIFICATE, DIR, NAMESPACE, SIG, SIGNER, SUMS, product_of, sha256_file
+from .certificate import render_certificate
 
 REQUIRED = ("manifest.json", "results.json", "junit.xml", "plan.yaml", SUMS)
 
@@ -77,7 +79,7 @@ def check_sums(d):
             problems.append(f"{name}: changed since it was summed (sha256 differs from {SUMS})")
     for p in sorted(d.rglob("*")):
         rel = p.relative_to(d).as_posix()
-        if p.is_file() and rel not in listed and p.name not in (SUMS, SIG):
+        if p.is_file() and rel not in listed and rel not in (SUMS, SIG, CERTIFICATE):
             problems.append(f"{rel}: in the bundle but not in {SUMS}")
     return problems
 
@@ -204,6 +206,13 @@ def verify(path, allowed_signers=None):
             problems.append(f"plan.yaml: not the shipped plan {plan.label} ({plan.source})")
         problems += check_coverage(d, manifest, results, plan)
         problems += check_consistency(manifest, results)
+        cert = d / CERTIFICATE
+        if not cert.is_file():
+            problems.append(f"{CERTIFICATE}: missing from the bundle")
+        elif cert.read_text() != render_certificate(manifest, results,
+                                                    sha256_file(d / SUMS)):
+            problems.append(f"{CERTIFICATE}: not what the bundle's manifest and results say "
+                            "(edited, or rendered from other files)")
         notes.append(f"plan {plan.label}: {len(manifest.get('tests') or [])} test(s); lab "
                      f"{(manifest.get('lab') or {}).get('name')}; verdict "
                      f"{manifest.get('verdict')}")
