@@ -191,3 +191,24 @@ def test_the_certificate_page_is_the_bundles_and_an_edited_one_is_named(bundle, 
     problems, _ = verify(d, allowed_signers=_signers(tmp_path, key))
     assert problems == ["certificate.html: not what the bundle's manifest and results say "
                         "(edited, or rendered from other files)"], problems
+
+
+def test_the_product_is_what_every_port_shares_with_devlink_firmware_first():
+    from pathlib import Path
+
+    from laghil.inventory import parse_devlink_info
+    from laghil.report.bundle import product_of
+    sample = Path(__file__).parent / "data" / "samples" / "kernel-doc--mlx5_devlink_dev_info.json"
+    dl = parse_devlink_info(sample.read_text())["pci/0000:00:06.0"]
+    assert dl["board_id"] == "MT_0000000009" and dl["running"] == {"fw.version": "16.26.0100"}
+    mlx = {"driver": "mlx5_core", "firmware": "16.26.0100 (MT_0000000009)", "bus": "0000:00:06.0",
+           "vendor": "15b3", "device": "1017", "devlink": dl}
+    inv = {"srv1": {"ports": {"p0": mlx, "p1": dict(mlx, bus="0000:00:06.1")}},
+           "srv2": {"ports": {"p0": dict(mlx)}}}
+    p = product_of(inv)
+    assert (p["vendor"], p["model"], p["board"], p["drivers"], p["firmware"]) == (
+        "15b3", "1017", "MT_0000000009", "mlx5_core", "16.26.0100"), p
+    inv["srv2"]["ports"]["p0"] = {"driver": "virtio_net", "firmware": ""}
+    p = product_of(inv)
+    assert p["drivers"] == ["mlx5_core", "virtio_net"] and p["firmware"] == "16.26.0100"
+    assert p["ports"]["srv2:p0"] == {"driver": "virtio_net"}     # no firmware: none said

@@ -75,25 +75,39 @@ def git_commit(root=None):
 
 
 def product_of(inventory, hosts=None):
-    """{vendor, model, drivers, firmware, ports} of the NICs the run read: per
-    ``host:port`` its driver, firmware and PCI ids where the inventory has them;
-    the product fields are the values every port under test shares (a list
-    where they differ)."""
+    """{vendor, model, board, drivers, firmware, ports} of the NICs the run read:
+    per ``host:port`` its driver, firmware (devlink's running ``fw.version`` or
+    ``fw`` where the driver reports one, else ethtool's), PCI ids and devlink
+    versions; each product field is the value every port shares (a sorted list
+    where they differ, None where none was read: a virtio port has no
+    firmware, igb and virtio_net register no devlink device)."""
     ports = {}
     for host, inv in sorted((inventory or {}).items()):
         if hosts and host not in hosts:
             continue
         for port, d in sorted(((inv or {}).get("ports") or {}).items()):
-            if isinstance(d, dict) and d.get("driver"):
-                ports[f"{host}:{port}"] = {k: d.get(k) for k in (
-                    "driver", "version", "firmware", "bus", "vendor", "device",
-                    "subsystem_vendor", "subsystem_device", "model") if d.get(k) is not None}
+            if not isinstance(d, dict) or not d.get("driver"):
+                continue
+            dl = d.get("devlink") or {}
+            running = dl.get("running") or {}
+            entry = {k: d.get(k) for k in ("driver", "version", "bus", "vendor", "device",
+                                            "subsystem_vendor", "subsystem_device")
+                     if d.get(k)}
+            fw = running.get("fw.version") or running.get("fw") or d.get("firmware")
+            if fw:
+                entry["firmware"] = fw
+            if dl:
+                entry["devlink"] = {k: dl.get(k) for k in ("board_id", "serial", "fixed",
+                                                           "running", "stored") if dl.get(k)}
+            ports[f"{host}:{port}"] = entry
 
-    def one(field):
-        vals = sorted({str(p[field]) for p in ports.values() if p.get(field)})
+    def one(get):
+        vals = sorted({str(v) for v in map(get, ports.values()) if v})
         return vals[0] if len(vals) == 1 else (vals or None)
-    return {"vendor": one("vendor"), "model": one("model"), "drivers": one("driver"),
-            "firmware": one("firmware"), "ports": ports}
+    return {"vendor": one(lambda p: p.get("vendor")), "model": one(lambda p: p.get("device")),
+            "board": one(lambda p: (p.get("devlink") or {}).get("board_id")),
+            "drivers": one(lambda p: p.get("driver")),
+            "firmware": one(lambda p: p.get("firmware")), "ports": ports}
 
 
 def reproduce_command(plan, lab_source, profile_source, allow_disruptive=True):

@@ -76,9 +76,11 @@ def render_certificate(manifest, results, digest):
         "<h2>Product, as the run read it</h2><table>",
         f"<tr><th>NIC driver</th><td>{_e(_list(prod.get('drivers')))}</td>"
         f"<th>Firmware</th><td>{_e(_list(prod.get('firmware')))}</td></tr>",
-        f"<tr><th>Vendor / device</th><td>{_e(_list(prod.get('vendor')))} / "
-        f"{_e(_list(prod.get('model')))}</td><th>Ports</th>"
-        f"<td>{_e(len(prod.get('ports') or {}))}</td></tr></table>",
+        f"<tr><th>PCI vendor / device</th><td>{_e(_list(prod.get('vendor')))} / "
+        f"{_e(_list(prod.get('model')))}</td><th>Board (PSID)</th>"
+        f"<td>{_e(_list(prod.get('board')))}</td></tr>",
+        f"<tr><th>Ports read</th><td colspan=\"3\">{_e(len(prod.get('ports') or {}))} "
+        "(each in manifest.json)</td></tr></table>",
         "<h2>Run</h2><table>",
         f"<tr><th>Lab</th><td>{_e(lab.get('name'))} ({_e(lab.get('kind'))})</td>"
         f"<th>Profile</th><td>{_e((m.get('profile') or {}).get('label'))}</td></tr>",

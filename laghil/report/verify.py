@@ -173,7 +173,7 @@ def check_consistency(manifest, results):
         problems.append(f"results.json: the run's verdict is {results.get('verdict')!r}")
     read = product_of(results.get("inventory"))
     said = manifest.get("product") or {}
-    for k in ("drivers", "firmware", "vendor", "model"):
+    for k in ("drivers", "firmware", "vendor", "model", "board"):
         if said.get(k) != read.get(k):
             problems.append(f"manifest.json: product {k} {said.get(k)!r}, but the run's "
                             f"inventory read {read.get(k)!r}")
