@@ -211,4 +211,5 @@ def test_the_product_is_what_every_port_shares_with_devlink_firmware_first():
     inv["srv2"]["ports"]["p0"] = {"driver": "virtio_net", "firmware": ""}
     p = product_of(inv)
     assert p["drivers"] == ["mlx5_core", "virtio_net"] and p["firmware"] == "16.26.0100"
-    assert p["ports"]["srv2:p0"] == {"driver": "virtio_net"}     # no firmware: none said
+    assert p["ports"]["srv2:p0"] == {"driver": "virtio_net",      # what it lacks, said
+                                     "not reported": ["firmware", "devlink", "PCI ids"]}

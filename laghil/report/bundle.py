@@ -99,6 +99,10 @@ def product_of(inventory, hosts=None):
             if dl:
                 entry["devlink"] = {k: dl.get(k) for k in ("board_id", "serial", "fixed",
                                                            "running", "stored") if dl.get(k)}
+            absent = [what for what, have in (("firmware", fw), ("devlink", dl),
+                                              ("PCI ids", d.get("vendor"))) if not have]
+            if absent:      # what the driver or the device does not report, said
+                entry["not reported"] = absent
             ports[f"{host}:{port}"] = entry
 
     def one(get):

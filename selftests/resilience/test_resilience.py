@@ -435,3 +435,55 @@ def test_a_node_that_does_not_come_back_fails_the_tests_needing_it_and_the_run_g
     assert rc == 0, c.out[-4000:]
     print(next((ln for ln in c.out.splitlines() if "h2 gone:" in ln), ""))
     assert_lab_clean(rack, "a node that did not come back in time")
+
+
+@pytest.mark.ci
+def test_a_certification_run_writes_a_bundle_verify_accepts_and_names_tampering(rack, tmp_path):
+    """pytest --certify=bond-team-smoke on the rack: the bundle verifies against
+    the rack's own key; one changed byte, a dropped test or another signer is
+    named; the manifest says what each port reports and what it does not."""
+    import shutil
+    from laghil.lab import vlab_state_dir
+    c = Controller(["--certify=bond-team-smoke", "suites"], rack["env"])
+    rc = c.wait(timeout=900)
+    assert rc == 0, f"certification run exited {rc}:\n{c.out[-3000:]}"
+    line = next((ln for ln in c.out.splitlines() if "laghil: certification bundle " in ln), "")
+    assert line.endswith("(signed)"), f"no signed bundle:\n{c.out[-2000:]}"
+    archive = Path(line.split("bundle ", 1)[1].rsplit(" (", 1)[0])
+    pub = (vlab_state_dir(LAB) / "id_ed25519.pub").read_text()
+    signers = tmp_path / "allowed_signers"
+    signers.write_text(f'rack namespaces="laghil-cert" {pub}')
+    r = laghil("report", "verify", str(archive), "--allowed-signers", str(signers), env=rack["env"])
+    assert r.returncode == 0 and "verified" in r.stdout, r.stdout + r.stderr
+    d = archive.parent / "certification"
+    m = json.loads((d / "manifest.json").read_text())
+    ports = m["product"]["ports"]
+    igb = [p for p in ports.values() if p["driver"] == "igb"]
+    virtio = [p for p in ports.values() if p["driver"] == "virtio_net"]
+    assert igb and all(p.get("firmware") and p.get("vendor") == "8086" for p in igb), igb
+    assert virtio and all("firmware" in p["not reported"] for p in virtio), virtio
+    assert len(m["tests"]) >= 3 and m["verdict"] == "passed", m
+    # one byte of results.json
+    bad = tmp_path / "byte"
+    shutil.copytree(d, bad)
+    text = (bad / "results.json").read_bytes()
+    (bad / "results.json").write_bytes(text.replace(b'"passed"', b'"pass3d"', 1))
+    r = laghil("report", "verify", str(bad), "--allowed-signers", str(signers), env=rack["env"])
+    assert r.returncode == 1 and "PROBLEM: results.json: changed since it was summed" in r.stdout
+    # a test dropped from results.json, summed and signed again with another key
+    from laghil.report.bundle import write_sums
+    bad = tmp_path / "dropped"
+    shutil.copytree(d, bad)
+    res = json.loads((bad / "results.json").read_text())
+    gone = res["tests"].pop()["test_id"]
+    (bad / "results.json").write_text(json.dumps(res))
+    write_sums(bad)
+    (bad / "SHA256SUMS.sig").unlink()
+    key = tmp_path / "other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    subprocess.run(["ssh-keygen", "-Y", "sign", "-f", str(key), "-n", "laghil-cert",
+                    str(bad / "SHA256SUMS")], check=True, capture_output=True)
+    r = laghil("report", "verify", str(bad), "--allowed-signers", str(signers), env=rack["env"])
+    assert r.returncode == 1, r.stdout
+    assert f"PROBLEM: {gone}: selected by the plan but not in results.json" in r.stdout, r.stdout
+    assert "PROBLEM: SHA256SUMS.sig: signed by a key that is not in" in r.stdout, r.stdout
