@@ -135,3 +135,27 @@ def test_a_nic_drivers_link_down_allowance_is_a_term_only_where_it_is_not_zero()
     assert igb.ms == pytest.approx(rc_gap_bound(c, shipped, 5.0, 16, "virtio_net").ms + 650)
     assert "link-down allowance of igb" in detection_bound(c, shipped, "igb").describe()
     assert gap_bound(c, PROFILE, 1.0, "igb").ms == gap_bound(c, PROFILE, 1.0).ms  # no table
+
+
+def test_a_negative_control_is_seeded_past_what_the_members_driver_is_allowed():
+    """200 ms on the rack's virtio; on igb ports (a twin) 2.5 x the bound with
+    igb's 650 ms link-down allowance, so the seeded defect cannot hide in it."""
+    from types import SimpleNamespace
+
+    from laghil.cases import Case
+    from laghil.profile import load_profile
+    from pytest_laghil import keys
+    from pytest_laghil.lag_checks import seeded_delay_ms
+    case = Case("bond", "active-backup", {"miimon": 10, "primary": 0}, "miimon_10")
+    prof = load_profile("default")
+
+    def seed(driver):
+        config = SimpleNamespace(stash={keys.INVENTORY: {"srv1": {"ports": {
+            "p0": {"driver": driver}, "p1": {"driver": driver}}}}})
+        pair = SimpleNamespace(a=SimpleNamespace(node=SimpleNamespace(name="srv1"),
+                                                 members=["p0", "p1"]))
+        return seeded_delay_ms(case, prof, config, pair)
+    assert seed("virtio_net") == 200.0
+    igb = seed("igb")
+    bound = gap_bound(case, prof, 1.0, "igb").ms
+    assert igb >= 2.5 * bound and igb % 50 == 0 and igb > 1000, (igb, bound)

@@ -26,8 +26,10 @@ def test_lacpdus_are_periodic_with_healthy_state_bits(lag_pair, measure, profile
     pair = lag_pair("bond", "802.3ad", lacp_rate=rate, **L34)
     member = pair.members[0]
     pdus = parse_lacpdus(capture_lacpdus(pair.a.node, member, seconds))
+    # the partner is the peer host back to back, the switch's LAG through a switch
+    partner = pair.partner_macs[pair.a.node.name]
     mine = [p for p in pdus if p.actor_system == pair.mac_a]
-    theirs = [p for p in pdus if p.actor_system == pair.mac_b]
+    theirs = [p for p in pdus if p.actor_system == partner]
     want = profile.threshold(f"lacp/{period_key}")
     tol = want * profile.threshold("lacp/period_tolerance")
     timeout = profile.threshold(f"lacp/{timeout_key}")
@@ -63,7 +65,8 @@ def test_silent_partner_is_timed_out_after_the_short_timeout(lag_pair, measure, 
     pair = lag_pair("bond", "802.3ad", lacp_rate="fast", **L34)
     member = pair.members[0]
     for attempt in range(1, 4):     # bounded: a partner PDU inside the rule install is ambiguous
-        res, pdus = partner_timeout(pair.a.node, member, pair.mac_b, defer=defer)
+        res, pdus = partner_timeout(pair.a.node, member, pair.partner_macs[pair.a.node.name],
+                                    defer=defer)
         if not res.ambiguous:
             break
         record_not_counted(measure.item.config, f"partner timeout trial {attempt}",

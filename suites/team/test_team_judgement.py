@@ -16,10 +16,11 @@ CASE = Case("team", "loadbalance", {"tx_hash": ["eth", "ipv4", "l4"], "link_watc
 
 @pytest.mark.failover
 @pytest.mark.disruptive
+@pytest.mark.requires("virtual_pull")
 def test_a_slow_phy_fails_the_team_failover_figure(lag_pair, lab_rt, measure, profile, defer,
                                                   pytestconfig):
     pair = lag_pair("team", CASE.mode, **CASE.options)
-    late = slow_phy_ms(CASE, profile)
+    late = slow_phy_ms(CASE, profile, pytestconfig, pair)
     trials = run_trials(lab_rt, pair, CASE, 1, pytestconfig, defer=defer,
                         make_fault=slow_carrier(late_down_ms=late))
     figs = failover_figures(trials, profile, case=CASE, what=f"seeded slow PHY {late:g} ms")
