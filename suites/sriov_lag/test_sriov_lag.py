@@ -134,6 +134,9 @@ def _member_down_within(bond, vf, want_up, timeout):
                            f"{'up' if want_up else 'down'}")
 
 
+VF_BACK_S = 25.0
+
+
 @pytest.mark.disruptive
 @pytest.mark.ci
 def test_vfs_are_real_and_carried_by_their_pf(lab, cable, vf_bond_pair, defer, measure):
@@ -158,7 +161,10 @@ def test_vfs_are_real_and_carried_by_their_pf(lab, cable, vf_bond_pair, defer, m
     c = lab.cable_of(host.name, pf)
     with cable(c.name).pulled(defer=defer):
         down = _member_down_within(bond, vf, False, ARP_DOWN_S)
-    up = _member_down_within(bond, vf, True, ARP_DOWN_S + 5)
+    # bounded, not judged: a PF taken down by its admin state (link_down: a twin's,
+    # a physical lab's pull) resets its VFs when it comes back (igb: the VF waits
+    # for the PF's reset, then its watchdog; 5.5 s was not enough on the twin)
+    up = _member_down_within(bond, vf, True, ARP_DOWN_S + VF_BACK_S)
     for what, v in (("down", down), ("up", up)):
         measure.record(Measurement(
             f"{vf} (VF of {pf}) seen {what} by the ARP monitor", v * 1e3, "ms",
