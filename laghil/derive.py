@@ -23,6 +23,11 @@ allowance kind, configuration part), per allowance kind and case key:
 * a bimodal case (fail-back through 802.3ad: some repetitions wait for LACP,
   some do not) is judged per mode: its median against the whole distribution,
   its worst repetition against its slower mode; the derivation lists both.
+* the median bound is at least the median plus the platform's median jitter
+  (the MEDIAN_JITTER_QUANTILE quantile of the pooled excesses below): a run's
+  median of 3 passes it only when 2 of its 3 repetitions do (about 3 x 0.02^2
+  of healthy runs), where a case's own median is 0 and MIN_ALLOWANCE_MS alone
+  would fail a healthy run in ten;
 * the platform's jitter (:func:`platform_jitter`): JITTER_FACTOR x the
   JITTER_QUANTILE quantile of every healthy repetition's excess over its case's
   median, pooled over all one-mode cases (hundreds of repetitions): how far a
@@ -64,6 +69,9 @@ MODE_GAP_MS = 10.0
 JITTER_QUANTILE = 99
 JITTER_FACTOR = 1.5
 JITTER_MIN = 20
+# the median of a run's 3 repetitions passes m + this quantile of the pooled excesses
+# only when 2 of 3 do: 3 x 0.02^2, about 1 healthy run in 1000 per case
+MEDIAN_JITTER_QUANTILE = 98
 MIN_ALLOWANCE_MS = 5.0
 ROUND_MS = 5.0
 MIN_RUNS = 3
@@ -164,7 +172,7 @@ def residuals(samples):
     return out
 
 
-def platform_jitter(samples):
+def platform_jitter(samples, quantile=None, factor=None):
     """JITTER_FACTOR x the JITTER_QUANTILE quantile of :func:`residuals` (ms): how
     far above its median a healthy repetition of any case goes on this platform;
     the quantile is at most the third largest excess, so the two largest never
@@ -172,14 +180,17 @@ def platform_jitter(samples):
     r = residuals(samples)
     if len(r) < JITTER_MIN:
         return 0.0
+    quantile = JITTER_QUANTILE if quantile is None else quantile
+    factor = JITTER_FACTOR if factor is None else factor
     # never the two largest: at most the third largest, whatever the pool's size
-    q = min(JITTER_QUANTILE, 100.0 * (len(r) - 3) / (len(r) - 1))
-    return JITTER_FACTOR * percentile(r, q)
+    q = min(quantile, 100.0 * (len(r) - 3) / (len(r) - 1))
+    return factor * percentile(r, q)
 
 
-def derive_one(s, jitter=0.0):
+def derive_one(s, jitter=0.0, median_jitter=0.0):
     """(allowance ms, stall ms, derivation dict) of one case's Samples, given the
-    platform's jitter (:func:`platform_jitter`)."""
+    platform's jitter (:func:`platform_jitter`: ``jitter`` for the worst
+    repetition, ``median_jitter`` for the median of a run's repetitions)."""
     m = statistics.median(s.values)
     q = percentile(s.values, WORST_QUANTILE)
     lo, hi = modes(s.values)
@@ -187,7 +198,7 @@ def derive_one(s, jitter=0.0):
     if hi:      # the worst repetition is judged against the slowest mode's own spread
         q = percentile(hi, WORST_QUANTILE)
     config = max(s.config_ms)
-    median_bound = max(MEDIAN_FACTOR * m, config + MIN_ALLOWANCE_MS)
+    median_bound = max(MEDIAN_FACTOR * m, config + MIN_ALLOWANCE_MS, m + median_jitter)
     allowance = _up(median_bound - config)
     bound = config + allowance
     capped = m_top > 0 and WORST_FACTOR * q > WORST_CAP * m_top
@@ -201,8 +212,10 @@ def derive_one(s, jitter=0.0):
         "max_ms": round(max(s.values), 3), "min_ms": round(min(s.values), 3),
         "from_failed_tests": len(s.failed_tests),
         "config_ms": round(config, 3), "jitter_ms": round(jitter, 3),
+        "median_jitter_ms": round(median_jitter, 3),
         "rule": (f"allowance = up{ROUND_MS:g}(max({MEDIAN_FACTOR:g} x median, config + "
-                 f"{MIN_ALLOWANCE_MS:g}) - config); stall = up{ROUND_MS:g}(max(min("
+                 f"{MIN_ALLOWANCE_MS:g}, median + median jitter) - config); stall = "
+                 f"up{ROUND_MS:g}(max(min("
                  f"{WORST_FACTOR:g} x p{WORST_QUANTILE} (of the slowest mode), {WORST_CAP:g} x "
                  "its median), median + jitter, bound) - bound)"),
         "allowance_ms": allowance, "stall_ms": stall,
@@ -268,8 +281,9 @@ def derive_profile(runs, lab, base, name, version=1, min_runs=MIN_RUNS, min_reps
     allowances = {k: dict(v) for k, v in base.allowances.items()}
     derivations, stalls = {}, {}
     jitter = platform_jitter(samples)
+    median_jitter = platform_jitter(samples, MEDIAN_JITTER_QUANTILE, 1.0)
     for (kind, key), s in sorted(samples.items()):
-        a, st, d = derive_one(s, jitter)
+        a, st, d = derive_one(s, jitter, median_jitter)
         allowances.setdefault(kind, {})[key] = a
         derivations.setdefault(kind, {})[key] = d
         stalls[f"{kind}:{key}"] = st        # per figure: a fail-back's modes loosen no switch-over
