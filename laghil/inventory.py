@@ -81,7 +81,7 @@ def parse_pci_ids(text):
 
 # the tools a certifier needs the versions of: (name, command, the version in its output)
 TOOL_VERSIONS = (
-    ("iproute2", "ip -V", r"iproute2-([\w.]+)|ip utility, ([\w.]+)"),
+    ("iproute2", "ip -V", r"iproute2-(\d[\w.]*)|ip utility, (\d[\w.]*)"),
     ("teamd", "teamd --version", r"teamd\s+([\w.]+)"),
     ("rdma-core", "dpkg-query -W -f='${Version}\\n' rdma-core || rpm -q --qf "
                   "'%{VERSION}\\n' rdma-core", r"^\s*([0-9][\w.+~-]*)\s*$"),

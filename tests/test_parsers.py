@@ -88,3 +88,25 @@ def test_tools_probe():
 def test_carriers():
     assert parse_carriers("eth1 1\neth2 0\n", ["eth1", "eth2", "eth3"]) == {
         "eth1": True, "eth2": False, "eth3": False}
+
+
+def test_the_certification_inventory_is_read_from_a_twin_hosts_real_output():
+    """srv1 of the twin of rack3 (QEMU igb ports, Debian 12): OS, tool versions,
+    PCI ids per port; igb registers no devlink device (said as none)."""
+    from laghil.inventory import parse_inventory
+    from laghil.report.bundle import product_of
+    text = (Path(__file__).parent / "data" / "captures" /
+            "srv1-twin-inventory-cert.txt").read_text()
+    inv = parse_inventory(text)
+    assert inv["os"] == {"name": "Debian GNU/Linux 12 (bookworm)", "id": "debian",
+                         "version_id": "12"}
+    assert inv["tools"] == {"iproute2": "6.1.0", "teamd": "1.31", "rdma-core": "44.0-2",
+                            "perftest": "6.06"}
+    p = inv["ports"]["ens1f0np0"]
+    assert (p["driver"], p["firmware"], p["vendor"], p["device"], p["subsystem_vendor"]) == (
+        "igb", "2.1.0", "8086", "10c9", "1af4")
+    assert "devlink" not in p
+    prod = product_of({"srv1": inv})
+    assert (prod["vendor"], prod["model"], prod["drivers"], prod["firmware"], prod["board"]) == (
+        "8086", "10c9", "igb", "2.1.0", None)
+    assert prod["ports"]["srv1:ens1f0np0"]["not reported"] == ["devlink"]
