@@ -14,7 +14,6 @@ the case. The plan's sha256 goes into the certification bundle, which
 
 import fnmatch
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ import yaml
 
 from .errors import LaghilError
 from .lab.fields import CAPABILITIES
+from .paths import shipped_dir
 
 NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 TEST = re.compile(r"[A-Za-z0-9_./-]+\.py::[A-Za-z_][A-Za-z0-9_]*")
@@ -34,14 +34,9 @@ class PlanError(LaghilError):
 
 
 def default_certs_dir():
-    """``$LAGHIL_CERTS_DIR``, else the checkout's ``certs/``, else the copy
-    installed inside the package (laghil/certs)."""
-    env = os.environ.get("LAGHIL_CERTS_DIR")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve()
-    checkout = here.parents[1] / "certs"
-    return checkout if checkout.is_dir() else here.parent / "certs"
+    """``$LAGHIL_CERTS_DIR``, else the checkout's ``certs/``, else the copy installed
+    inside the package (laghil/certs)."""
+    return shipped_dir("certs", "LAGHIL_CERTS_DIR")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,5 @@
 """Certification profiles: versioned YAML files of thresholds (profiles/NAME.yaml)."""
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -8,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from .errors import LaghilError
+from .paths import shipped_dir
 
 
 class ProfileError(LaghilError):
@@ -19,14 +19,9 @@ DEFAULT_RC_ACK_TIMEOUT = 14
 
 
 def default_profiles_dir():
-    """``$LAGHIL_PROFILES_DIR``, else the checkout's ``profiles/``, else the copy
-    installed inside the package (laghil/profiles)."""
-    env = os.environ.get("LAGHIL_PROFILES_DIR")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve()
-    checkout = here.parents[1] / "profiles"
-    return checkout if checkout.is_dir() else here.parent / "profiles"
+    """``$LAGHIL_PROFILES_DIR``, else the checkout's ``profiles/``, else the copy installed
+    inside the package (laghil/profiles)."""
+    return shipped_dir("profiles", "LAGHIL_PROFILES_DIR")
 
 
 @dataclass(frozen=True)

@@ -55,14 +55,19 @@ def _signers(tmp_path, *keys):
     return f
 
 
-@pytest.fixture
-def bundle(inner, tmp_path, monkeypatch):  # noqa: F811
+def _certify(inner, tmp_path, monkeypatch, tests=TESTS):  # noqa: F811
+    """The tiny lab's tests run under the plan 'smoke', signed with a new key."""
     certs = tmp_path / "certs"
     certs.mkdir()
     (certs / "smoke.yaml").write_text(textwrap.dedent(PLAN))
     monkeypatch.setenv("LAGHIL_CERTS_DIR", str(certs))
     key = _key(tmp_path / "labkey", "lab")
-    r = inner(TESTS, "--certify=smoke", "--sign-key", str(key))
+    return inner(tests, "--certify=smoke", "--sign-key", str(key)), key
+
+
+@pytest.fixture
+def bundle(inner, tmp_path, monkeypatch):  # noqa: F811
+    r, key = _certify(inner, tmp_path, monkeypatch)
     r.assert_outcomes(passed=3, deselected=1)
     out = r.stdout.str()
     assert "laghil: certification bundle " in out and "(signed)" in out, out
@@ -163,13 +168,8 @@ def test_an_archive_with_a_path_outside_the_bundle_is_refused(tmp_path):
 
 
 def test_a_failed_plan_test_fails_verification(inner, tmp_path, monkeypatch):  # noqa: F811
-    certs = tmp_path / "certs"
-    certs.mkdir()
-    (certs / "smoke.yaml").write_text(textwrap.dedent(PLAN))
-    monkeypatch.setenv("LAGHIL_CERTS_DIR", str(certs))
-    key = _key(tmp_path / "labkey", "lab")
-    r = inner(TESTS.replace('assert lab.name == "tiny"', 'assert lab.name == "big"'),
-              "--certify=smoke", "--sign-key", str(key))
+    r, key = _certify(inner, tmp_path, monkeypatch,
+                      TESTS.replace('assert lab.name == "tiny"', 'assert lab.name == "big"'))
     r.assert_outcomes(passed=2, failed=1, deselected=1)
     run = next(d for d in (tmp_path / "reports").iterdir() if (d / "certification").is_dir())
     problems, _ = verify(run / "certification", allowed_signers=_signers(tmp_path, key))

@@ -20,6 +20,7 @@ from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from ..errors import LabError
 from .model import Lab, format_loc
+from ..paths import shipped_dir
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -28,14 +29,9 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 # Finding lab files
 
 def default_labs_dir() -> Path:
-    """``$LAGHIL_LABS_DIR``, else the checkout's ``labs/`` next to the package,
-    else the copy installed inside it (``pip install laghil``: laghil/labs)."""
-    env = os.environ.get("LAGHIL_LABS_DIR")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve()
-    checkout = here.parents[2] / "labs"
-    return checkout if checkout.is_dir() else here.parents[1] / "labs"
+    """``$LAGHIL_LABS_DIR``, else the checkout's ``labs/``, else the copy installed
+    inside the package (laghil/labs)."""
+    return shipped_dir("labs", "LAGHIL_LABS_DIR")
 
 
 def available_labs(labs_dir: Union[str, Path, None] = None) -> list[str]:
