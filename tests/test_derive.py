@@ -220,26 +220,3 @@ def test_render_refuses_a_text_that_would_not_load_back():
     with pytest.raises((ValueError, yaml.YAMLError)):
         render(d, broken, ["h"])
 
-
-def test_the_virtual_racks_profile_is_the_commands_output():
-    """profiles/default.yaml is written by `laghil profile derive` from 3 CI runs: its
-    header says so, every derived allowance is its derivation's result, and the
-    derivations rest on 3 runs x 3 repetitions or more."""
-    from laghil.profile_text import MARK
-    p = load_profile("default")
-    text = Path(p.source).read_text()
-    assert text.startswith(f"{MARK} laghil certification profile default v{p.version}, written "
-                           "by `laghil profile derive --lab virtual`"), text[:200]
-    d = yaml.safe_load(text)
-    assert len(d["platform"]["runs"]) >= 3
-    n = 0
-    for kind, table in d["derivations"].items():
-        for key, der in table.items():
-            assert p.allowances[kind][key] == der["allowance_ms"], (kind, key)
-            assert p.allowances["stall_ms"][f"{kind}:{key}"] == der["stall_ms"], (kind, key)
-            assert der["runs"] >= 3 and der["repetitions"] >= 9, (kind, key, der)
-            n += 1
-    assert n >= 30, n
-    # the team activebackup RC switch-over was re-derived at the profile's ACK timeout
-    rc = d["derivations"]["rc_switchover_ms"]["team-activebackup.ethtool"]
-    assert p.rc_ack_timeout == 16 and rc["runs"] >= 3, rc
