@@ -174,3 +174,12 @@ def test_what_the_virtual_lab_can_certify():
     why = load_plan("roce-lag-mlx5").lab_problems(lab)
     assert why and "needs two hosts with mlx5, roce_lag" in why[0], why
     assert "h1 lacks mlx5; h2 lacks mlx5" in why[0], why
+
+
+def test_a_shipped_plan_with_a_selection_is_refused_before_any_test(inner):  # noqa: F811
+    """`pytest --certify=roce-lag -k foo`: refused before collection, naming -k."""
+    r = inner(TESTS, "--certify=roce-lag", "-k", "foo")
+    assert r.ret == pytest.ExitCode.USAGE_ERROR
+    err = r.stderr.str()
+    assert "plan roce-lag v1 runs exactly its cases" in err and "-k 'foo'" in err, err
+    assert "passed" not in r.stdout.str() and "collected" not in r.stdout.str()
