@@ -35,6 +35,7 @@ from pathlib import Path
 
 from .. import __version__
 from .certificate import render_certificate
+from .results import iso_time
 
 DIR = "certification"
 ARCHIVE = "certification.tar.gz"
@@ -149,7 +150,7 @@ def write_bundle(run_dir, run, plan, lab_file, profile, *, command, key_file=Non
         "profile": {"label": profile.label, "sha256": sha256_file(profile.source)},
         "laghil": {"version": __version__, "commit": commit if commit is not None
                    else git_commit()},
-        "started": run.to_dict()["started"], "finished": run.to_dict()["finished"],
+        "started": iso_time(run.started), "finished": iso_time(run.finished),
         "verdict": run.verdict, "summary": run.summary(),
         "tests": list((getattr(run, "certification", None) or {}).get("tests", [])),
         "command": command,
