@@ -106,7 +106,8 @@ ALLOWANCE_LABELS = (("link-up allowance", "linkup_ms"),
                     ("RC switch-over allowance", "rc_switchover_ms"),
                     ("switch-over allowance", "switchover_ms"),
                     ("fail-back allowance", "failback_ms"),
-                    ("detection allowance", "detect_ms"))
+                    ("detection allowance", "detect_ms"),
+                   ("step allowance", "step_ms"))
 
 
 def allowance_of(bound):

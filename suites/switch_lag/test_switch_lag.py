@@ -19,6 +19,7 @@ from laghil.drivers.switch import SwitchError, SwitchRefused, switch_driver
 from laghil.drivers.vlan import Vlan
 from laghil.faults import fault
 from laghil.journal import node_undo
+from laghil.measure.figures import allowance_of
 from laghil.measure.model import Measurement
 from laghil.measure.probe import Probe
 from laghil.measure.steps import run_step, step_problems
@@ -208,15 +209,19 @@ class _NotRecorded:
         return m
 
 
-def _judge_step(s, bound, measure, profile, flowing_before=True, record=True):
+def _judge_step(s, bound, measure, profile, case_key, flowing_before=True, record=True):
     """The step's figures recorded (outage and loss, max over flows, against the
     bound) and its problems (laghil.measure.steps.step_problems: a flow that
     never arrived, stopped for good, or lost more than the bound allows).
     ``record=False`` for a negative control: its figures are meant to fail and
     are judged, not recorded (the report would count the control a failure)."""
     gap = s.outage.t_gap_max_ms or 0.0
+    kind, allowed = allowance_of(bound)
     common = {"resolution": s.outage.resolution_ms, "threshold": bound.ms, "comparison": "<=",
-              "profile": profile.label, "basis": bound.describe()}
+              "profile": profile.label, "basis": bound.describe(),
+              # each step judged alone: `laghil profile derive` derives step_ms from these
+              "bound": {"case_key": case_key, "allowance": kind, "allowance_ms": allowed,
+                        "config_ms": bound.ms - allowed, "statistic": "each"}}
     if not record:
         measure = _NotRecorded()
     measure.record(Measurement(f"{s.label}: T_gap max", gap, "ms",
@@ -273,7 +278,7 @@ def test_member_and_bridge_steps_under_traffic(lag_pair, lab_rt, case, measure, 
         s = run_step(pair.a.node, pair.b.node, dst, label, action, defer=defer, flows=4,
                      rate_pps=500, after_s=after_s)
         problems.extend(_judge_step(s, step_bound(label, case, profile, res_ms, lacp_timeout),
-                                    measure, profile, flowing_before=flowing_before))
+                                    measure, profile, case.key, flowing_before=flowing_before))
         return s
 
     for p in ports:
@@ -339,7 +344,7 @@ def test_a_blackholed_member_fails_the_step_naming_flows(lag_pair, lab_rt, case,
     s = run_step(pair.a.node, pair.b.node, f"{VLANS[100]}.2", label, lambda: None, defer=defer,
                  flows=4, rate_pps=500, after_s=2.5)
     bound = step_bound(label, case, profile, 1e3 / 500)
-    problems = _judge_step(s, bound, measure, profile, record=False)
+    problems = _judge_step(s, bound, measure, profile, case.key, record=False)
     print(f"{label}: T_gap max {s.outage.t_gap_max_ms} ms (bound {bound.ms:g}); received per "
           f"flow {[f['rx_count'] for f in s.res.flows]} of {[f['tx_count'] for f in s.res.flows]};"
           f" problems: {problems}")
