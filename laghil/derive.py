@@ -58,6 +58,7 @@ import statistics
 from dataclasses import dataclass, field
 
 from .errors import LaghilError
+from .inventory import switches_of
 from .measure.model import percentile
 
 MEDIAN_FACTOR = 2.5
@@ -275,7 +276,8 @@ def derive_one(s, jitter=0.0, median_jitter=0.0):
 
 def platform_of(runs, lab):
     """What the runs ran on: the lab, and per node the kernel and each port's
-    driver/version/firmware (their inventory), QEMU where recorded."""
+    driver/version/firmware (their inventory), each switch's platform and NOS
+    version, QEMU where recorded."""
     kernels, ports, qemu = set(), {}, set()
     for run in runs:
         for node, inv in (run.inventory or {}).items():
@@ -288,8 +290,15 @@ def platform_of(runs, lab):
         for node, inv in (run.inventory or {}).items():
             if inv.get("qemu"):
                 qemu.add(str(inv["qemu"]))
+    switches = {}
+    for run in runs:
+        for name, d in switches_of(run.inventory).items():
+            if d.get("version"):
+                switches[name] = {"platform": d.get("platform"), "version": d["version"]}
     out = {"lab": lab, "runs": sorted(r.run_id for r in runs), "kernels": sorted(kernels),
            "ports": dict(sorted(ports.items()))}
+    if switches:
+        out["switches"] = dict(sorted(switches.items()))
     if qemu:
         out["qemu"] = sorted(qemu)
     return out

@@ -177,4 +177,29 @@ def read_inventory(rt):
         if qemu:
             inv["qemu"] = qemu
         out[h.name] = inv
+    out.update(read_switches(rt))
     return out
+
+
+def read_switches(rt):
+    """{switch: {"switch": {"platform", "version", "lag_limit", "error"}}} of every
+    switch of the lab, through its platform driver (a NOS has no shell): the
+    platform and NOS version a certifier and a profile's platform record. A
+    switch that cannot be read says why."""
+    from .check import describe_switch
+    out = {}
+    for name in sorted(getattr(rt.lab, "switches", None) or {}):
+        try:
+            d = describe_switch(rt, name)
+        except Exception as e:  # noqa: BLE001 - the inventory says what it could not read
+            d = {"platform": rt.lab.switches[name].platform, "version": None,
+                 "error": f"{type(e).__name__}: {e}"}
+        out[name] = {"switch": {k: d.get(k) for k in ("platform", "version", "lag_limit",
+                                                       "error") if d.get(k)}}
+    return out
+
+
+def switches_of(inventory):
+    """{switch: {"platform", "version", ...}} of a run's inventory."""
+    return {n: dict(inv["switch"]) for n, inv in sorted((inventory or {}).items())
+            if isinstance(inv, dict) and isinstance(inv.get("switch"), dict)}

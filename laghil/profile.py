@@ -143,7 +143,8 @@ def platform_differences(platform, inventory):
     difference, [] when everything the profile records matches. Only what the
     profile records is compared: a port by its node:port where the profile has
     it, else by its driver (a twin's igb ports against the virtual rack's igb
-    ports); kernels and QEMU by version."""
+    ports); kernels and QEMU by version; a switch's platform and NOS version
+    where the profile records that switch."""
     out = []
     kernels = [str(k) for k in platform.get("kernels") or []]
     pports = platform.get("ports") or {}
@@ -153,8 +154,17 @@ def platform_differences(platform, inventory):
             drivers.setdefault(d["driver"], set()).add((str(d.get("version") or ""),
                                                         str(d.get("firmware") or "")))
     qemus = [str(q) for q in platform.get("qemu") or []]
+    pswitches = platform.get("switches") or {}
     for node, inv in sorted((inventory or {}).items()):
         if not isinstance(inv, dict):
+            continue
+        if isinstance(inv.get("switch"), dict):
+            sw, ps = inv["switch"], pswitches.get(node)
+            if isinstance(ps, dict) and sw.get("version") and (
+                    str(sw.get("platform")) != str(ps.get("platform"))
+                    or str(sw["version"]) != str(ps.get("version"))):
+                out.append(f"{node}: {sw.get('platform')} {sw['version']}; the profile's: "
+                           f"{ps.get('platform')} {ps.get('version')}")
             continue
         if inv.get("error"):
             out.append(f"{node}: inventory not read ({inv['error']}): not compared")

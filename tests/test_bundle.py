@@ -8,6 +8,7 @@ import subprocess
 import tarfile
 import textwrap
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -213,3 +214,88 @@ def test_the_product_is_what_every_port_shares_with_devlink_firmware_first():
     assert p["drivers"] == ["mlx5_core", "virtio_net"] and p["firmware"] == "16.26.0100"
     assert p["ports"]["srv2:p0"] == {"driver": "virtio_net",      # what it lacks, said
                                      "not reported": ["firmware", "devlink", "PCI ids"]}
+
+
+RECORDED = Path(__file__).parent / "data" / "bundles" / "bond-team-smoke-virtual.tar.gz"
+
+
+@pytest.fixture
+def recorded(tmp_path, monkeypatch):
+    """The bundle of a real `pytest --certify=bond-team-smoke --lab virtual` run on
+    the rack (2026-12-07, commit ccf7383, signed with the rack's own key),
+    unpacked; its plan as the shipped plan (a later edit of certs/ must not
+    make the recording stale), its signer as the only allowed one."""
+    with tarfile.open(RECORDED) as tar:
+        tar.extractall(tmp_path, filter="data")
+    d = tmp_path / "certification"
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    shutil.copy(d / "plan.yaml", certs / "bond-team-smoke.yaml")
+    monkeypatch.setenv("LAGHIL_CERTS_DIR", str(certs))
+    kind, blob = (d / "signer.pub").read_text().split()[:2]
+    signers = tmp_path / "allowed_signers"
+    signers.write_text(f'rack namespaces="laghil-cert" {kind} {blob}\n')
+    return d, signers
+
+
+def test_a_recorded_rack_bundle_verifies_and_holds_the_racks_inventory(recorded):
+    d, signers = recorded
+    problems, notes = verify(d, allowed_signers=signers)
+    assert problems == [], problems
+    assert any("signed by rack" in n for n in notes), notes
+    assert verify(RECORDED, allowed_signers=signers)[0] == []       # the archive itself
+    m = json.loads((d / "manifest.json").read_text())
+    assert m["plan"]["name"] == "bond-team-smoke" and m["verdict"] == "passed"
+    assert len(m["tests"]) == 3 and m["lab"]["name"] == "virtual"
+    ports = m["product"]["ports"]
+    # igb's firmware on the rack's PFs as read; what virtio cannot report, said absent
+    igb = [p for p in ports.values() if p["driver"] == "igb"]
+    assert igb and all(p["firmware"] == "2.1.0" and p["vendor"] == "8086" for p in igb), igb
+    virtio = [p for p in ports.values() if p["driver"] == "virtio_net"]
+    assert virtio and all(set(p["not reported"]) == {"firmware", "devlink"} for p in virtio)
+
+
+def test_a_recorded_bundle_tampered_three_ways_is_refused_naming_it(recorded, tmp_path):
+    from laghil.report.bundle import write_sums
+    d, signers = recorded
+    # one byte of results.json
+    text = (d / "results.json").read_bytes()
+    i = text.index(b'"passed"')
+    (d / "results.json").write_bytes(text[:i + 1] + b"P" + text[i + 2:])
+    problems, _ = verify(d, allowed_signers=signers)
+    assert "results.json: changed since it was summed (sha256 differs from SHA256SUMS)" in \
+        problems, problems
+    (d / "results.json").write_bytes(text)
+    assert verify(d, allowed_signers=signers)[0] == []
+    # its certificate (an older layout than this laghil's) with its verdict edited
+    page = (d / "certificate.html").read_text()
+    assert page.count("PASSED") == 1
+    (d / "certificate.html").write_text(page.replace(">PASSED<", ">GOLD<"))
+    problems, _ = verify(d, allowed_signers=signers)
+    assert any(p.startswith("certificate.html: rendered with layout 1") and "PASSED" in p
+               for p in problems), problems
+    (d / "certificate.html").write_text(page)
+    # a test dropped from results.json and junit.xml
+    r = json.loads(text)
+    gone = next(t["test_id"] for t in r["tests"] if "team" in t["test_id"])
+    r["tests"] = [t for t in r["tests"] if t["test_id"] != gone]
+    (d / "results.json").write_text(json.dumps(r))
+    tree = ET.parse(d / "junit.xml")
+    name = gone.split("::")[-1]
+    for suite in tree.getroot().iter("testsuite"):
+        for tc in list(suite):
+            if tc.get("name") == name:
+                suite.remove(tc)
+    tree.write(d / "junit.xml")
+    problems, _ = verify(d, allowed_signers=signers)
+    assert f"{gone}: selected by the plan but not in results.json" in problems, problems
+    assert f"{gone}: selected by the plan but not in junit.xml" in problems, problems
+    # summed and signed again by another key: not the rack's
+    other = _key(tmp_path / "otherkey", "other")
+    shutil.copy(other.with_suffix(".pub"), d / "signer.pub")
+    write_sums(d)
+    (d / "SHA256SUMS.sig").unlink()
+    subprocess.run(["ssh-keygen", "-Y", "sign", "-f", str(other), "-n", "laghil-cert",
+                    str(d / "SHA256SUMS")], check=True, capture_output=True)
+    problems, _ = verify(d, allowed_signers=signers)
+    assert any("SHA256SUMS.sig: signed by a key that is not in" in p for p in problems), problems

@@ -95,3 +95,35 @@ def test_results_json_keeps_the_platform_and_its_differences():
     run = _run(_platform(), ["h1: kernel 7; the profile's: 6"])
     back = RunResults.from_json(run.to_json())
     assert back.platform == run.platform and back.platform_diff == run.platform_diff
+
+
+def test_a_switchs_platform_and_nos_version_are_recorded_and_compared():
+    from laghil.derive import platform_of
+    from laghil.inventory import switches_of
+    from laghil.profile import platform_differences
+    from laghil.report import RunResults
+    inv = {"srv1": {"kernel": "6.8.0-41", "ports": {}},
+           "sw1": {"switch": {"platform": "onyx", "version": "3.10.4006",
+                              "lag_limit": "unknown: not read by laghil's driver"}},
+           "sw2": {"switch": {"platform": "eos", "error": "through its eos driver: refused"}}}
+    assert switches_of(inv) == {"sw1": inv["sw1"]["switch"], "sw2": inv["sw2"]["switch"]}
+    run = RunResults("20261207-000000-rack3", "rack3", "physical", "rack3", 0.0, 1.0,
+                     inventory=inv, tests=[])
+    plat = platform_of([run], "rack3")
+    # what was read is recorded; a switch not read is not a platform fact
+    assert plat["switches"] == {"sw1": {"platform": "onyx", "version": "3.10.4006"}}, plat
+    assert platform_differences(plat, inv) == []
+    newer = {**inv, "sw1": {"switch": {"platform": "onyx", "version": "3.10.5000"}}}
+    assert platform_differences(plat, newer) == [
+        "sw1: onyx 3.10.5000; the profile's: onyx 3.10.4006"]
+
+
+def test_the_manifest_and_certificate_name_each_switch(tmp_path):
+    from laghil.report.certificate import render_certificate
+    m = {"plan": {"name": "p", "version": 1}, "lab": {"name": "rack3"}, "verdict": "passed",
+         "product": {"ports": {}}, "summary": {},
+         "switches": {"sw1": {"platform": "onyx", "version": "3.10.4006"},
+                      "sw2": {"platform": "eos", "error": "refused"}}}
+    page = render_certificate(m, {"tests": []}, "0" * 64)
+    assert "Switch sw1</th><td colspan=\"3\">onyx: 3.10.4006" in page, page
+    assert "eos: version not read: refused" in page

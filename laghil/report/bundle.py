@@ -34,7 +34,8 @@ import tarfile
 from pathlib import Path
 
 from .. import __version__
-from .certificate import render_certificate
+from ..inventory import switches_of
+from .certificate import TEMPLATE, render_certificate
 from .results import iso_time
 
 DIR = "certification"
@@ -143,6 +144,8 @@ def write_bundle(run_dir, run, plan, lab_file, profile, *, command, key_file=Non
     manifest = {
         "schema": 1,
         "product": product_of(run.inventory),
+        # each switch's platform and NOS version as its driver read them
+        "switches": switches_of(run.inventory),
         "lab": {"name": run.lab_name, "kind": run.lab_kind, "file": Path(lab_file).name,
                 "sha256": sha256_file(lab_file)},
         "plan": {"name": plan.name, "version": plan.version, "sha256": plan.sha256,
@@ -154,6 +157,7 @@ def write_bundle(run_dir, run, plan, lab_file, profile, *, command, key_file=Non
         "verdict": run.verdict, "summary": run.summary(),
         "tests": list((getattr(run, "certification", None) or {}).get("tests", [])),
         "command": command,
+        "certificate_template": TEMPLATE,
     }
     (d / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     (d / "README.md").write_text(_readme(manifest, plan))

@@ -37,6 +37,12 @@ def _list(v):
     return ", ".join(map(str, v)) if isinstance(v, list) else (v or "not read")
 
 
+# The page's layout version, recorded in the manifest (``certificate_template``):
+# a bundle is compared byte for byte with the page this laghil renders only when
+# rendered with the same layout; an older layout is checked by what it must say.
+TEMPLATE = 2
+
+
 def render_certificate(manifest, results, digest):
     """The page (str) from the bundle's manifest and results (dicts) and the
     sha256 of its SHA256SUMS."""
@@ -80,7 +86,11 @@ def render_certificate(manifest, results, digest):
         f"{_e(_list(prod.get('model')))}</td><th>Board (PSID)</th>"
         f"<td>{_e(_list(prod.get('board')))}</td></tr>",
         f"<tr><th>Ports read</th><td colspan=\"3\">{_e(len(prod.get('ports') or {}))} "
-        "(each in manifest.json)</td></tr></table>",
+        "(each in manifest.json)</td></tr>",
+        *[f"<tr><th>Switch {_e(n)}</th><td colspan=\"3\">{_e(d.get('platform'))}: "
+          f"{_e(d.get('version') or 'version not read: ' + str(d.get('error') or '?'))}</td></tr>"
+          for n, d in sorted((m.get("switches") or {}).items())],
+        "</table>",
         "<h2>Run</h2><table>",
         f"<tr><th>Lab</th><td>{_e(lab.get('name'))} ({_e(lab.get('kind'))})</td>"
         f"<th>Profile</th><td>{_e((m.get('profile') or {}).get('label'))}</td></tr>",

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..certplan import PlanError, load_plan
 from .bundle import CERTIFICATE, DIR, NAMESPACE, SIG, SIGNER, SUMS, product_of, sha256_file
-from .certificate import render_certificate
+from .certificate import TEMPLATE, render_certificate
 
 REQUIRED = ("manifest.json", "results.json", "junit.xml", "plan.yaml", SUMS)
 
@@ -209,11 +209,39 @@ def verify(path, allowed_signers=None):
         cert = d / CERTIFICATE
         if not cert.is_file():
             problems.append(f"{CERTIFICATE}: missing from the bundle")
-        elif cert.read_text() != render_certificate(manifest, results,
-                                                    sha256_file(d / SUMS)):
-            problems.append(f"{CERTIFICATE}: not what the bundle's manifest and results say "
-                            "(edited, or rendered from other files)")
+        else:
+            problems += check_certificate(cert.read_text(), manifest, results,
+                                          sha256_file(d / SUMS))
         notes.append(f"plan {plan.label}: {len(manifest.get('tests') or [])} test(s); lab "
                      f"{(manifest.get('lab') or {}).get('name')}; verdict "
                      f"{manifest.get('verdict')}")
         return problems, notes
+
+
+def check_certificate(page, manifest, results, digest):
+    """certificate.html against the bundle: byte for byte with what this laghil
+    renders from the manifest and results where the bundle's layout
+    (``certificate_template``, 1 when absent) is this laghil's; a bundle of
+    another layout (an older laghil) must still carry the bundle's digest, the
+    plan, the verdict and every judged figure's value as the results say."""
+    made = manifest.get("certificate_template", 1)
+    if made == TEMPLATE:
+        if page != render_certificate(manifest, results, digest):
+            return [f"{CERTIFICATE}: not what the bundle's manifest and results say "
+                    "(edited, or rendered from other files)"]
+        return []
+    import html
+    text = html.unescape(page)
+    plan = manifest.get("plan") or {}
+    must = [digest, f"Certificate: {plan.get('name')} v{plan.get('version')}",
+            str(results.get("verdict", "?")).upper()]
+    tests = {t["test_id"]: t for t in results.get("tests", [])}
+    for nid in manifest.get("tests") or []:
+        for x in (tests.get(nid) or {}).get("measurements", []):
+            if x.get("threshold") is not None and isinstance(x.get("value"), (int, float)):
+                must.append(x["name"])
+    lost = [w for w in must if w not in text]
+    if lost:
+        return [f"{CERTIFICATE}: rendered with layout {made} (this laghil's is {TEMPLATE}) "
+                f"and does not say what the bundle says: missing {lost[:3]}"]
+    return []
