@@ -127,3 +127,14 @@ def test_the_manifest_and_certificate_name_each_switch(tmp_path):
     page = render_certificate(m, {"tests": []}, "0" * 64)
     assert "Switch sw1</th><td colspan=\"3\">onyx: 3.10.4006" in page, page
     assert "eos: version not read: refused" in page
+
+
+def test_the_report_inventory_lists_a_switch_with_its_nos_version():
+    from laghil.report.history import inventory_facts
+    from laghil.report.html import _inventory
+    inv = {"h1": {"kernel": "6.1.0", "ports": {"eth1": {"driver": "virtio_net"}}},
+           "sw1": {"switch": {"platform": "linux", "version": "Linux 6.1.0-57-amd64"}}}
+    page = _inventory(inv)
+    assert "switch, linux: Linux 6.1.0-57-amd64" in page, page
+    # the run history's inventory digest is the hosts' (a switch read is not a host)
+    assert inventory_facts(inv) == inventory_facts({"h1": inv["h1"]})

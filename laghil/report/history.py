@@ -31,10 +31,12 @@ HISTORY_VERSION = 1
 def inventory_facts(inventory):
     """{"kernel": {node: release}, "ports": {node: {port: {driver, version,
     firmware}}}, "digest": sha256 of both (16 hex)} of a results.json inventory."""
-    kernel = {n: (i or {}).get("kernel") for n, i in sorted((inventory or {}).items())}
+    hosts = {n: i for n, i in (inventory or {}).items()
+             if not (isinstance(i, dict) and isinstance(i.get("switch"), dict))}
+    kernel = {n: (i or {}).get("kernel") for n, i in sorted(hosts.items())}
     ports = {n: {p: {k: (v or {}).get(k) for k in ("driver", "version", "firmware")}
                  for p, v in sorted(((i or {}).get("ports") or {}).items())}
-             for n, i in sorted((inventory or {}).items())}
+             for n, i in sorted(hosts.items())}
     body = json.dumps({"kernel": kernel, "ports": ports}, sort_keys=True)
     return {"kernel": kernel, "ports": ports,
             "digest": hashlib.sha256(body.encode()).hexdigest()[:16]}

@@ -400,6 +400,12 @@ def _inventory(inv):
         if not isinstance(data, dict):
             rows.append(f'<tr><td>{_e(node)}</td><td colspan="9">{_e(data)}</td></tr>')
             continue
+        if isinstance(data.get("switch"), dict):
+            sw = data["switch"]
+            what = (f"switch, {sw.get('platform')}: "
+                    + (sw.get("version") or f"version not read ({sw.get('error') or '?'})"))
+            rows.append(f'<tr><td><b>{_e(node)}</b></td><td colspan="9">{_e(what)}</td></tr>')
+            continue
         ports = sorted((data.get("ports") or {}).items()) or [("", {})]
         rdma = ", ".join(map(str, data.get("rdma") or [])) or "\u2013"
         node_cells = (f'<td rowspan="{len(ports)}"><b>{_e(node)}</b></td>'
