@@ -139,3 +139,19 @@ class FakeNode:
             self.links[a[5]]["addrs"].append(a[3])
         elif a[:3] == ["ip", "addr", "del"]:
             self.links[a[5]]["addrs"].remove(a[3])
+
+
+def preflight_text(ports, management=("eth0", "10.0.2.15")):
+    """What the preflight read (laghil.drivers.netdev) prints on a node whose
+    ``ports`` are plain netdevs and whose SSH session runs over ``management``."""
+    mif, maddr = management
+    links = [{"ifname": n, "address": f"52:54:00:00:09:{i:02x}"}
+             for i, n in enumerate([mif, *ports])]
+    addrs = [{"ifname": mif, "addr_info": [{"local": maddr, "prefixlen": 24,
+                                            "scope": "global"}]}]
+    return (f"{json.dumps(links)}\n{PREFLIGHT_SEP}\n{json.dumps(addrs)}\n{PREFLIGHT_SEP}\n"
+            f"10.0.2.2 50022 {maddr} 22\n")
+
+
+def is_preflight(cmd):
+    return cmd.startswith("ip -d -j link show; echo " + PREFLIGHT_SEP)

@@ -26,6 +26,9 @@ from laghil.transport.redact import Redactor
 CAP = Path(__file__).parent / "data" / "captures"
 
 
+from fake_iproute import is_preflight, preflight_text  # noqa: E402
+
+
 class FakeSession:
     def __init__(self, fail=()):
         self.cmds = []
@@ -35,6 +38,9 @@ class FakeSession:
         self.cmds.append(cmd)
         if any(f in cmd for f in self.fail):
             raise LaghilError(f"h1: command failed: {cmd}")
+        if is_preflight(cmd):
+            return SimpleNamespace(stdout=preflight_text(["swp1", "swp2", "swp3", "swp4"]),
+                                   stderr="", rc=0)
         return SimpleNamespace(stdout="", stderr="", rc=0)
 
     def workdir(self, verify=False):

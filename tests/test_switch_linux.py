@@ -232,3 +232,27 @@ def test_cumulus_changes_through_nvue():
     with pytest.raises(SwitchError, match="lglag1: a netdev of that name exists"):
         CumulusSwitch(node).lag_create("lglag1", ["swp1", "swp2"], "lacp", defer=lambda f: None)
     assert not [c for c in node.cmds if MUTATING.search(c)]
+
+
+def test_a_linux_switch_refuses_to_shut_its_session_interface_or_a_port_outside_the_lab():
+    from laghil.drivers.switch import LinuxSwitch
+    from laghil.drivers.switch.cumulus import CumulusSwitch
+    for cls in (LinuxSwitch, CumulusSwitch):
+        node = FakeNode("sw1", ports=("swp1", "swp2"), management=("swp9", "10.0.2.15"))
+        node.spec = SimpleNamespace(ports={"swp1": None, "swp2": None, "swp9": None},
+                                    platform=cls.platform)
+        drv = cls(node)
+        with pytest.raises(SwitchError, match="sw1: refusing to shut swp9: it is the "
+                                              "management interface"):
+            drv.port_shutdown("swp9", defer=lambda fn: pytest.fail("undo of a refusal"))
+        with pytest.raises(SwitchError, match="port 'swp7' is not in the lab file"):
+            drv.port_shutdown("swp7", defer=lambda fn: None)
+        from laghil.errors import BadName
+        with pytest.raises(BadName, match="swp1;reboot"):
+            drv.port_shutdown("swp1;reboot", defer=lambda fn: None)
+        assert not any(c.startswith(("ip link set", "nv set")) for c in node.cmds), node.cmds
+        undone = []
+        drv.port_shutdown("swp1", defer=undone.append)
+        assert undone and node.cmds[-1] in ("ip link set dev swp1 down",
+                                            "nv set interface swp1 link state down && nv "
+                                            "config apply -y"), node.cmds[-1]

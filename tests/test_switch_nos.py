@@ -16,6 +16,8 @@ from laghil.drivers.switch.nxos import NxosSwitch
 from laghil.drivers.switch.nxos import parse_portchannel_summary as parse_nxos
 from laghil.errors import BadName
 
+from fake_iproute import is_preflight, preflight_text
+
 SAMPLES = Path(__file__).parent / "data" / "samples"
 
 
@@ -218,6 +220,8 @@ class ShellNode:
 
     def run(self, cmd, check=True, **kw):
         self.cmds.append(cmd)
+        if is_preflight(cmd):       # the management check before a port is shut
+            return SimpleNamespace(stdout=preflight_text(self.spec.ports), stderr="", rc=0)
         out = sample("sonic-utilities--show_interfaces_portchannel.txt") \
             if cmd == "show interfaces portchannel" else ""
         return SimpleNamespace(stdout=out, stderr="", rc=0)
@@ -242,7 +246,9 @@ def test_sonic_changes_undo_first_and_refuse_what_is_not_laghils():
     n = len(node.cmds)
     at.clear()
     drv.port_shutdown("Ethernet0", defer=lambda fn: at.append(len(node.cmds)))
-    assert at == [n] and node.cmds[-1] == "sudo config interface shutdown Ethernet0"
+    # one read (is it the management interface?) before the undo, no change
+    assert at == [n + 1] and is_preflight(node.cmds[n]), node.cmds[n:]
+    assert node.cmds[-1] == "sudo config interface shutdown Ethernet0"
 
 
 @pytest.mark.parametrize("cls,name,version", [
@@ -255,3 +261,29 @@ def test_describe_reads_the_nos_version(cls, name, version):
     d = drv.describe()
     assert d["platform"] == cls.platform and d["version"] == version
     assert d["lag_limit"].startswith("unknown"), "a limit laghil did not read is not invented"
+
+
+@pytest.mark.parametrize("cls,mgmt,port", [(EosSwitch, "Management1", "Ethernet1/1"),
+                                           (NxosSwitch, "mgmt0", "Ethernet1/1"),
+                                           (OnyxSwitch, "mgmt0", "Eth1/1")])
+def test_a_port_shutdown_outside_the_lab_or_on_management_is_refused(cls, mgmt, port):
+    cli = FakeCli("")
+    # a lab file that (wrongly) lists the management port as a test port
+    drv = cls(_node("sw9", [port, mgmt]), channel=cli)
+    with pytest.raises(SwitchError, match=f"switch sw9: refusing to shut {mgmt}: it is the "
+                                          f"{cls.platform} management port"):
+        drv.port_shutdown(mgmt, defer=lambda fn: pytest.fail("an undo for a refused shutdown"))
+    with pytest.raises(SwitchError, match="switch sw9: port 'Ethernet9/9' is not in the lab file"):
+        drv.port_shutdown("Ethernet9/9", defer=lambda fn: None)
+    assert cli.sent == [], "refused before any command"
+
+
+def test_sonic_refuses_its_management_port_and_a_port_outside_the_lab():
+    from laghil.drivers.switch.sonic import SonicSwitch
+    node = ShellNode(["Ethernet0", "eth0"])
+    drv = SonicSwitch(node)
+    with pytest.raises(SwitchError, match="refusing to shut eth0: it is the sonic management"):
+        drv.port_shutdown("eth0", defer=lambda fn: None)
+    with pytest.raises(SwitchError, match="'Ethernet8' is not in the lab file"):
+        drv.port_shutdown("Ethernet8", defer=lambda fn: None)
+    assert node.cmds == []

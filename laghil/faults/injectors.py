@@ -232,6 +232,10 @@ class SwitchPortShutdown(FaultInjector):
         super().__init__(rt, f"{switch}:{port} shutdown")
         self.switch, self.port = switch, port
         self.driver = switch_driver(rt.node(switch))
+        try:        # refused before any change: a port of the lab file, not management
+            self.driver.check_shut_port(port)
+        except LaghilError as e:
+            raise FaultError(str(e)) from None
         far = rt.lab.far_end(switch, port)
         self.far = (far.node, far.port) if far else None
         self.dark = [self.far] if self.far else []

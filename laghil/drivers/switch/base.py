@@ -113,6 +113,33 @@ class SwitchDriver:
         raise SwitchError(f"switch {self.node.name}: {what}: not driven by laghil's "
                           f"{self.platform} driver yet")
 
+    # the platform's management port (a full-match regex, any case): never shut,
+    # whatever the lab file says
+    management_port = None
+
+    def check_shut_port(self, port):
+        """``port`` if laghil may shut it: one word, a port of this switch in the lab
+        file, not the platform's management port and, on a switch with a Linux
+        shell, not the interface its SSH session runs over. SwitchError naming
+        switch and port otherwise, before any change. Checked once per port and
+        driver (a fault injector checks when it is made, so the shutdown at the
+        fault instant sends nothing more)."""
+        ok = self.__dict__.setdefault("_may_shut", set())
+        if port in ok:
+            return port
+        p = self._port(port)
+        if self.management_port and re.fullmatch(self.management_port, p, re.IGNORECASE):
+            raise SwitchError(f"switch {self.node.name}: refusing to shut {p}: it is the "
+                              f"{self.platform} management port")
+        if self.has_shell and self.netdev_ports:
+            from ..netdev import NetdevRefused, check_not_management
+            try:
+                check_not_management(self.node, p, "shut")
+            except NetdevRefused as e:
+                raise SwitchError(f"switch {e}") from None
+        ok.add(p)
+        return p
+
     def _port(self, port):
         """``port`` if it is one word and a port of this switch in the lab file."""
         check_cli_word(port, self.port_word)

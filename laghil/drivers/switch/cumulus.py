@@ -13,6 +13,7 @@ APPLY = "nv config apply -y"
 
 class CumulusSwitch(LinuxSwitch):
     platform = "cumulus"
+    management_port = r"eth\d+"        # Cumulus Linux: eth0, in the mgmt VRF
     # a Cumulus bond is the kernel's bond: a removed member sends a last LACPDU out of sync
     lacp_leave_notifies = True
     port_word = "Cumulus port"
@@ -33,7 +34,7 @@ class CumulusSwitch(LinuxSwitch):
         return [f"nv unset interface {q(check_cli_word(name, 'bond name'))}", APPLY]
 
     def port_shutdown(self, port, *, defer):
-        self._port(port)
+        port = self.check_shut_port(port)
         defer(self.port_up_undo(port))
         self.node.run(f"nv set interface {q(port)} link state down && {APPLY}")
 

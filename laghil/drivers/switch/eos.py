@@ -47,6 +47,7 @@ def parse_portchannel_summary(text):
 
 class EosSwitch(NosSwitch):
     platform = "eos"
+    management_port = r"Management\d+(/\d+)*|Ma\d+(/\d+)*"
     device_type = "arista_eos"
     version_pattern = r"^Software image version:\s*(\S+)"
 

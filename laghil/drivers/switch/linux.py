@@ -166,6 +166,7 @@ class LinuxSwitch(SwitchDriver):
     lacp_leave_notifies = True
 
     def port_shutdown(self, port, *, defer):
+        port = self.check_shut_port(port)
         defer(self.port_up_undo(port))
         self.node.run(f"ip link set dev {qif(port)} down")
 

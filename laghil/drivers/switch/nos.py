@@ -164,7 +164,7 @@ class NosSwitch(SwitchDriver):
         return out
 
     def port_shutdown(self, port, *, defer):
-        self._port(port)
+        port = self.check_shut_port(port)
         defer(self.port_up_undo(port))
         self._config(self.shutdown_lines(port, True), f"shutdown {port}")
 

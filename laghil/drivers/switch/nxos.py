@@ -45,6 +45,7 @@ def parse_portchannel_summary(text):
 
 class NxosSwitch(NosSwitch):
     platform = "nxos"
+    management_port = r"mgmt\d+"
     device_type = "cisco_nxos"
     version_pattern = r"^\s*(?:NXOS|system):\s+version\s+(\S+)"
 

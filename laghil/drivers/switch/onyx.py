@@ -57,6 +57,7 @@ def parse_portchannel_summary(text):
 
 class OnyxSwitch(NosSwitch):
     platform = "onyx"
+    management_port = r"mgmt\d+"
     device_type = "mellanox_mlnxos"
     version_pattern = r"^Product release:\s*(\S+)"
 

@@ -64,6 +64,7 @@ def lag_from_teamd(name, text):
 class SonicSwitch(SwitchDriver):
     netdev_ports = True
     platform = "sonic"
+    management_port = r"eth\d+"        # SONiC: eth0 (front-panel ports are EthernetN)
     # teamd's lacp runner, on a port's removal, does not send a last LACPDU out
     # of sync: the partner notices at its LACP timeout
     lacp_leave_notifies = False
@@ -98,7 +99,7 @@ class SonicSwitch(SwitchDriver):
         return parse_portchannel_summary(self.node.run("show interfaces portchannel").stdout)
 
     def port_shutdown(self, port, *, defer):
-        self._port(port)
+        port = self.check_shut_port(port)
         defer(self.port_up_undo(port))
         self.node.run(f"sudo config interface shutdown {q(port)}")
 
