@@ -100,12 +100,16 @@ def _list(check, most=64):
 
 def _member(v):
     """A member's state as recorded before laghil took it (drivers.netdev.NetdevState)."""
-    if not isinstance(v, dict) or set(v) - {"name", "master", "mac", "mtu", "addrs", "up"}:
-        raise BadName(f"{v!r} is not a member state (name, master, mac, mtu, addrs, up)")
+    if not isinstance(v, dict) or set(v) - {"name", "master", "mac", "mtu", "addrs", "up",
+                                            "ipv6_disabled"}:
+        raise BadName(f"{v!r} is not a member state (name, master, mac, mtu, addrs, up, "
+                      "ipv6_disabled)")
     return {"name": check_ifname(v.get("name")), "master": _bool(v.get("master", False)),
             "mac": check_mac(v["mac"]) if v.get("mac") else None,
             "mtu": _int(68, 65535)(v["mtu"]) if v.get("mtu") else None,
-            "addrs": _list(check_prefix)(v.get("addrs", [])), "up": _bool(v.get("up", False))}
+            "addrs": _list(check_prefix)(v.get("addrs", [])), "up": _bool(v.get("up", False)),
+            "ipv6_disabled": (None if v.get("ipv6_disabled") is None
+                              else _int(0, 1)(v["ipv6_disabled"]))}
 
 
 def _vlan(v):
@@ -179,8 +183,17 @@ def member_restore(st):
             f"ip link set dev {i} address {check_mac(st['mac'])}" if st.get("mac") else None,
             f"ip link set dev {i} mtu {int(st['mtu'])}" if st.get("mtu") else None,
             *(f"ip addr replace {check_prefix(a)} dev {i}" for a in st.get("addrs", ())),
+            ipv6_set(st["name"], st["ipv6_disabled"])
+            if st.get("ipv6_disabled") is not None else None,
             f"ip link set dev {i} {'up' if st.get('up') else 'down'}"]
     return f"if {_exists(i)}; then {'; '.join(c for c in cmds if c)}; fi"
+
+
+def ipv6_set(name, disabled):
+    """Set ``name``'s IPv6 (net.ipv6.conf.<name>.disable_ipv6); nothing where the
+    kernel has no IPv6 for it."""
+    f = f"/proc/sys/net/ipv6/conf/{check_ifname(name)}/disable_ipv6"
+    return f"if [ -w {q(f)} ]; then echo {_int(0, 1)(disabled)} > {q(f)}; fi"
 
 
 @action("netdev_destroy", name=IFNAME, team=_bool, members=_list(_member))

@@ -247,7 +247,8 @@ class Undo:
 
 
 def _changes(cmd):
-    return not (cmd.startswith("ip -j addr show") or cmd == preflight_command())
+    return not (cmd.startswith(("ip -j addr show", "grep -H . /proc/sys/net/ipv6/conf/"))
+                or cmd == preflight_command())
 
 
 def test_create_registers_the_undo_before_changing_anything():
@@ -262,11 +263,15 @@ def test_create_registers_the_undo_before_changing_anything():
     first_change = next(i for i, c in enumerate(node.cmds) if _changes(c))
     assert undo.at[0] <= first_change, f"undo registered after: {node.cmds[:undo.at[0]]}"
     assert node.cmds[:first_change] == [preflight_command(),
-                                        "ip -j addr show dev eth1", "ip -j addr show dev eth2"]
+                                        "ip -j addr show dev eth1", "ip -j addr show dev eth2",
+                                        "grep -H . /proc/sys/net/ipv6/conf/eth1/disable_ipv6 "
+                                        "/proc/sys/net/ipv6/conf/eth2/disable_ipv6"]
     # all the changes in one round trip, in order
     assert len(node.cmds) == first_change + 1
     parts = node.cmds[-1].split(" && ")
     assert parts[:2] == ["ip link set dev eth1 down", "ip link set dev eth2 down"]
+    assert [("disable_ipv6" in x) for x in parts[2:4]] == [True, True]     # IPv6 off first
+    parts = parts[:2] + parts[4:]
     assert parts[2].startswith("teamd -d -t team0 -c ")
     conf = json.loads(shlex.split(parts[2])[5])
     assert conf == team.config
@@ -351,3 +356,30 @@ def test_state_and_active_port():
     assert team.state().ports["eth2"].up is True
     with pytest.raises(TeamError, match="h1: team team1: an active port .* runs lacp"):
         Team(node, "team1", "lacp", ["eth1"]).active_member()
+
+
+def test_team_ports_lose_ipv6_and_get_it_back_as_it_was():
+    """A team port keeps IPv6 (it is no IFF_SLAVE): its DAD, RS and MLD leave the
+    inactive port with the team's MAC and move a switch's FDB entry there. The
+    team turns it off per port, and the undo (journaled) puts each one back."""
+    from laghil.drivers.team import parse_ipv6_disabled
+    from laghil.undo_actions import ACTIONS, _member
+    assert parse_ipv6_disabled("/proc/sys/net/ipv6/conf/eth1/disable_ipv6:0\n"
+                               "/proc/sys/net/ipv6/conf/eth2/disable_ipv6:1\n") == \
+        {"eth1": 0, "eth2": 1}
+    node = FakeNode()
+    undo = Undo(node)
+    Team(node, "team0", "activebackup", ["eth1", "eth2"]).create(defer=undo)
+    run = " && ".join(c for c in node.cmds if "teamd -d" in c)
+    for m in ("eth1", "eth2"):
+        off = f"echo 1 > /proc/sys/net/ipv6/conf/{m}/disable_ipv6"
+        assert off in run and run.index(off) < run.index("teamd -d"), run
+    rec = undo.stack[0][0].records[0]
+    members = rec.args[1]["members"]
+    # the fake has no /proc/sys: IPv6 unknown there, nothing to put back
+    assert [m["ipv6_disabled"] for m in members] == [None, None], members
+    cmd = ACTIONS["netdev_destroy"][2](name="team0", team=True, members=[
+        _member({**members[0], "ipv6_disabled": 0})])
+    assert "echo 0 > /proc/sys/net/ipv6/conf/eth1/disable_ipv6" in cmd, cmd
+    with pytest.raises(Exception, match="ipv6_disabled|whole number"):
+        _member({**members[0], "ipv6_disabled": "0; reboot"})

@@ -207,6 +207,7 @@ class UpperDevice:
     def _create(self, cmds, *, defer):
         check_can_create(self.node, self.kind, self.name, self.members)
         self._saved = [read_state(self.node, m) for m in self.members]
+        self._read_more()
         defer(self.destroy_undo())
         self.node.run(" && ".join(cmds))
         return self
@@ -214,12 +215,19 @@ class UpperDevice:
     def delete_command(self):
         return ACTIONS[self.delete_action][2](self.name)
 
+    def _read_more(self):
+        """What else a subclass reads before its undo is registered (its data)."""
+
+    def _member_record(self, st):
+        """A member's saved state as journal data (a subclass adds what it changed)."""
+        return member_state(st)
+
     def destroy_undo(self):
         """:meth:`destroy` with its journal record: the delete and every member
         put back as it was (laghil.undo_actions ``netdev_destroy``)."""
         rec = node_record(self.node, "netdev_destroy", name=self.name,
                           team=self.delete_action == "team_delete",
-                          members=[member_state(st) for st in self._saved],
+                          members=[self._member_record(st) for st in self._saved],
                           what=f"delete {self.kind} {self.name}, members "
                                f"{', '.join(self.members) or 'none'} as they were")
         return Undo(self.destroy, rec, f"destroy {self.kind} {self.name}")

@@ -16,7 +16,8 @@ from ..errors import LaghilError
 from ..lacp import state_names
 from ..names import check_ifname, q, qif
 from ..parsing import parser
-from .netdev import UpperDevice
+from ..undo_actions import ipv6_set
+from .netdev import UpperDevice, member_state
 
 RUNNERS = ("broadcast", "roundrobin", "random", "activebackup", "loadbalance", "lacp")
 LINK_WATCHERS = ("ethtool", "arp_ping")
@@ -277,6 +278,19 @@ def parse_port_link(text):
                     d.get("operstate"), d.get("address"))
 
 
+@parser('grep -H . /proc/sys/net/ipv6/conf/*/disable_ipv6')
+def parse_ipv6_disabled(text):
+    """``grep -H . .../conf/<port>/disable_ipv6`` -> {port: 0 or 1} (a port without
+    IPv6 has no file: not in the result)."""
+    out = {}
+    for ln in (text or "").splitlines():
+        path, _, v = ln.strip().rpartition(":")
+        parts = path.split("/")
+        if len(parts) >= 2 and parts[-1] == "disable_ipv6" and v in ("0", "1"):
+            out[parts[-2]] = int(v)
+    return out
+
+
 # ------------------------------------------------------------------ driver
 
 class Team(UpperDevice):
@@ -303,12 +317,39 @@ class Team(UpperDevice):
     def create_commands(self, address=None):
         t = qif(self.name)
         cmds = [f"ip link set dev {qif(m)} down" for m in self.members]
+        # A team port is not a kernel "slave" (IFF_SLAVE, which stops IPv6 addrconf on a
+        # bond's members): it keeps its IPv6 link-local, and its DAD, router
+        # solicitations and MLD reports go out of the inactive port too, with the
+        # team's MAC, so a switch learns that MAC on the port that drops what it gets
+        # (activebackup through the twin of rack3's switch: every packet to the team
+        # lost). NetworkManager turns IPv6 off on team ports; laghil does so too, and
+        # puts each port's setting back (the undo, registered first).
+        cmds += [ipv6_set(m, 1) for m in self.members]
         # teamd says "This program is not intended to be run as root." on stderr: harmless
         cmds.append(f"teamd -d -t {t} -c {q(json.dumps(self.config, separators=(',', ':')))}")
         cmds.append(f"ip link set dev {t} up")
         if address is not None:
             cmds.append(f"ip addr add {q(address)} dev {t}")
         return cmds
+
+    def _read_more(self):
+        # each port's IPv6 setting before laghil turns it off (the undo's data)
+        out = self.node.run("grep -H . " + " ".join(
+            q(f"/proc/sys/net/ipv6/conf/{check_ifname(m)}/disable_ipv6") for m in self.members),
+            check=False).stdout
+        self._ipv6 = {m: None for m in self.members} | parse_ipv6_disabled(out)
+
+    def _member_record(self, st):
+        return {**member_state(st), "ipv6_disabled": getattr(self, "_ipv6", {}).get(st.name)}
+
+    def destroy(self):
+        try:
+            super().destroy()
+        finally:
+            back = [ipv6_set(m, v) for m, v in getattr(self, "_ipv6", {}).items()
+                    if v is not None]
+            if back:
+                self.node.run("; ".join(back))
 
     def create(self, *, defer, address=None):
         """Start teamd for the team (members down first, teamd adds them), bring it
