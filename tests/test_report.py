@@ -604,3 +604,26 @@ def test_report_lists_what_the_session_restored_at_its_start():
     run.lab_start = {"restored": [], "baseline": None, "diff": [], "repaired": [], "refused": [],
                      "saved_baseline": None}
     assert "no clean baseline recorded" in render_html(run)
+
+
+def test_a_figure_out_of_its_threshold_fails_a_test_that_did_not_assert_it(inner):
+    """pytest's exit status says what results.json says: a test that records a
+    figure over its threshold and asserts nothing about it fails, naming it."""
+    src = """
+        from laghil.measure.model import Measurement
+
+        def test_forgets_to_assert(measure):
+            measure.record(Measurement("seen down", 642.4, "ms", "polled", threshold=500.0))
+
+        def test_within(measure):
+            measure.record(Measurement("seen down", 193.0, "ms", "kernel event", threshold=500.0))
+    """
+    r, run_dir = inner(source=src)
+    r.assert_outcomes(passed=1, failed=1)
+    out = r.stdout.str()
+    assert "figure out of threshold (recorded by the test, not asserted by it)" in out, out
+    assert "seen down 642.4 ms" in out
+    d = json.loads((run_dir / "results.json").read_text())
+    by_name = {t["name"]: t for t in d["tests"]}
+    assert by_name["test_forgets_to_assert"]["outcome"] == "failed"
+    assert by_name["test_within"]["verdict"] == "passed"
