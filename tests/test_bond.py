@@ -218,7 +218,8 @@ def test_switch_partner_lag_and_bridge_register_their_undo_first():
     br = sw.bridge_create("lgbr0", ["lglag1", "swp3"],
                           defer=lambda fn: undo.append((fn, len(node.cmds))))
     (f1, n1), (f2, n2) = undo
-    assert f1.fn == lag.destroy and f2.fn == br.destroy
+    assert f1.records[0].args[0] == "netdev_destroy" and f1.records[0].args[1]["name"] == "lglag1"
+    assert lag.name == "lglag1" and lag.members == ("swp1", "swp2") and f2.fn == br.destroy
     assert node.cmds[n1].startswith("ip link add name lglag1 type bond mode 802.3ad miimon 10")
     assert "lacp_rate fast" in node.cmds[n1]
     assert node.cmds[n2].startswith("ip link add name lgbr0 type bridge stp_state 0")

@@ -344,7 +344,9 @@ def test_a_nos_lag_is_journaled_as_its_driver_s_removal():
     sw = OnyxSwitch.__new__(OnyxSwitch)
     sw.node = SimpleNamespace(name="sw3", spec=SimpleNamespace(ports={"Eth1/1": {}, "Eth1/2": {}}))
     configured = []
-    sw.cli = SimpleNamespace(config=configured.append)
+    sw.cli = SimpleNamespace(config=lambda lines: configured.append(lines) or "",
+                             send=lambda cmd: "")
+    sw.lags = lambda: {1: None}         # the switch shows the LAG: the undo removes it
     u = sw.lag_remove_undo("lglag1", ["Eth1/1", "Eth1/2"])
     assert u.records == [UndoRecord("switch", "sw3", ("lag_remove", ["lglag1",
                                                                      ["Eth1/1", "Eth1/2"]]),

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from laghil.drivers.switch import SwitchError, SwitchRefused
+from laghil.drivers.switch import SwitchError, SwitchLag, SwitchRefused
 from laghil.drivers.switch.eos import EosSwitch, canonical
 from laghil.drivers.switch.eos import parse_portchannel_summary as parse_eos
 from laghil.drivers.switch.nos import check_cli_word, cli_error, lag_number
@@ -114,8 +114,35 @@ def test_lag_create_registers_its_undo_before_the_first_line(cls, show, free, ta
     (kind, lines), = [s for s in cli.sent if s[0] == "config"]
     assert any("channel-group 3 mode active" in ln for ln in lines)
     assert ml is None or any("min-links 2" in ln for ln in lines)
+    assert (lag.switch, lag.name, lag.members, lag.mode) == ("sw9", "lglag3", tuple(free), "lacp")
+    _shows_lag(drv, 3)          # (the sample does not change: as the switch would show it)
     lag.destroy()
     assert any("no channel-group" in ln for ln in cli.sent[-1][1])
+
+
+def _shows_lag(drv, number):
+    """The switch shows port-channel ``number`` once a configuration was sent."""
+    real = drv.lags
+
+    def lags():
+        made = any(kind == "config" for kind, _ in drv.cli.sent)
+        return {**real(), **({number: SwitchLag(f"port-channel{number}", "lacp", True, {})}
+                             if made else {})}
+    drv.lags = lags
+
+
+@pytest.mark.parametrize("cls,show,free,taken", PLATFORMS, ids=IDS)
+def test_removing_a_lag_is_idempotent_and_a_cli_error_is_named(cls, show, free, taken):
+    cli = FakeCli(sample(show))
+    drv = cls(_node("sw9", free + [taken]), channel=cli)
+    lag = drv.lag_create("lglag3", free, "lacp", defer=lambda fn: None)
+    n = len(cli.sent)
+    lag.destroy()                           # port-channel 3 is not on the switch: nothing sent
+    assert all(kind == "show" for kind, _ in cli.sent[n:]), cli.sent[n:]
+    _shows_lag(drv, 3)
+    cli.refuse = "no channel-group"
+    with pytest.raises(SwitchRefused, match="switch sw9: remove LAG lglag3: % Invalid input"):
+        lag.destroy()
 
 
 @pytest.mark.parametrize("cls,show,free,taken", PLATFORMS, ids=IDS)
@@ -134,8 +161,9 @@ def test_lag_create_refuses_what_laghil_did_not_make(cls, show, free, taken):
 
 @pytest.mark.parametrize("cls,show,free,taken", PLATFORMS, ids=IDS)
 def test_a_cli_error_is_a_refusal_undone_at_once(cls, show, free, taken):
-    cli = FakeCli(sample(show), refuse="channel-group 3")
+    cli = FakeCli(sample(show), refuse="channel-group 3 mode")
     drv = cls(_node("sw9", free + [taken]), channel=cli)
+    _shows_lag(drv, 3)          # what a refused config left: the port-channel it made
     undone = []
     with pytest.raises(SwitchRefused) as e:
         drv.lag_create("lglag3", free, "static", defer=undone.append)

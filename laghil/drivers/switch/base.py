@@ -75,6 +75,21 @@ class SwitchLag:
 
 
 @dataclass(frozen=True)
+class MadeLag:
+    """What ``lag_create`` returns on every platform: the LAG laghil made (its
+    undo is already registered); :meth:`destroy` removes it now, through the
+    same removal as the undo (idempotent)."""
+    switch: str
+    name: str
+    members: tuple
+    mode: str                       # "static" | "lacp" (or the bond mode asked for)
+    remove: object = field(default=None, repr=False, compare=False)
+
+    def destroy(self):
+        self.remove()
+
+
+@dataclass(frozen=True)
 class OffloadEvidence:
     """What a platform shows about whether a LAG is in hardware. ``verdict`` is
     "offloaded", "not_offloaded" (a software LAG: also the silent fallback of
@@ -190,7 +205,9 @@ class SwitchDriver:
     # ------------------------------------------------------------ LAGs
     def lag_create(self, name, ports, mode, *, defer, **options):
         """A LAG over ``ports``: ``mode`` "static" or "lacp"; options the
-        platform knows (lacp_rate, xmit_hash_policy, min_links)."""
+        platform knows (lacp_rate, xmit_hash_policy, min_links). Its undo is
+        registered on ``defer`` before the first change; returns a
+        :class:`MadeLag` on every platform."""
         self._cannot("creating LAGs")
 
     def lag_state(self, name):

@@ -5,7 +5,7 @@ NVUE's bond is a Linux bond (the Linux driver's parsers, tested on our
 captures)."""
 
 from ...names import q
-from .base import SwitchError, check_cli_word
+from .base import MadeLag, SwitchError, check_cli_word
 from .linux import LinuxSwitch
 
 APPLY = "nv config apply -y"
@@ -59,7 +59,8 @@ class CumulusSwitch(LinuxSwitch):
         defer(self.lag_remove_undo(name, ports))
         self.node.run(" && ".join(self.lag_create_commands(name, ports, mode, lacp_rate,
                                                            min_links)))
-        return name
+        return MadeLag(self.node.name, name, tuple(ports), mode,
+                       lambda: self.lag_remove(name, ports))
 
     def lag_member_remove(self, name, port, *, defer):
         self._cannot("removing a bond member through NVUE")

@@ -21,6 +21,7 @@ from ..netdev import UpperDevice
 from .base import (
     IN_USE,
     LagMember,
+    MadeLag,
     OffloadEvidence,
     SwitchDriver,
     SwitchError,
@@ -214,7 +215,8 @@ class LinuxSwitch(SwitchDriver):
             opts["min_links"] = min_links
         bond = Bond(self.node, name, bond_mode, ports, **opts)
         try:
-            return bond.create(defer=defer)
+            bond.create(defer=defer)
+            return MadeLag(self.node.name, name, tuple(ports), mode, bond.destroy)
         except CommandFailed as e:
             reason = refusal_reason(e.result.stderr)
             bond.destroy()

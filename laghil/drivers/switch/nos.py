@@ -22,7 +22,8 @@ import tempfile
 
 from ...parsing import parser
 from ...transport.connect import verified_host_key
-from .base import CLI_WORD, SwitchDriver, SwitchError, SwitchRefused, check_cli_word  # noqa: F401
+from .base import (CLI_WORD, MadeLag, SwitchDriver, SwitchError, SwitchRefused,  # noqa: F401
+                   check_cli_word)
 
 # lines with which a NOS says a command failed (EOS/NX-OS/Onyx "% ...", NX-OS "ERROR:")
 ERROR_LINE = re.compile(r"^\s*(% ?(Invalid|Incomplete|Ambiguous|Error|Cannot|Port|Interface)"
@@ -169,7 +170,14 @@ class NosSwitch(SwitchDriver):
         self._config(self.shutdown_lines(port, True), f"shutdown {port}")
 
     def lag_remove(self, name, ports):
-        self.cli.config(self.lag_delete_lines(lag_number(name), [self._port(p) for p in ports]))
+        """Remove port-channel ``name`` laghil made over ``ports``: nothing when it is
+        gone already (the undo is idempotent), else the removal, its CLI reply
+        checked (SwitchRefused naming the switch and the NOS's error)."""
+        number = lag_number(name)
+        ports = [self._port(p) for p in ports]
+        if number not in self.lags():
+            return
+        self._config(self.lag_delete_lines(number, ports), f"remove LAG {name}")
 
     def port_no_shutdown(self, port):
         self._config(self.shutdown_lines(self._port(port), False), f"no shutdown {port}")
@@ -200,7 +208,8 @@ class NosSwitch(SwitchDriver):
             undo()
             left = [f"port-channel {number}"] if number in self.lags() else []
             raise SwitchRefused(str(e), e.reason, left) from None
-        return NosLag(self, name, number, list(ports))
+        return MadeLag(self.node.name, name, tuple(ports), mode,
+                       lambda: self.lag_remove(name, ports))
 
     def lag_state(self, name):
         number = lag_number(name)
@@ -210,12 +219,3 @@ class NosSwitch(SwitchDriver):
         return lag
 
 
-class NosLag:
-    """A LAG laghil made on a NOS switch (what ``lag_create`` returns)."""
-
-    def __init__(self, driver, name, number, members):
-        self.driver, self.name, self.number, self.members = driver, name, number, members
-        self.node = driver.node
-
-    def destroy(self):
-        self.driver.cli.config(self.driver.lag_delete_lines(self.number, self.members))

@@ -12,7 +12,7 @@ import re
 from ...names import q
 from ...parsing import parser
 from ..team import parse_team_state
-from .base import LagMember, SwitchDriver, SwitchError, SwitchLag
+from .base import LagMember, MadeLag, SwitchDriver, SwitchError, SwitchLag
 
 _ROW = re.compile(r"^\s*(\d+)\s+(PortChannel\d+)\s+(\S+)\s*(.*)$")
 _PROTO = re.compile(r"^(\w+|N/A)(?:\((\w)\))?(?:\((\w+)\))?$")
@@ -130,7 +130,8 @@ class SonicSwitch(SwitchDriver):
         defer(undo)
         for c in self.lag_create_commands(number, ports, mode, lacp_rate, min_links):
             self.node.run(c)
-        return name
+        return MadeLag(self.node.name, name, tuple(ports), mode,
+                       lambda: self.lag_remove(name, ports))
 
     def lag_state(self, name):
         from .nos import lag_number
