@@ -66,6 +66,32 @@ def _certify(inner, tmp_path, monkeypatch, tests=TESTS):  # noqa: F811
     return inner(tests, "--certify=smoke", "--sign-key", str(key)), key
 
 
+def _resign_with_another_key(d, tmp_path):
+    """The bundle ``d`` summed again and signed by a new key, its public half as
+    the bundle's signer: what someone who edited it could do."""
+    from laghil.report.bundle import write_sums
+    other = _key(tmp_path / "otherkey", "other")
+    shutil.copy(other.with_suffix(".pub"), d / "signer.pub")
+    write_sums(d)
+    (d / "SHA256SUMS.sig").unlink()
+    subprocess.run(["ssh-keygen", "-Y", "sign", "-f", str(other), "-n", "laghil-cert",
+                    str(d / "SHA256SUMS")], check=True, capture_output=True)
+
+
+def _drop_test(d, test_id):
+    """Test ``test_id`` taken out of the bundle's results.json and junit.xml."""
+    r = json.loads((d / "results.json").read_text())
+    r["tests"] = [t for t in r["tests"] if t["test_id"] != test_id]
+    (d / "results.json").write_text(json.dumps(r))
+    tree = ET.parse(d / "junit.xml")
+    name = test_id.split("::")[-1]
+    for suite in tree.getroot().iter("testsuite"):
+        for tc in list(suite):
+            if tc.get("name") == name:
+                suite.remove(tc)
+    tree.write(d / "junit.xml")
+
+
 @pytest.fixture
 def bundle(inner, tmp_path, monkeypatch):  # noqa: F811
     r, key = _certify(inner, tmp_path, monkeypatch)
@@ -114,31 +140,18 @@ def test_one_changed_byte_is_named(bundle, tmp_path):
 
 
 def test_a_dropped_test_is_named_even_when_resummed(bundle, tmp_path):
-    from laghil.report.bundle import write_sums
     run, key = bundle
     d = run / "certification"
     r = json.loads((d / "results.json").read_text())
     gone = next(t["test_id"] for t in r["tests"]
                 if t["test_id"].endswith("test_inner.py::test_failover[802.3ad[m=1]]"))
-    r["tests"] = [t for t in r["tests"] if t["test_id"] != gone]
-    (d / "results.json").write_text(json.dumps(r))
-    tree = ET.parse(d / "junit.xml")
-    for suite in tree.getroot().iter("testsuite"):
-        for tc in list(suite):
-            if tc.get("name") == "test_failover[802.3ad[m=1]]":
-                suite.remove(tc)
-    tree.write(d / "junit.xml")
+    _drop_test(d, gone)
     problems, _ = verify(d, allowed_signers=_signers(tmp_path, key))
     assert "results.json: changed since it was summed (sha256 differs from SHA256SUMS)" in problems
     assert f"{gone}: selected by the plan but not in results.json" in problems, problems
     assert f"{gone}: selected by the plan but not in junit.xml" in problems, problems
     # summed and signed again with another key: the signer is not the lab's
-    other = _key(tmp_path / "otherkey", "other")
-    shutil.copy(other.with_suffix(".pub"), d / "signer.pub")
-    write_sums(d)
-    (d / "SHA256SUMS.sig").unlink()
-    subprocess.run(["ssh-keygen", "-Y", "sign", "-f", str(other), "-n", "laghil-cert",
-                    str(d / "SHA256SUMS")], check=True, capture_output=True)
+    _resign_with_another_key(d, tmp_path)
     assert verify(d)[0] == [f"{gone}: selected by the plan but not in results.json",
                             f"{gone}: selected by the plan but not in junit.xml",
                             "certificate.html: not what the bundle's manifest and results say "
@@ -256,7 +269,6 @@ def test_a_recorded_rack_bundle_verifies_and_holds_the_racks_inventory(recorded)
 
 
 def test_a_recorded_bundle_tampered_three_ways_is_refused_naming_it(recorded, tmp_path):
-    from laghil.report.bundle import write_sums
     d, signers = recorded
     # one byte of results.json
     text = (d / "results.json").read_bytes()
@@ -276,26 +288,12 @@ def test_a_recorded_bundle_tampered_three_ways_is_refused_naming_it(recorded, tm
                for p in problems), problems
     (d / "certificate.html").write_text(page)
     # a test dropped from results.json and junit.xml
-    r = json.loads(text)
-    gone = next(t["test_id"] for t in r["tests"] if "team" in t["test_id"])
-    r["tests"] = [t for t in r["tests"] if t["test_id"] != gone]
-    (d / "results.json").write_text(json.dumps(r))
-    tree = ET.parse(d / "junit.xml")
-    name = gone.split("::")[-1]
-    for suite in tree.getroot().iter("testsuite"):
-        for tc in list(suite):
-            if tc.get("name") == name:
-                suite.remove(tc)
-    tree.write(d / "junit.xml")
+    gone = next(t["test_id"] for t in json.loads(text)["tests"] if "team" in t["test_id"])
+    _drop_test(d, gone)
     problems, _ = verify(d, allowed_signers=signers)
     assert f"{gone}: selected by the plan but not in results.json" in problems, problems
     assert f"{gone}: selected by the plan but not in junit.xml" in problems, problems
     # summed and signed again by another key: not the rack's
-    other = _key(tmp_path / "otherkey", "other")
-    shutil.copy(other.with_suffix(".pub"), d / "signer.pub")
-    write_sums(d)
-    (d / "SHA256SUMS.sig").unlink()
-    subprocess.run(["ssh-keygen", "-Y", "sign", "-f", str(other), "-n", "laghil-cert",
-                    str(d / "SHA256SUMS")], check=True, capture_output=True)
+    _resign_with_another_key(d, tmp_path)
     problems, _ = verify(d, allowed_signers=signers)
     assert any("SHA256SUMS.sig: signed by a key that is not in" in p for p in problems), problems
