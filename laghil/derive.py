@@ -126,9 +126,10 @@ def collect(runs):
                 if not b or b.get("statistic") not in ("median", "each") or not b.get("allowance"):
                     continue
                 each = b["statistic"] == "each"
-                vals = ([max(0.0, float(m.value))] if each and isinstance(m.value, (int, float))
-                        else [] if each else
-                        [v for v in m.repetitions if isinstance(v, (int, float))])
+                if each:    # one value (a step resuming before its commands ended: 0)
+                    vals = [max(0.0, float(m.value))] if isinstance(m.value, (int, float)) else []
+                else:
+                    vals = [v for v in m.repetitions if isinstance(v, (int, float))]
                 if not vals:
                     continue
                 s = out.setdefault((b["allowance"], b["case_key"]),

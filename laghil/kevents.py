@@ -23,6 +23,9 @@ _LINE = re.compile(r"^\[\s*(\d+\.\d+)\]\s(.*)$")
 DOWN = "link status definitely down"
 UP = "link status definitely up"
 NEW_ACTIVE = "making interface the new active one"
+# the ARP monitor of a load-balancing mode (bond_loadbalance_arp_mon) says "interface is
+# now down" / "interface is now up" where the MII monitor says DOWN / UP
+LB_ARP_DOWN, LB_ARP_UP = "interface is now down", "interface is now up"
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,8 @@ class KernelEvent:
 
     @property
     def kind(self):
-        for key, kind in ((DOWN, "link down"), (UP, "link up"), (NEW_ACTIVE, "new active")):
+        for key, kind in ((DOWN, "link down"), (LB_ARP_DOWN, "link down"), (UP, "link up"),
+                          (LB_ARP_UP, "link up"), (NEW_ACTIVE, "new active")):
             if key in self.message:
                 return kind
         return "other"

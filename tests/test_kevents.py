@@ -38,3 +38,16 @@ def test_missing_marker_or_bracket_is_an_error():
 
 def test_dmesg_lines_without_a_stamp_are_skipped():
     assert parse_dmesg("garbage\n[   12.345678] bond0: y\n") == [(12.345678, "bond0: y")]
+
+
+def test_the_load_balancing_arp_monitor_says_interface_is_now_down():
+    """Captured on the rack (2026-12-07, a VF bond in balance-xor with arp_interval
+    100 in a tenant namespace, its PF's cable pulled): bond_loadbalance_arp_mon logs
+    "interface is now down" / "now up", not "link status definitely down" / "up"; both
+    are a link down / up."""
+    cap = CAP.parent / "h1-kernel-log-vf-bond-arp-xor.txt"
+    evs = parse_kernel_log(cap.read_text(), "laghil-mark-1a4f70f6")
+    down = [e for e in evs if e.kind == "link down" and e.message.startswith("lgbond0:")]
+    assert [e.message for e in down] == ["lgbond0: (slave eth0): interface is now down"]
+    up = [e for e in evs if e.message == "lgbond0: (slave eth0): interface is now up"]
+    assert len(up) == 1 and up[0].kind == "link up" and up[0].t > down[0].t

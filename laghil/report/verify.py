@@ -223,7 +223,7 @@ def check_certificate(page, manifest, results, digest):
     renders from the manifest and results where the bundle's layout
     (``certificate_template``, 1 when absent) is this laghil's; a bundle of
     another layout (an older laghil) must still carry the bundle's digest, the
-    plan, the verdict and every judged figure's value as the results say."""
+    plan, the verdict and the name of every judged figure the results hold."""
     made = manifest.get("certificate_template", 1)
     if made == TEMPLATE:
         if page != render_certificate(manifest, results, digest):
