@@ -59,7 +59,12 @@ KINDS = {
 }
 # the switch driver methods a journal may call, with their arguments' types
 # (nothing else is reachable from a file; the driver checks the names again)
-SWITCH_UNDOS = {"port_no_shutdown": (str,), "lag_remove": (str, list)}
+SWITCH_UNDOS = {"port_no_shutdown": (str,), "lag_remove": (str, list),
+               # Open vSwitch (laghil.drivers.switch.ovs): its records, each idempotent
+               "ovs_iface_add": (str, str), "ovs_iface_del": (str, str),
+               "ovs_bridge_remove": (str, list),
+               "ovs_port_add": (str, str, list), "ovs_port_del": (str, str),
+               "ovs_bond_rebuild": (str, list, list), "ovs_port_vlans": (str, list)}
 _CLI_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./:-]{0,63}")
 
 

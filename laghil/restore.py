@@ -42,7 +42,11 @@ def replay_step(rt, rec):
         from .drivers.switch import switch_driver
         method, args = rec.args
         assert method in SWITCH_UNDOS           # checked when the record was read
-        getattr(switch_driver(rt.node(rec.target)), method)(*args)
+        driver = switch_driver(rt.node(rec.target))
+        if not hasattr(driver, method):         # an OVS record against another platform
+            raise JournalError(f"switch {rec.target}: {method} is not an undo of its "
+                               f"{driver.platform} driver (the lab file changed platform?)")
+        getattr(driver, method)(*args)
     elif rec.kind == "pdu":
         from .power.pdu import PduControl
         if rec.target not in rt.lab.pdus:

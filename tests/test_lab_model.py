@@ -268,7 +268,7 @@ def _single_problem(path):
     ("bad_ifname", "hosts.h1.ports.eth1;reboot", "not a valid interface name"),
     ("unknown_capability", "hosts.h1.capabilities[1]", "unknown capability 'bondng'; allowed: bonding"),
     ("unknown_platform", "switches.sw1.platform",
-     "unknown switch platform 'junos'; laghil has drivers for: linux, cumulus, sonic, eos, nxos, onyx"),
+     "unknown switch platform 'junos'; laghil has drivers for: linux, cumulus, sonic, eos, nxos, onyx, ovs"),
 ])
 def test_broken_lab(fixture, field, words):
     problem = _single_problem(BROKEN / f"{fixture}.yaml")

@@ -300,3 +300,36 @@ def test_a_rack_that_hangs_twice_is_an_error_with_nothing_left_running(rack, mon
     with pytest.raises(RackError, match="guest h2: no SSH before the boot timeout"):
         rack.up()
     assert killed == [100, 101, 102, 103, 104, 105]
+
+
+def test_the_ovs_rack_has_its_own_ports_and_runs_open_vswitch_on_its_switch(tmp_path, monkeypatch):
+    """labs/virtual-ovs.yaml: the virtual rack's cabling, its own SSH and cable
+    ports (both racks can be up at once), and the switch guest told to start
+    Open vSwitch (stage2.sh runs ovs.sh when PLATFORM=ovs); the hosts are not."""
+    monkeypatch.setenv("LAGHIL_STATE_DIR", str(tmp_path))
+    ovs, plain = Rack(load_lab("virtual-ovs"), log=lambda *_: None), Rack(load_lab("virtual"),
+                                                                       log=lambda *_: None)
+    assert [c.ends for c in ovs.lab.cables] == [c.ends for c in plain.lab.cables]
+    assert ovs.lab.switches["sw1"].platform == "ovs"
+    mine = {n.local_udp for p in ovs.plans.values() for n in p.nics}
+    theirs = {n.local_udp for p in plain.plans.values() for n in p.nics}
+    assert min(mine) >= 42000 and not mine & theirs
+    assert not {p.ssh_port for p in ovs.plans.values()} & {p.ssh_port for p in plain.plans.values()}
+    ovs._prepare_files()
+    env = {n: (ovs.guest_dir(n) / "node.env").read_text() for n in ovs.plans}
+    assert "PLATFORM=ovs" in env["sw1"] and (ovs.guest_dir("sw1") / "ovs.sh").exists()
+    assert "PLATFORM=\n" in env["h1"] and not (ovs.guest_dir("h1") / "ovs.sh").exists()
+    script = (ovs.guest_dir("sw1") / "ovs.sh").read_text()
+    # the guest's own database in its tmpfs /run, never the host's /etc/openvswitch
+    assert "/etc/openvswitch" not in script and "ovsdb-tool create $D/conf.db" in script
+
+
+def test_a_virtual_lab_switch_runs_linux_or_ovs(tmp_path):
+    from laghil.errors import LabError
+    text = (Path(__file__).resolve().parents[1] / "labs" / "virtual.yaml").read_text()
+    p = tmp_path / "v.yaml"
+    p.write_text(text.replace("platform: linux", "platform: eos"))
+    with pytest.raises(LabError, match=r"switches.sw1.platform: a virtual lab's switch is a "
+                                       r"guest running linux or ovs, not 'eos'"):
+        load_lab(str(p))
+

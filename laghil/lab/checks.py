@@ -167,6 +167,10 @@ def _check_fault(lab, add, loc, cable: Cable, fault: Fault):
             add(loc, f"pdu_outlet: outlet {fault.pdu}:{fault.outlet} is protected and "
                      "may never be switched off")
 
+# what a switch guest of the virtual rack can run (laghil.vlab: ovs.sh for Open vSwitch)
+VIRTUAL_SWITCH_PLATFORMS = ("linux", "ovs")
+
+
 def _check_virtual(lab, add):
     ssh_ports: dict[int, str] = {}
     for section in ("hosts", "switches"):
@@ -179,6 +183,11 @@ def _check_virtual(lab, add):
                 add((section, name, "management", "port"),
                     f"management port {mgmt.port} is already used by {ssh_ports[mgmt.port]}")
             ssh_ports.setdefault(mgmt.port, name)
+            if section == "switches" and node.platform not in VIRTUAL_SWITCH_PLATFORMS:
+                add((section, name, "platform"),
+                    f"a virtual lab's switch is a guest running {' or '.join(VIRTUAL_SWITCH_PLATFORMS)}"
+                    f", not {node.platform!r} (a NOS switch's virtual stand-in is its twin: "
+                    "--lab twin:<lab>)")
             for pname, port in node.ports.items():
                 missing = [f for f in ("mac", "speed") if getattr(port, f) is None]
                 if missing:

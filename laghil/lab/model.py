@@ -229,6 +229,9 @@ class VirtualSettings(_Model):
 
     memory_mb: Annotated[int, Field(ge=128)] = 1024
     cpus: Annotated[int, Field(ge=1)] = 1
+    # the first UDP port on 127.0.0.1 of the rack's cables (None: 41000, a twin
+    # 43000): racks with ranges of their own can be up at once
+    udp_base: Annotated[int, Field(ge=1024, le=65000)] | None = None
 
 
 class TwinInfo(_Model):

@@ -59,6 +59,9 @@ class Rack:
     def udp_base(self):
         """The first UDP port of the rack's cables on 127.0.0.1 (a twin's apart
         from the embedded rack's, so both may run)."""
+        own = getattr(getattr(self.lab, "virtual", None), "udp_base", None)
+        if own is not None:
+            return own
         return UDP_BASE + (TWIN_UDP_OFFSET if self.lab.twin is not None else 0)
 
     def _plan(self):
@@ -311,6 +314,7 @@ class Rack:
         _keygen(self.key_file, f"laghil-vlab-{self.lab.name}")
         pub = Path(str(self.key_file) + ".pub").read_text()
         stage2 = resources.files("laghil.vlab").joinpath("stage2.sh").read_bytes()
+        ovs = resources.files("laghil.vlab").joinpath("ovs.sh").read_bytes()
         known = []
         for name, plan in self.plans.items():
             g = self.guest_dir(name)
@@ -325,8 +329,12 @@ class Rack:
             (g / "stage2.sh").write_bytes(stage2)
             data_ports = " ".join(n.port for n in plan.nics + plan.mgmt_ports)
             mode = "internal" if plan.mgmt_nic is not None else "user"
+            sw = self.lab.switches.get(name)
+            platform = sw.platform if sw is not None else ""
+            if platform == "ovs":
+                (g / "ovs.sh").write_bytes(ovs)
             (g / "node.env").write_text(f"NODE={name}\nDATA_PORTS='{data_ports}'\n"
-                                        f"MGMT_MODE={mode}\n")
+                                        f"MGMT_MODE={mode}\nPLATFORM={platform}\n")
             (g / "mgmt.sh").write_text(self._mgmt_script(plan))
             lines = [f"{plan.mgmt_mac} {MGMT_NIC}"] + [f"{n.mac} {n.port}"
                                                       for n in plan.nics + plan.mgmt_ports]

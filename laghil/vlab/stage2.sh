@@ -32,5 +32,7 @@ if [ -x /usr/bin/sudo ] && ! grep -q '^laghil:' /etc/passwd; then
     chmod 440 /etc/sudoers.d/laghil || echo "stage2: the sudo account laghil was not made"
 fi
 /bin/sh $S/mgmt.sh || echo "stage2: management set-up failed ($S/mgmt.sh)"
+# a switch guest of `platform: ovs` runs Open vSwitch (its daemons log the failure)
+if [ "$PLATFORM" = ovs ]; then NODE=$NODE /bin/sh $S/ovs.sh || echo "stage2: Open vSwitch did not start ($S/ovs.sh)"; fi
 echo "laghil-guest-ready $NODE uptime $(cut -d' ' -f1 /proc/uptime) s"
 exec /usr/sbin/sshd -D -e -f $S/sshd_config

@@ -42,12 +42,15 @@ def check_cli_word(value, what):
 
 class SwitchRefused(SwitchError):
     """The platform refused a LAG operation; ``reason`` is its own text (the
-    kernel's extack, the NOS's error line), ``left`` what a check found left behind."""
+    kernel's extack, the NOS's error line), ``left`` what a check found left behind.
+    ``capability``: set when the platform lacks what was asked (a mode or option
+    it does not have at all, e.g. OVS's ``static_lag``), so a test skips naming it."""
 
-    def __init__(self, message, reason="", left=()):
+    def __init__(self, message, reason="", left=(), capability=None):
         super().__init__(message)
         self.reason = reason
         self.left = list(left)
+        self.capability = capability
 
 
 @dataclass(frozen=True)
