@@ -98,6 +98,18 @@ class Profile:
         return float(value)
 
 
+def profile_for_lab(lab):
+    """The profile a run on ``lab`` is judged with when none is named: the
+    lab's own (``profiles/<lab name>.yaml``, derived on it with `laghil profile
+    derive --lab NAME`), else ``default``. A lab whose platform is not the
+    default profile's (Open vSwitch instead of Linux bridging: its LACP and
+    bond switch-over are its own) gets its allowances from its own runs."""
+    name = getattr(lab, "name", None)
+    if name and (default_profiles_dir() / f"{name}.yaml").exists():
+        return name
+    return "default"
+
+
 def load_profile(name_or_path="default"):
     p = Path(name_or_path)
     if p.suffix not in (".yaml", ".yml") and "/" not in str(name_or_path):

@@ -275,3 +275,17 @@ def test_render_refuses_a_text_that_would_not_load_back():
     with pytest.raises((ValueError, yaml.YAMLError)):
         render(d, broken, ["h"])
 
+
+def test_a_lab_with_a_profile_of_its_own_is_judged_with_it(tmp_path, monkeypatch):
+    """`profiles/<lab>.yaml` (written by `laghil profile derive --lab NAME`) is
+    what a run on that lab is judged with when --profile names none; any other
+    lab keeps the default."""
+    from laghil.profile import default_profiles_dir, profile_for_lab
+    src = default_profiles_dir()
+    monkeypatch.setenv("LAGHIL_PROFILES_DIR", str(tmp_path))
+    (tmp_path / "default.yaml").write_text((src / "default.yaml").read_text())
+    assert profile_for_lab(load_lab("virtual-ovs")) == "default"
+    (tmp_path / "virtual-ovs.yaml").write_text((src / "default.yaml").read_text())
+    assert profile_for_lab(load_lab("virtual-ovs")) == "virtual-ovs"
+    assert profile_for_lab(load_lab("virtual")) == "default"
+
