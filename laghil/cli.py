@@ -238,13 +238,15 @@ def cmd_profile_derive(args):
     name = args.name or args.lab.replace(":", "-")
     base = load_profile(args.base)
     d = derive_profile(runs, args.lab, base, name, version=args.version,
-                       min_runs=args.min_runs, min_reps=args.min_reps)
+                       min_runs=args.min_runs, min_reps=args.min_reps, keep=tuple(args.keep))
     out = Path(args.output) if args.output else default_profiles_dir() / f"{name}.yaml"
     header = [f"laghil certification profile {name} v{args.version}, written by `laghil "
               f"profile derive --lab {args.lab}`", f"from {len(runs)} healthy run(s) on top of "
               f"{base.label} ({Path(base.source).name}): the base's comments are kept; every",
               "derived allowance's derivation is under `derivations`. Derive again rather than "
               "edit it."]
+    if args.keep:
+        header.append(f"Kept from {base.label}, not derived (--keep): {', '.join(args.keep)}.")
     text = render_profile(d, Path(base.source).read_text(), header)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(text)
@@ -329,6 +331,9 @@ def build_parser():
     c.add_argument("--version", type=int, default=1)
     c.add_argument("--min-runs", type=int, default=3, help="runs needed per case (at least 3)")
     c.add_argument("--min-reps", type=int, default=3, help="repetitions per run (at least 3)")
+    c.add_argument("--keep", action="append", default=[], metavar="KIND",
+                   help="an allowance kind (e.g. step_ms) kept from the base rather than derived "
+                        "(the runs have too few of its figures); repeatable, said in the profile")
     c.set_defaults(func=cmd_profile_derive)
 
     v = sub.add_parser("vlab", help="the embedded virtual rack")

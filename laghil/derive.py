@@ -305,10 +305,12 @@ def platform_of(runs, lab):
     return out
 
 
-def derive_profile(runs, lab, base, name, version=1, min_runs=MIN_RUNS, min_reps=MIN_REPS):
+def derive_profile(runs, lab, base, name, version=1, min_runs=MIN_RUNS, min_reps=MIN_REPS,
+                   keep=()):
     """The profile (a dict ready for YAML) derived from ``runs`` (RunResults of
     lab ``lab``) on top of ``base`` (a Profile: thresholds and other sections
     are kept; its allowances are the fallback for what the runs did not judge).
+    ``keep``: allowance kinds taken from ``base`` as they are, not derived.
     DeriveError naming every case that lacks runs or repetitions, or when the
     runs are of another lab."""
     if not runs:
@@ -318,7 +320,13 @@ def derive_profile(runs, lab, base, name, version=1, min_runs=MIN_RUNS, min_reps
     if other:
         raise DeriveError(f"runs of lab(s) {', '.join(map(str, other))} given to derive lab "
                           f"{lab!r}: a profile is derived from its own lab's runs")
-    samples = collect(runs)
+    from .measure.figures import ALLOWANCE_LABELS
+    kinds = [k for _, k in ALLOWANCE_LABELS]
+    unknown = sorted(set(keep) - set(kinds))
+    if unknown:
+        raise DeriveError(f"--keep {', '.join(unknown)}: not an allowance kind "
+                          f"({', '.join(kinds)})")
+    samples = {k: v for k, v in collect(runs).items() if k[0] not in keep}
     problems = []
     if len(runs) < min_runs:
         problems.append(f"{len(runs)} run(s) of the {min_runs} needed")

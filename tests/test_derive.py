@@ -87,6 +87,21 @@ def test_refused_below_three_runs_of_three_repetitions_naming_each_case():
     assert f"failback_ms {KEY}: 2 run(s)" in text
 
 
+def test_a_kind_kept_from_the_base_is_neither_derived_nor_required():
+    """--keep step_ms: the runs' few step figures neither refuse the derivation
+    nor set the allowance; the base's is kept as it is (an unknown kind refused)."""
+    runs = [_run(i, [_fig("T_gap", r), _fig("step", [9.0, 9.0], kind="step_ms")])
+            for i, r in enumerate(HEALTHY)]
+    base = load_profile("default")
+    with pytest.raises(dv.DeriveError, match=f"step_ms {KEY}: 6 repetition"):
+        dv.derive_profile(runs, "rack3", base, "rack3")
+    d = dv.derive_profile(runs, "rack3", base, "rack3", keep=("step_ms",))
+    assert d["allowances"]["step_ms"] == base.allowances["step_ms"]
+    assert "step_ms" not in d["derivations"] and KEY in d["derivations"]["switchover_ms"]
+    with pytest.raises(dv.DeriveError, match="--keep step: not an allowance kind"):
+        dv.derive_profile(runs, "rack3", base, "rack3", keep=("step",))
+
+
 def test_runs_of_another_lab_are_refused():
     runs = [_run(i, [_fig("T_gap", r)], lab="virtual") for i, r in enumerate(HEALTHY)]
     with pytest.raises(dv.DeriveError, match="runs of lab.*virtual.*given to derive lab 'rack3'"):
