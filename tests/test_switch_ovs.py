@@ -268,7 +268,13 @@ def test_a_port_or_bridge_laghil_did_not_make_is_refused_before_any_change():
     # a member already in someone's bridge: the LAG is not made
     node = OvsNode({"swp3": {"bridge": "br-prod", "ifaces": ["swp3"], "mine": False}},
                    {"br-prod": False})
-    with pytest.raises(SwitchError, match="swp3 is already an OVS port \\(bridge br-prod\\)"):
+    with pytest.raises(SwitchError, match="swp3 is already in OVS \\(port swp3, bridge br-prod\\)"):
+        OvsSwitch(node).lag_create("lglag2", ["swp3", "swp4"], "lacp", defer=lambda f: None)
+    assert not [c for c in node.cmds if MUTATING.search(c)]
+    # ... or an interface of someone's bond
+    node = OvsNode({"bond-prod": {"bridge": "br-prod", "ifaces": ["swp3", "swp4"], "mine": False}},
+                   {"br-prod": False})
+    with pytest.raises(SwitchError, match="swp3 is already in OVS \\(port bond-prod, bridge br-prod\\)"):
         OvsSwitch(node).lag_create("lglag2", ["swp3", "swp4"], "lacp", defer=lambda f: None)
     assert not [c for c in node.cmds if MUTATING.search(c)]
 

@@ -321,10 +321,12 @@ class OvsSwitch(LinuxSwitch):
                                 "unsupported option: min_links", capability="min_links")
         hold = self.hold_bridge(name)
         have, bridges = self._ports(), self._bridges()
+        owner = {i: row for row in have.values() for i in row["iface_names"]}
         for what in (name, *ports):
-            if what in have:
-                raise SwitchError(f"switch {self.node.name}: {what} is already an OVS port "
-                                  f"(bridge {have[what].get('bridge')}): left alone")
+            row = have.get(what) or owner.get(what)
+            if row is not None:
+                raise SwitchError(f"switch {self.node.name}: {what} is already in OVS (port "
+                                  f"{row['name']}, bridge {row.get('bridge')}): left alone")
         if hold in bridges:
             raise SwitchError(f"switch {self.node.name}: bridge {hold} exists: left alone")
         bond_mode, lacp, other = BOND_MODES[mode]
