@@ -274,7 +274,8 @@ def test_a_port_or_bridge_laghil_did_not_make_is_refused_before_any_change():
     # ... or an interface of someone's bond
     node = OvsNode({"bond-prod": {"bridge": "br-prod", "ifaces": ["swp3", "swp4"], "mine": False}},
                    {"br-prod": False})
-    with pytest.raises(SwitchError, match="swp3 is already in OVS \\(port bond-prod, bridge br-prod\\)"):
+    with pytest.raises(SwitchError,
+                       match="swp3 is already in OVS \\(port bond-prod, bridge br-prod\\)"):
         OvsSwitch(node).lag_create("lglag2", ["swp3", "swp4"], "lacp", defer=lambda f: None)
     assert not [c for c in node.cmds if MUTATING.search(c)]
 
