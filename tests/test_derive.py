@@ -304,3 +304,29 @@ def test_a_lab_with_a_profile_of_its_own_is_judged_with_it(tmp_path, monkeypatch
     assert profile_for_lab(load_lab("virtual-ovs")) == "virtual-ovs"
     assert profile_for_lab(load_lab("virtual")) == "default"
 
+
+def test_a_run_judged_with_its_labs_own_profile_records_that_profile(pytester, tmp_path,
+                                                                     monkeypatch):
+    """No --profile on a lab with a profile of its own: the run goes on (no
+    'another platform's profile' stop) and results.json names that profile."""
+    from laghil.profile import default_profiles_dir
+    from test_plugin import PLUGINS
+    src = (default_profiles_dir() / "default.yaml").read_text()
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "default.yaml").write_text(src)
+    own = src.replace("name: default\n", "name: tiny\n", 1).replace("  lab: virtual\n",
+                                                                      "  lab: tiny\n", 1)
+    assert own != src and "name: tiny" in own and "lab: tiny" in own
+    (profiles / "tiny.yaml").write_text(own)
+    monkeypatch.setenv("LAGHIL_PROFILES_DIR", str(profiles))
+    monkeypatch.setenv("LAGHIL_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("LAGHIL_STATE_DIR", str(tmp_path / "state"))
+    lab = pytester.makefile(".yaml", tiny=PHYSICAL_LAB)
+    pytester.makepyfile(test_inner="def test_uses_lab(lab, profile):\n"
+                                   "    assert profile.name == 'tiny'\n")
+    r = pytester.runpytest_inprocess(*PLUGINS, "--lab", str(lab), "-rA")
+    r.assert_outcomes(passed=1)
+    (res,) = (tmp_path / "reports").glob("*/results.json")
+    assert json.loads(res.read_text())["profile"] == "tiny"
+
