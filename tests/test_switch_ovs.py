@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from fake_iproute import FakeNode, cap
+from test_switch_linux import _mutators
 from laghil.drivers.switch import DRIVERS, OvsSwitch, SwitchError, SwitchRefused
 from laghil.drivers.switch.base import IN_USE
 from laghil.drivers.switch.ovs import (fdb_entries, lacp_state_bits, offload_from_flows,
@@ -221,12 +222,6 @@ CALLS = {
                              {"lglag1-hold": True, "lgbr0": True}),
     "bridge_member_add": (("lgbr0", "swp3"), {"vlans": [100]}, {}, {"lgbr0": True}),
 }
-
-
-def _mutators(cls):
-    import inspect
-    return sorted(n for n, f in inspect.getmembers(cls, inspect.isfunction)
-                  if not n.startswith("_") and "defer" in inspect.signature(f).parameters)
 
 
 def test_every_mutating_method_is_in_the_contract():

@@ -24,7 +24,7 @@ from ...names import check_ifname, qif
 from ...undo_actions import check_mac
 from ...parsing import parser
 from .base import IN_USE, LagMember, MadeLag, OffloadEvidence, SwitchError, SwitchLag, SwitchRefused
-from .linux import LinuxSwitch, parse_uptime_mark
+from .linux import LinuxSwitch, _vid, parse_uptime_mark
 
 MARK = "external_ids:laghil=made"
 # LACP port state words of `ovs-appctl lacp/show` (lib/lacp.c ds_put_lacp_state), as 802.1AX bits
@@ -665,13 +665,6 @@ def _park_vlan(bridge, ports):
             raise SwitchError(f"{bridge}: port {name} carries VLAN {PARK_VLAN}, where a LAG out "
                               "of the domain would be parked")
     return PARK_VLAN
-
-
-def _vid(v):
-    v = int(v)
-    if not 1 <= v <= 4094:
-        raise SwitchError(f"VLAN id {v} out of 1..4094")
-    return v
 
 
 def _vlan_words(row):
