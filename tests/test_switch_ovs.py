@@ -190,8 +190,6 @@ class OvsNode:
             out = self._doc(["name", "external_ids"],
                             [[b, ["map", [["laghil", "made"]] if mine else []]]
                              for b, mine in self.bridges.items()])
-        elif m := re.search(r"--columns=_uuid list (Interface|Port) '?([\w-]+)'?$", cmd):
-            out = self._doc(["_uuid"], [[["uuid", f"{m.group(1)[0].lower()}-{m.group(2)}"]]])
         return SimpleNamespace(node=self.name, command=cmd, rc=0, stdout=out, stderr="")
 
 

@@ -44,18 +44,6 @@ BOND_MODES = {"lacp": ("balance-tcp", "active", {}),
 
 
 # ------------------------------------------------------------------ parsers
-def _blocks(text, head):
-    """[(key, [line])]: the text cut at lines matching ``head`` (a regex with one group)."""
-    out = []
-    for line in text.splitlines():
-        m = re.match(head, line)
-        if m:
-            out.append((m.group(1), []))
-        elif out:
-            out[-1][1].append(line)
-    return out
-
-
 def _fields(lines):
     """{key: value} of "  key: value" lines (the first of each key)."""
     out = {}
@@ -108,23 +96,27 @@ def lacp_state_bits(words):
 def parse_lacp_show(text):
     """``ovs-appctl lacp/show <bond>`` -> {"status", "sys_id", "lacp_time",
     "members": {iface: {"status", "actor_state", "partner_state", "partner_sys_id"}}}."""
-    blocks = _blocks(text, r"^(?:member|slave): (\S+): .*$")
-    head_lines = text.split("\nmember:")[0].split("\nslave:")[0].splitlines()
-    f = _fields(head_lines)
-    if "sys_id" not in f:
-        raise SwitchError("no sys_id line (LACP not configured on this port?)")
-    members = {}
+    head, blocks = [], {}       # the LACP object's lines; member -> (status, its lines)
     for line in text.splitlines():
         m = re.match(r"^(?:member|slave): (\S+): (.*)$", line)
         if m:
-            members[m.group(1)] = {"status": m.group(2).strip()}
-    for name, lines in blocks:
+            blocks[m.group(1)] = (m.group(2).strip(), [])
+        elif blocks:
+            blocks[next(reversed(blocks))][1].append(line)
+        else:
+            head.append(line)
+    f = _fields(head)
+    if "sys_id" not in f:
+        raise SwitchError("no sys_id line (LACP not configured on this port?)")
+    members = {}
+    for name, (status, lines) in blocks.items():
         mf = _fields(lines)
-        members[name].update({
+        members[name] = {
+            "status": status,
             "may_enable": mf.get("may_enable") == "true",
             "actor_state": lacp_state_bits(mf.get("actor state", "")),
             "partner_state": lacp_state_bits(mf.get("partner state", "")),
-            "partner_sys_id": (mf.get("partner sys_id") or "").lower() or None})
+            "partner_sys_id": (mf.get("partner sys_id") or "").lower() or None}
     return {"status": f.get("status"), "sys_id": f["sys_id"].lower(),
             "lacp_time": f.get("lacp_time"), "members": members}
 
@@ -169,6 +161,12 @@ def parse_vsctl_list(text):
     ["uuid", u] the uuid."""
     doc = json.loads(text)
     return [{h: _ovsdb_value(v) for h, v in zip(doc["headings"], row)} for row in doc["data"]]
+
+
+def _set(v):
+    """An OVSDB set column as a list: ``--format=json`` prints a set of one
+    element as the bare element (``interfaces``, ``trunks``, ``ports``)."""
+    return [] if v is None else v if isinstance(v, list) else [v]
 
 
 def _ovsdb_value(v):
@@ -263,11 +261,6 @@ class OvsSwitch(LinuxSwitch):
     def vsctl(self, *args, check=True):
         return self.node.run("ovs-vsctl --timeout=10 " + " ".join(args), check=check)
 
-    def _list(self, table, *records, columns=None):
-        cols = f" --columns={','.join(columns)}" if columns else ""
-        recs = " ".join(qif(r) for r in records)
-        return parse_vsctl_list(self.vsctl(f"--format=json{cols} list {table} {recs}").stdout)
-
     def _ports(self):
         """{port name: row} of every OVS Port, with its bridge (one round trip)."""
         out = self.vsctl(
@@ -279,18 +272,20 @@ class OvsSwitch(LinuxSwitch):
         ports = {p["_uuid"]: p for p in parse_vsctl_list(p_text)}
         ifaces = {i["_uuid"]: i["name"] for i in parse_vsctl_list(i_text)}
         for br in parse_vsctl_list(b_text):
-            for u in br["ports"] if isinstance(br["ports"], list) else [br["ports"]]:
+            for u in _set(br["ports"]):
                 if u in ports:
                     ports[u]["bridge"] = br["name"]
         out = {}
         for p in ports.values():
-            ifs = p["interfaces"] if isinstance(p["interfaces"], list) else [p["interfaces"]]
-            p["iface_names"] = [ifaces[i] for i in ifs if i in ifaces]
+            # interface name -> its record's uuid, in the port's order
+            p["iface_uuids"] = {ifaces[i]: i for i in _set(p["interfaces"]) if i in ifaces}
+            p["iface_names"] = list(p["iface_uuids"])
             out[p["name"]] = p
         return out
 
     def _bridges(self):
-        return {b["name"]: b for b in self._list("Bridge", columns=["name", "external_ids"])}
+        out = self.vsctl("--format=json --columns=name,external_ids list Bridge").stdout
+        return {b["name"]: b for b in parse_vsctl_list(out)}
 
     def _refuse_unless_ours(self, what, row):
         if (row.get("external_ids") or {}).get("laghil") != "made":
@@ -367,21 +362,19 @@ class OvsSwitch(LinuxSwitch):
         member is read from its LACP state, else from its link."""
         out = self.node.run(
             f"ovs-appctl bond/show {qif(name)} 2>&1; echo @@LACP; "
-            f"ovs-appctl lacp/show {qif(name)} 2>/dev/null; echo @@LINKS; "
-            f"ovs-vsctl --format=json --columns=name,link_state list Interface; echo @@PORT; "
-            f"ovs-vsctl --format=json --columns=name,interfaces list Port {qif(name)}; echo @@IF; "
-            f"ovs-vsctl --format=json --columns=_uuid,name list Interface").stdout
+            f"ovs-appctl lacp/show {qif(name)} 2>/dev/null; echo @@IF; "
+            f"ovs-vsctl --format=json --columns=_uuid,name,link_state list Interface; echo @@PORT; "
+            f"ovs-vsctl --format=json --columns=name,interfaces list Port {qif(name)}").stdout
         bond_text, _, rest = out.partition("@@LACP")
-        lacp_text, _, rest = rest.partition("@@LINKS")
-        links_text, _, rest = rest.partition("@@PORT")
-        port_text, _, if_text = rest.partition("@@IF")
+        lacp_text, _, rest = rest.partition("@@IF")
+        if_text, _, port_text = rest.partition("@@PORT")
         lacp = parse_lacp_show(lacp_text) if lacp_text.strip() else None
-        links = {r["name"]: r["link_state"] for r in parse_vsctl_list(links_text)}
+        ifaces = parse_vsctl_list(if_text)
+        links = {r["name"]: r["link_state"] for r in ifaces}
         if "no such bond" in bond_text:
-            ifaces = {i["_uuid"]: i["name"] for i in parse_vsctl_list(if_text)}
+            names = {r["_uuid"]: r["name"] for r in ifaces}
             row = parse_vsctl_list(port_text)[0]
-            uu = row["interfaces"] if isinstance(row["interfaces"], list) else [row["interfaces"]]
-            bond = one_interface_port([ifaces[u] for u in uu], lacp, links)
+            bond = one_interface_port([names[u] for u in _set(row["interfaces"])], lacp, links)
         else:
             bond = parse_bond_show(bond_text)
         return bond, lacp, links
@@ -415,13 +408,8 @@ class OvsSwitch(LinuxSwitch):
                 capability="lag_member_removal")
         undo = self._undo("ovs_iface_add", [name, port], f"{port} back into {name}")
         defer(undo)
-        u = self._iface_uuid(port)
-        self.vsctl(f"-- remove Port {qif(name)} interfaces {u}")
+        self.vsctl(f"-- remove Port {qif(name)} interfaces {have[name]['iface_uuids'][port]}")
         return undo
-
-    def _iface_uuid(self, port):
-        rows = self._list("Interface", port, columns=["_uuid"])
-        return rows[0]["_uuid"]
 
     def ovs_iface_add(self, name, port):
         """Interface ``port`` into OVS port ``name`` (idempotent)."""
@@ -434,10 +422,9 @@ class OvsSwitch(LinuxSwitch):
 
     def ovs_iface_del(self, name, port):
         """Interface ``port`` out of OVS port ``name`` (idempotent)."""
-        have = self._ports()
-        if port not in have.get(name, {}).get("iface_names", []):
-            return
-        self.vsctl(f"-- remove Port {qif(name)} interfaces {self._iface_uuid(port)}")
+        u = self._ports().get(name, {}).get("iface_uuids", {}).get(port)
+        if u is not None:
+            self.vsctl(f"-- remove Port {qif(name)} interfaces {u}")
 
     def lag_member_add(self, name, port, *, defer):
         self._port(port)
@@ -484,15 +471,15 @@ class OvsSwitch(LinuxSwitch):
             cmd.append(f"-- add-port {qif(name)} {qif(m)} {vopts} {MARK}")
         self.vsctl(" ".join(cmd))
         for m in moves:
-            self._move(m, self.hold_bridge(m), name, vopts)
+            self._move(have[m], self.hold_bridge(m), name, vopts)
         self.node.run(f"ip link set dev {qif(name)} up")
 
-    def _move(self, port, src, dst, vopts=""):
-        """OVS port ``port`` from bridge ``src`` to ``dst``, its record kept (one
-        transaction)."""
-        u = self._list("Port", port, columns=["_uuid"])[0]["_uuid"]
+    def _move(self, row, src, dst, vopts=""):
+        """OVS port ``row`` (a :meth:`_ports` row) from bridge ``src`` to ``dst``,
+        its record kept (one transaction)."""
+        u = row["_uuid"]
         self.vsctl(f"-- remove Bridge {qif(src)} ports {u} -- add Bridge {qif(dst)} ports {u}"
-                   + (f" -- set Port {qif(port)} {vopts}" if vopts else ""))
+                   + (f" -- set Port {qif(row['name'])} {vopts}" if vopts else ""))
 
     def ovs_bridge_remove(self, name, moved):
         """Undo of :meth:`bridge_create` (idempotent): the LAGs ``moved`` in go
@@ -504,7 +491,7 @@ class OvsSwitch(LinuxSwitch):
         self._refuse_unless_ours(f"OVS bridge {name}", bridges[name])
         for m in moved:
             if have.get(m, {}).get("bridge") == name and self.hold_bridge(m) in bridges:
-                self._move(m, name, self.hold_bridge(m))
+                self._move(have[m], name, self.hold_bridge(m))
                 self.vsctl(f"-- clear Port {qif(m)} tag trunks vlan_mode")
         self.vsctl(f"-- --if-exists del-br {qif(name)}")
 
@@ -639,7 +626,7 @@ class OvsSwitch(LinuxSwitch):
         return (parse_uptime_mark(out[0]), int(out[1].strip()) if len(out) > 1 else 0)
 
     def kernel_faults(self, since):
-        t, offset = since if isinstance(since, tuple) else (since, 0)
+        t, offset = since           # log_mark's (dmesg clock, vswitchd log size)
         out = self.node.run(f"dmesg; echo @@OVS; tail -c +{int(offset) + 1} "
                             "/var/log/openvswitch/ovs-vswitchd.log").stdout
         kernel, _, ovs = out.partition("@@OVS")
@@ -660,8 +647,7 @@ def _park_vlan(bridge, ports):
     for name, row in ports.items():
         if row.get("bridge") != bridge:
             continue
-        trunks = row.get("trunks") if isinstance(row.get("trunks"), list) else [row.get("trunks")]
-        if row.get("tag") == PARK_VLAN or PARK_VLAN in trunks:
+        if row.get("tag") == PARK_VLAN or PARK_VLAN in _set(row.get("trunks")):
             raise SwitchError(f"{bridge}: port {name} carries VLAN {PARK_VLAN}, where a LAG out "
                               "of the domain would be parked")
     return PARK_VLAN
@@ -669,11 +655,10 @@ def _park_vlan(bridge, ports):
 
 def _vlan_words(row):
     """A port's VLAN settings as journal words: [] or [vlan_mode, tag, vid...]."""
-    mode, tag, trunks = row.get("vlan_mode"), row.get("tag"), row.get("trunks")
-    trunks = trunks if isinstance(trunks, list) else [trunks]
-    if not mode or mode == []:
+    mode, tag = row.get("vlan_mode"), row.get("tag")
+    if not mode:
         return []
-    return [mode, str(tag if tag not in (None, []) else 0), *[str(t) for t in trunks if t != []]]
+    return [mode, str(tag if tag not in (None, []) else 0), *map(str, _set(row.get("trunks")))]
 
 
 def _vopts(words):
