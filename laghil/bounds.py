@@ -15,7 +15,14 @@ The configuration part is what the protocol needs to see a failure and act
   (``missed_max`` + 1);
 * fail-back: the same with ``updelay`` / ``delay_up``;
 * RoCE over the LAG: the LAG's bound plus one RC local ACK timeout
-  (4.096 us x 2^timeout), after which the requester resends.
+  (4.096 us x 2^timeout), after which the requester resends;
+* a member pulled by its own admin-down (``ip link set down``, the
+  ``link_down`` method): the kernel holds RTNL through the NIC driver's stop,
+  and neither a bond's monitor (its commit takes RTNL) nor teamd (its
+  netlink requests wait for it) can finish a switch-over the stop has begun
+  before the command returns. The bound is then the later of the
+  configuration's and "the admin-down returned" + 1/R + the switch-over
+  allowance (:func:`later_of_admin_down`), with the measured return instant.
 
 The allowance is the platform's: how long the rest takes on healthy hardware
 (scheduling, the driver's switch-over, the probe's own jitter). A profile sets
@@ -101,28 +108,53 @@ def linkdown_terms(profile, driver=""):
     return ((f"link-down allowance of {driver or 'the NIC'} ({profile.label})", ms),) if ms else ()
 
 
-def gap_bound(case, profile, resolution_ms, driver=""):
+ADMIN_DOWN = "member admin-down returned (RTNL held through the NIC's stop)"
+
+
+def later_of_admin_down(bound, admin_down_ms):
+    """``bound``, or where the member was pulled by its own admin-down that
+    returned ``admin_down_ms`` after the fault instant (None: another method),
+    the same bound with the detection part (configuration, link-down allowance)
+    replaced by that instant, whichever is later: a switch-over not finished
+    before the command took RTNL waits for it (physical racks: the carrier
+    only drops inside the driver's stop, so every switch-over waits)."""
+    if not admin_down_ms:
+        return bound
+    rest = tuple((k, v) for k, v in bound.terms
+                 if k == "1/R" or "allowance (" in k and not k.startswith("link-down"))
+    alt = Bound(bound.figure, ((ADMIN_DOWN, float(admin_down_ms)),) + rest)
+    return alt if alt.ms > bound.ms else bound
+
+
+def gap_bound(case, profile, resolution_ms, driver="", admin_down_ms=None):
     """T_gap of a member pull under a probe of ``resolution_ms`` (1/R);
-    ``driver``: the pulled member's NIC driver (its link-down allowance)."""
-    return Bound("T_gap", detect_terms(case.kind, case.options) + linkdown_terms(profile, driver)
-                 + (("1/R", resolution_ms), _allowance(profile, "switchover_ms", case.key,
-                                                          "switch-over")))
+    ``driver``: the pulled member's NIC driver (its link-down allowance);
+    ``admin_down_ms``: see :func:`later_of_admin_down`."""
+    return later_of_admin_down(Bound(
+        "T_gap", detect_terms(case.kind, case.options) + linkdown_terms(profile, driver)
+        + (("1/R", resolution_ms), _allowance(profile, "switchover_ms", case.key,
+                                              "switch-over"))), admin_down_ms)
 
 
-def loss_bound(case, profile, resolution_ms, driver=""):
+def loss_bound(case, profile, resolution_ms, driver="", admin_down_ms=None):
     """T_loss over the whole trial: what the failover and the fail-back may each lose."""
-    return Bound("T_loss", detect_terms(case.kind, case.options) + linkdown_terms(profile, driver)
-                 + up_terms(case.kind, case.options)
-                 + (("1/R", resolution_ms),
-                    _allowance(profile, "switchover_ms", case.key, "switch-over"),
-                    _allowance(profile, "failback_ms", case.key, "fail-back")))
+    up = up_terms(case.kind, case.options)
+    b = Bound("T_loss", detect_terms(case.kind, case.options) + linkdown_terms(profile, driver)
+              + up + (("1/R", resolution_ms),
+                      _allowance(profile, "switchover_ms", case.key, "switch-over"),
+                      _allowance(profile, "failback_ms", case.key, "fail-back")))
+    if not admin_down_ms:
+        return b
+    alt = later_of_admin_down(b, admin_down_ms)
+    return Bound(alt.figure, alt.terms[:1] + up + alt.terms[1:]) if alt is not b else b
 
 
-def detection_bound(case, profile, driver=""):
+def detection_bound(case, profile, driver="", admin_down_ms=None):
     """The kernel's 'link status definitely down' after the fault instant."""
-    return Bound("detection latency", detect_terms(case.kind, case.options)
-                 + linkdown_terms(profile, driver)
-                 + (_allowance(profile, "detect_ms", case.key, "detection"),))
+    return later_of_admin_down(Bound(
+        "detection latency", detect_terms(case.kind, case.options)
+        + linkdown_terms(profile, driver)
+        + (_allowance(profile, "detect_ms", case.key, "detection"),)), admin_down_ms)
 
 
 def failback_delay_bound(case, profile, driver=""):
@@ -144,10 +176,12 @@ def reversion_bound(case, profile, resolution_ms):
                                                           "fail-back")))
 
 
-def rc_gap_bound(case, profile, resolution_ms, timeout, driver=""):
+def rc_gap_bound(case, profile, resolution_ms, timeout, driver="", admin_down_ms=None):
     """RDMA T_gap of RC QPs over the LAG: the LAG's bound plus one local ACK timeout."""
-    return Bound("RDMA T_gap", detect_terms(case.kind, case.options)
-                 + linkdown_terms(profile, driver)
-                 + (("1/R", resolution_ms),
-                    (f"ACK timeout 4.096 us x 2^{timeout}", 4.096e-3 * 2 ** timeout),
-                    _allowance(profile, "rc_switchover_ms", case.key, "RC switch-over")))
+    ack = (f"ACK timeout 4.096 us x 2^{timeout}", 4.096e-3 * 2 ** timeout)
+    b = Bound("RDMA T_gap", detect_terms(case.kind, case.options)
+              + linkdown_terms(profile, driver)
+              + (("1/R", resolution_ms), ack,
+                 _allowance(profile, "rc_switchover_ms", case.key, "RC switch-over")))
+    alt = later_of_admin_down(b, admin_down_ms)
+    return Bound(alt.figure, alt.terms[:2] + (ack,) + alt.terms[2:]) if alt is not b else b

@@ -307,3 +307,39 @@ def test_a_sender_slip_inside_the_outage_is_added_to_t_gap():
     assert t.reversion_ms == 0.0          # no outage at the restore: no slip counted
     res.sender["late_events"] = [{"t": T0 + 1.203, "late_ms": 4.0}]    # within the catch-up
     assert t.gap_ms == pytest.approx(12.0)
+
+
+def test_a_link_down_pulls_admin_down_return_bounds_its_figures():
+    """A team on the twin's igb (3 repetitions pulled by link_down): one switched
+    only when the admin-down returned 766 ms after the fault. Judged against
+    that instant (the later of it and the configuration's bound), and shown
+    beside the figures; the same trials from another method are judged as before."""
+    from types import SimpleNamespace
+
+    from laghil.bounds import ADMIN_DOWN
+    from laghil.cases import team
+    from laghil.measure.failover import FailoverTrial
+    from laghil.measure.figures import failover_figures
+    from laghil.profile import load_profile
+
+    def trial(missing, held):
+        f = flow(n=4000, rate=500.0, missing=range(1000, 1000 + missing))
+        res = SimpleNamespace(sender={}, achieved_known_pps=500.0, rate_pps=500.0, flows=[f])
+        return FailoverTrial("ens1f1np1", "c", "link_down", res, T0 + 2.0, T0 + 5.0,
+                             an.lag_outage([f], 500.0, T0 + 2.0, (0.5, 3.0)),
+                             an.reversion([f], T0 + 5.0, 500.0), member_driver="igb",
+                             admin_down_ms=held)
+    prof = load_profile("default")
+    case = team("activebackup", via="switch")
+    figs = failover_figures([trial(12, 612.0), trial(383, 790.0), trial(15, 820.0)], prof,
+                            case=case, what="link_down")
+    assert figs.gap.value == pytest.approx(766.0)
+    assert figs.gap.bound is not None and ADMIN_DOWN in figs.gap.basis
+    assert figs.gap.threshold > 820 and figs.gap.verdict == "pass", figs.gap.basis
+    returned = next(m for m in figs.more if m.name == "member admin-down returned")
+    assert returned.value == 820.0 and returned.repetitions == [612.0, 790.0, 820.0]
+    # the same outage under a pull that holds nothing: igb's 650 ms allowance only, fails
+    plain = failover_figures([trial(12, None), trial(383, None), trial(15, None)], prof,
+                             case=case, what="virtual_pull")
+    assert plain.gap.verdict == "fail" and ADMIN_DOWN not in plain.gap.basis
+    assert not any(m.name == "member admin-down returned" for m in plain.more)

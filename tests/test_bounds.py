@@ -161,3 +161,38 @@ def test_a_negative_control_is_seeded_past_what_the_members_driver_is_allowed():
     igb = seed("igb")
     bound = gap_bound(case, prof, 1.0, "igb").ms
     assert igb >= 2.5 * bound and igb % 50 == 0 and igb > 1000, (igb, bound)
+
+
+def test_a_member_admin_down_bounds_a_switch_over_by_when_it_returned():
+    """The link_down pull holds RTNL through the NIC's stop: a team on the
+    twin's igb switched 20 ms after the carrier in 3 of 5 repetitions and only
+    once the admin-down returned (400-880 ms) in the others. The bound is the
+    later of the configuration's and that instant + 1/R + the switch-over
+    allowance; without an admin-down (None, 0) nothing changes."""
+    from laghil.bounds import ADMIN_DOWN, loss_bound
+    t = team("activebackup")
+    base = gap_bound(t, PROFILE, 2.0)
+    for none in (None, 0):
+        assert gap_bound(t, PROFILE, 2.0, admin_down_ms=none) == base
+    ab = bond("active-backup", miimon=10, primary=0)                 # 10 + 2 + 30
+    assert gap_bound(ab, PROFILE, 2.0, admin_down_ms=5.0) == gap_bound(ab, PROFILE, 2.0)
+    held = gap_bound(t, PROFILE, 2.0, "igb", admin_down_ms=812.0)
+    assert held.inputs == {ADMIN_DOWN: 812.0, "1/R": 2.0,
+                           f"switch-over allowance ({PROFILE.label})": 30.0}
+    assert held.ms == 844.0
+    # the shipped profile: igb's link-down allowance is replaced, not added to
+    shipped = load_profile("default")
+    plain = gap_bound(t, shipped, 2.0, "igb")
+    assert gap_bound(t, shipped, 2.0, "igb", admin_down_ms=plain.ms - 100) == plain
+    later = gap_bound(t, shipped, 2.0, "igb", admin_down_ms=900.0)
+    assert not any(k.startswith("link-down") for k in later.inputs) and later.ms > 900
+    # T_loss keeps the fail-back's terms, RDMA its ACK timeout, detection its allowance
+    slow_up = bond("active-backup", miimon=10, updelay=50, primary=0)
+    loss = loss_bound(slow_up, PROFILE, 1.0, admin_down_ms=600.0)
+    assert loss.inputs["updelay"] == 50 and loss.inputs[ADMIN_DOWN] == 600
+    assert loss.ms == 600 + 10 + 50 + 1 + 30 + 200
+    rc = rc_gap_bound(slow_up, PROFILE, 5.0, 14, admin_down_ms=600.0)
+    assert rc.inputs["ACK timeout 4.096 us x 2^14"] == pytest.approx(67.108864)
+    assert rc.ms == pytest.approx(600 + 5 + 67.108864 + 40)
+    det = detection_bound(slow_up, PROFILE, admin_down_ms=600.0)
+    assert det.formula == f"{ADMIN_DOWN} + detection allowance ({PROFILE.label})"

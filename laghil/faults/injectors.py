@@ -30,6 +30,9 @@ class FaultInjector:
 
     kind = "fault"
     dark = ()
+    # a member's own admin-down: how long after the fault instant the command
+    # returned (ms; RTNL was held until then), None for other methods
+    admin_down_ms = None
 
     def __init__(self, rt, label):
         self.rt = rt
@@ -136,6 +139,10 @@ class HostLinkDown(FaultInjector):
             t = self.rt.rack.set_port(self.host, self.port, False)
             self.rt.rack.set_port(*self.far, False)
         self.rt.node(self.host).run(f"ip link set dev {qif(self.port)} down")
+        # the kernel held RTNL through the driver's stop until about now: no
+        # switch-over needing it finished before (laghil.bounds.later_of_admin_down);
+        # the controller's instant, late by at most the reply's way back
+        self.admin_down_ms = (time.time() - t) * 1e3
         return t
 
     def _revert(self):

@@ -59,6 +59,7 @@ class FailoverTrial:
     back_latency: object = None
     back_event: str = ""
     member_driver: str = ""         # the pulled member's kernel driver (its PHY's link-up time)
+    admin_down_ms: float = None     # link_down: the admin-down returned this long after the fault
     active_before: str = None
     active_during: str = None
     active_after: str = None
@@ -168,6 +169,19 @@ def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, 
         member = before
     c0 = read_counters(sender, members)[1]
     drivers = member_drivers(sender, members)
+
+    def injector(m):
+        how = method or pull_method(cables[m], rt.rack is not None)
+        return (make_fault(rt, cables[m], sender.name) if make_fault is not None
+                else injector_for(rt, cables[m].name, how, at=sender.name))
+    # every candidate's injector made (and its refusals checked: the management
+    # port, a switch port outside the lab file) before the traffic: on a node
+    # busy sending, those reads took 0.8-1.5 s and pushed the fault past its
+    # instant (the twin's team loadbalance, whose pulled member is chosen by
+    # the counters after the hold: every trial invalid)
+    if member is not None and member not in cables:
+        raise FailoverError(f"{sender.name}: {member!r} is not a member of {lag.name} {members}")
+    faults = {m: injector(m) for m in ([member] if member is not None else members)}
     duration_s = hold_s + slack_s + down_s + after_s
     if make_probe is not None:
         probe = make_probe(duration_s)
@@ -181,13 +195,9 @@ def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, 
     if member is None:
         c1 = read_counters(sender, members)[1]
         member = max(members, key=lambda m: c1[m]["tx_packets"] - c0[m]["tx_packets"])
-    if member not in cables:
-        raise FailoverError(f"{sender.name}: {member!r} is not a member of {lag.name} {members}")
     cable = cables[member]
-    method = method or pull_method(cable, rt.rack is not None)
-    fault = (make_fault(rt, cable, sender.name) if make_fault is not None
-             else injector_for(rt, cable.name, method, at=sender.name))
-    method = getattr(fault, "method", None) or method
+    fault = faults[member]
+    method = getattr(fault, "method", None) or method or pull_method(cable, rt.rack is not None)
     late = time.time() - (t_traffic + hold_s)
     if late > slack_s:
         probe.stop()            # its ports free for the next trial
@@ -239,6 +249,6 @@ def run_failover(rt, lag, receiver, dst_ip, *, defer, method=None, member=None, 
         reversion=res.reversion(t_restore + to_rx, window_s=after_s),
         events=events, detection=detection, up_latency=up_latency,
         back_latency=back_latency, back_event=back_event,
-        member_driver=drivers.get(member, ""),
+        member_driver=drivers.get(member, ""), admin_down_ms=getattr(fault, "admin_down_ms", None),
         active_before=before, active_during=during, active_after=after,
         to_sender_s=tx_clock.offset_s - to_rx, duration_s=duration_s, observed=observed)

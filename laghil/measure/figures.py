@@ -135,21 +135,25 @@ def failover_figures(trials, profile, *, case, what, rc_timeout=None):
     res_ms = resolution_ms(trials)
     key = case.key
     driver = member_driver(trials)
+    held = admin_down_ms(trials)
     gaps = [t.outage.t_gap_max_ms for t in trials]
     if rc_timeout is not None:
         n = len(trials[0].res.flows)
         med, worst = judged_pair("RDMA T_gap", gaps, f"{RDMA_GAP.format(n=n)}; {what}",
-                                 rc_gap_bound(case, profile, res_ms, rc_timeout, driver), profile, key,
-                                 res_ms)
-        return FailoverFigures(gap=worst, gap_median=med)
+                                 rc_gap_bound(case, profile, res_ms, rc_timeout, driver, held),
+                                 profile, key, res_ms)
+        figs = FailoverFigures(gap=worst, gap_median=med)
+        _admin_down_figure(figs, trials)
+        return figs
     gaps = [getattr(t, "gap_ms", t.outage.t_gap_max_ms) for t in trials]
     where = f"{what}; {summarize_text(gaps)}"
-    gap_b = gap_bound(case, profile, res_ms, driver)
+    gap_b = gap_bound(case, profile, res_ms, driver, held)
     gap_med, gap = judged_pair("T_gap", gaps, f"{UDP_GAP}; {where}", gap_b, profile, key, res_ms)
     loss_med, loss = judged_pair("T_loss", [t.outage.t_loss_max_ms for t in trials],
                                  "loss-derived outage (Tx-Rx)/R per flow over the trial, max "
                                  "over flows (the failover's and the fail-back's losses)",
-                                 loss_bound(case, profile, res_ms, driver), profile, key, res_ms)
+                                 loss_bound(case, profile, res_ms, driver, held), profile, key,
+                                 res_ms)
     rev_med, rev = judged_pair("reversion", [getattr(t, "reversion_ms",
                                                      t.reversion.reversion_max_ms)
                                              for t in trials],
@@ -180,7 +184,7 @@ def failover_figures(trials, profile, *, case, what, rc_timeout=None):
             "detection latency", vals,
             "kernel 'link status definitely down' (node clock, /dev/kmsg marker) minus the "
             "fault instant (controller clock), offset from SSH round trips",
-            detection_bound(case, profile, driver), profile, key,
+            detection_bound(case, profile, driver, held), profile, key,
             max(x.uncertainty_ms for x in lats))
         if below:
             note = (f"{below} of {len(lats)} repetition(s) measured below 0 ms within their "
@@ -189,7 +193,30 @@ def failover_figures(trials, profile, *, case, what, rc_timeout=None):
             for m in (figs.detection_median, figs.detection):
                 m.note = note
     _failback_delay(figs, trials, case, profile, key)
+    _admin_down_figure(figs, trials)
     return figs
+
+
+def admin_down_ms(trials):
+    """The latest instant, after its fault, at which a member's own admin-down
+    (the ``link_down`` pull) returned, over ``trials``; None for other methods."""
+    vals = [t.admin_down_ms for t in trials if getattr(t, "admin_down_ms", None) is not None]
+    return max(vals) if vals else None
+
+
+def _admin_down_figure(figs, trials):
+    """Beside the judged figures: when each repetition's admin-down returned (a
+    bound's input, laghil.bounds.later_of_admin_down); nothing for other methods."""
+    vals = [getattr(t, "admin_down_ms", None) for t in trials]
+    if not any(v is not None for v in vals):
+        return
+    figs.more.append(Measurement(
+        "member admin-down returned", admin_down_ms(trials), "ms",
+        "'ip link set <member> down' returned this long after the fault instant (controller "
+        "clock, late by at most the reply's way back): the kernel held RTNL through the NIC "
+        "driver's stop until then, and a switch-over not finished before waits for it; "
+        f"worst repetition, {summarize_text([v for v in vals if v is not None])}",
+        resolution=None, repetitions=vals))
 
 
 def _failback_delay(figs, trials, case, profile, key):
