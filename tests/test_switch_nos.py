@@ -63,6 +63,9 @@ def test_cli_error_lines():
     assert cli_error("switch(config-if)# channel-group 5 mode active\n% Invalid input\n") \
         == "% Invalid input"
     assert cli_error("ERROR: port-channel 4097 out of range\n").startswith("ERROR:")
+    # Onyx (found by its session over FakeNOS, tests/test_nos_fakenos.py)
+    assert cli_error('sw [standalone: master] (config) # foo\n% Unrecognized command "foo".\n'
+                     ) == '% Unrecognized command "foo".'
     assert cli_error("switch(config)# interface Ethernet5\nswitch(config-if)#\n") is None
 
 

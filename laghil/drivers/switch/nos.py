@@ -20,13 +20,16 @@ import re
 import shutil
 import tempfile
 
+from ...errors import LaghilError
 from ...parsing import parser
 from ...transport.connect import verified_host_key
 from .base import (CLI_WORD, MadeLag, SwitchDriver, SwitchError, SwitchRefused,  # noqa: F401
                    check_cli_word)
 
-# lines with which a NOS says a command failed (EOS/NX-OS/Onyx "% ...", NX-OS "ERROR:")
-ERROR_LINE = re.compile(r"^\s*(% ?(Invalid|Incomplete|Ambiguous|Error|Cannot|Port|Interface)"
+# lines with which a NOS says a command failed (EOS/NX-OS/Onyx "% ...", Onyx
+# '% Unrecognized command "..."', NX-OS "ERROR:")
+ERROR_LINE = re.compile(r"^\s*(% ?(Invalid|Incomplete|Ambiguous|Unrecognized|Error|Cannot|Port"
+                        r"|Interface)"
                         r"|ERROR:|Error:)", re.M)
 
 
@@ -82,7 +85,11 @@ class NetmikoChannel:
         # the host key checked as laghil's own sessions check it (HostKeyError
         # naming the node otherwise); netmiko is then given that key and no other,
         # strictly (it would accept any key by default: a password to whoever answers)
-        hostname, key = verified_host_key(self.session)
+        try:
+            hostname, key = verified_host_key(self.session)
+        except LaghilError as e:        # an unknown or changed key, no answer: nothing sent
+            raise SwitchError(f"switch {t.name}: refusing the CLI session ({self.device_type}): "
+                              f"{e}") from None
         folder = tempfile.mkdtemp(prefix="laghil-known-")          # 0700, this user's
         known = os.path.join(folder, "known_hosts")
         with open(known, "w") as f:
@@ -93,7 +100,10 @@ class NetmikoChannel:
             kw["sock"] = self.session.jump.open_tunnel(t.address, t.port, t.connect_timeout,
                                                        t.name)
         try:
-            self._conn = ConnectHandler(**kw)
+            conn = ConnectHandler(**kw)
+            if not conn.check_enable_mode():     # a NOS that logs in unprivileged
+                conn.enable()
+            self._conn = conn
         except Exception as e:  # noqa: BLE001 - netmiko's many connection errors
             msg = self.session.redactor.redact(str(e)) if self.session.redactor else str(e)
             raise SwitchError(f"switch {t.name}: CLI session ({self.device_type}) to "
