@@ -26,8 +26,9 @@ import paramiko
 import pytest
 
 import fake_onyx  # tests/fake_onyx.py (tests/ is on the path: conftest)
-from laghil.drivers.switch import EosSwitch, NxosSwitch, OnyxSwitch, SwitchError, SwitchRefused
+from laghil.drivers.switch import EosSwitch, NxosSwitch, OnyxSwitch, SwitchRefused
 from laghil.drivers.switch.nos import NetmikoChannel
+from laghil.errors import HostKeyError
 from laghil.transport.ssh import SshSession
 from laghil.transport.target import SshTarget
 from laghil.undo import Defer
@@ -247,17 +248,18 @@ def test_a_line_the_nos_refuses_is_a_refusal_naming_the_switch_and_undone(tmp_pa
 
 def test_an_unknown_or_changed_switch_key_refuses_the_session_before_netmiko(tmp_path):
     """A known_hosts without the switch, or with another key for it: the session
-    is refused naming the switch, and netmiko never logs in (the password is
-    never sent to whoever answers)."""
+    is refused naming the switch, the file and the fix, and netmiko never logs in
+    (the password is never sent to whoever answers)."""
     with FakeSwitch(tmp_path, "eos") as fake:
         empty = tmp_path / "empty_known_hosts"
         empty.write_text("")
         other = fake.known_hosts(paramiko.RSAKey.generate(2048))
         for known, why in ((str(empty), "unknown"), (other, "changed")):
             drv, cli = _driver(fake, known)
-            with pytest.raises(SwitchError) as info:
+            with pytest.raises(HostKeyError) as info:
                 drv.describe()
             msg = str(info.value)
-            assert msg.startswith("switch sw3: ") and known in msg, msg
-            assert "host key" in msg and PASSWORD not in msg, msg
+            assert msg.startswith("sw3: host key of 127.0.0.1:") and known in msg, msg
+            assert ("Add it to known_hosts" if why == "unknown" else "does NOT match") in msg
+            assert PASSWORD not in msg, msg
             assert cli._conn is None, why           # netmiko never logged in

@@ -11,6 +11,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import paramiko
 import pytest
@@ -323,8 +324,9 @@ def test_every_transport_refuses_an_unknown_or_changed_host_key(client, tmp_path
     is given the checked key and nothing else, strictly."""
     from laghil.drivers.switch.nos import NetmikoChannel
     handed = []
+    logged_in = SimpleNamespace(check_enable_mode=lambda: True)     # a privileged login
     monkeypatch.setattr("netmiko.ConnectHandler", lambda **kw: handed.append(
-        (kw, Path(kw["alt_key_file"]).read_text())) or object())
+        (kw, Path(kw["alt_key_file"]).read_text())) or logged_in)
 
     def use(target):
         with SshSession(target) as s:

@@ -20,7 +20,6 @@ import re
 import shutil
 import tempfile
 
-from ...errors import LaghilError
 from ...parsing import parser
 from ...transport.connect import verified_host_key
 from .base import (CLI_WORD, MadeLag, SwitchDriver, SwitchError, SwitchRefused,  # noqa: F401
@@ -85,11 +84,7 @@ class NetmikoChannel:
         # the host key checked as laghil's own sessions check it (HostKeyError
         # naming the node otherwise); netmiko is then given that key and no other,
         # strictly (it would accept any key by default: a password to whoever answers)
-        try:
-            hostname, key = verified_host_key(self.session)
-        except LaghilError as e:        # an unknown or changed key, no answer: nothing sent
-            raise SwitchError(f"switch {t.name}: refusing the CLI session ({self.device_type}): "
-                              f"{e}") from None
+        hostname, key = verified_host_key(self.session)
         folder = tempfile.mkdtemp(prefix="laghil-known-")          # 0700, this user's
         known = os.path.join(folder, "known_hosts")
         with open(known, "w") as f:
