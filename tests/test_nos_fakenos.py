@@ -175,6 +175,12 @@ def _driver(fake, known_hosts=None):
     return p["driver"](node, channel=cli), cli
 
 
+def _builder(platform):
+    """The platform's driver without a session: its line builders are pure."""
+    return PLATFORMS[platform]["driver"](
+        SimpleNamespace(name="sw3", spec=SimpleNamespace(ports={})), channel=object())
+
+
 @pytest.fixture(params=sorted(PLATFORMS))
 def platform(request):
     return request.param
@@ -203,8 +209,7 @@ def test_a_lag_made_over_the_session_sends_its_lines_in_config_mode(tmp_path, pl
     the lines the builder made (each one a command the fake knows: a wrong line
     would be refused) and leaves config mode; a port shut the same way."""
     p = PLATFORMS[platform]
-    drv0 = p["driver"](SimpleNamespace(name="sw3", spec=SimpleNamespace(ports={})),
-                       channel=object())
+    drv0 = _builder(platform)
     n = p["free"]
     ports = p["ports"][:2]
     lines = (drv0.lag_create_lines(n, ports, "lacp", "fast", None)
@@ -228,8 +233,7 @@ def test_a_line_the_nos_refuses_is_a_refusal_naming_the_switch_and_undone(tmp_pa
     answers with its error line, as the NOS would): SwitchRefused naming the
     switch and the NOS's own words; the undo ran at once."""
     p = PLATFORMS[platform]
-    drv0 = p["driver"](SimpleNamespace(name="sw3", spec=SimpleNamespace(ports={})),
-                       channel=object())
+    drv0 = _builder(platform)
     n = p["free"]
     ports = p["ports"][:2]
     lines = drv0.lag_create_lines(n, ports, "lacp", "fast", None)
