@@ -84,6 +84,27 @@ def test_ip_listing_the_slaves_in_ifindex_order_is_no_disagreement():
     assert any(d.startswith("slaves: /proc says") for d in disagreements(proc, one))
 
 
+def test_state_waits_out_a_transient_disagreement_and_reports_a_lasting_one(monkeypatch):
+    """/proc and ip read a moment apart during LACP negotiation (a partner_state
+    seen 7 and 199, at a pair's setup under load): state() re-reads until they
+    agree; one that lasts past the settle time is a BondError naming the fields."""
+    import laghil.drivers.bond as bondmod
+    clock = [0.0]
+    monkeypatch.setattr(bondmod.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(bondmod.time, "sleep", lambda s: clock.__setitem__(0, clock[0] + s))
+    good, flapping = states("8023ad", "bond1"), states("abarp")
+    bond = Bond(FakeNode(), "bond1", "802.3ad", ["eth3", "eth4"])
+    reads = iter([flapping] * 6 + [good])
+    monkeypatch.setattr(bond, "states", lambda: next(reads))
+    assert bond.state() is good[0]
+    assert 1.5 <= clock[0] <= 3.0, f"settled after {clock[0]:.1f} s of re-reads"
+    clock[0] = 0.0
+    monkeypatch.setattr(bond, "states", lambda: flapping)
+    with pytest.raises(BondError, match=r"disagree for 3 s: eth1.mii_status"):
+        bond.state()
+    assert 2.7 <= clock[0] <= 3.0, f"gave up after {clock[0]:.1f} s"
+
+
 # ---------------------------------------------------------------- options
 @pytest.mark.parametrize("mode,opts,needle", [
     ("active-backup", {"lacp_rate": "fast"}, "not accepted in mode active-backup"),

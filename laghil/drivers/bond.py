@@ -424,19 +424,24 @@ class Bond(UpperDevice):
         """(from /proc, from ip -d -j link), read in one round trip."""
         return parse_state_output(self.node.run(state_command(self.name)).stdout, self.name)
 
-    def state(self, tries=3, wait_s=0.3):
+    def state(self, settle_s=3.0, wait_s=0.3):
         """The bond's state; BondError if /proc and ip still disagree after
-        ``tries`` reads (the two are read a moment apart: a member in transition,
-        "going down" / "going back", may be seen differently once)."""
-        for i in range(tries):
+        ``settle_s`` of re-reads every ``wait_s``. The two are read a moment
+        apart: a member in transition ("going down" / "going back"), or LACP
+        states changing while the partners negotiate (a partner_state of 7 in
+        one and 199 in the other, seen at a pair's setup under load), may be
+        seen differently for a while; a real disagreement stays."""
+        deadline = time.monotonic() + settle_s
+        while True:
             proc, ip = self.states()
             bad = disagreements(proc, ip)
             if not bad:
                 return proc
-            if i + 1 < tries:
-                time.sleep(wait_s)
+            if time.monotonic() + wait_s > deadline:
+                break
+            time.sleep(wait_s)
         raise BondError(f"{self.node.name}: {self.name}: /proc/net/bonding and "
-                        f"`ip -d -j link` disagree: " + "; ".join(bad))
+                        f"`ip -d -j link` disagree for {settle_s:g} s: " + "; ".join(bad))
 
     def ready(self):
         """None when the bond is ready for traffic, else what is still missing."""
