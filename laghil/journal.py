@@ -64,7 +64,11 @@ SWITCH_UNDOS = {"port_no_shutdown": (str,), "lag_remove": (str, list),
                "ovs_iface_add": (str, str), "ovs_iface_del": (str, str),
                "ovs_bridge_remove": (str, list),
                "ovs_port_add": (str, str, list), "ovs_port_del": (str, str),
-               "ovs_bond_rebuild": (str, list, list), "ovs_port_vlans": (str, list)}
+               "ovs_bond_rebuild": (str, list, list), "ovs_port_vlans": (str, list),
+               # the NOS drivers (laghil.drivers.switch.nos): each idempotent
+               "nos_l2_remove": (list, list), "nos_l2_join": (str, list),
+               "nos_l2_leave": (str,), "nos_channel_join": (str, str, str),
+               "nos_channel_leave": (str, str), "nos_lag_rebuild": (str, list, list)}
 _CLI_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./:-]{0,63}")
 
 

@@ -1,6 +1,6 @@
 """A FakeNOS NOS plugin speaking NVIDIA Onyx's CLI modes (FakeNOS ships none),
 for tests/test_nos_fakenos.py: the login, enable and config prompts, a
-port-channel's sub-mode, and ``exit`` leaving whichever mode it is given in
+port-channel's and a VLAN's sub-modes, and ``exit`` leaving whichever mode it is given in
 (sub-mode -> config -> enable -> closed), as netmiko's mellanox_mlnxos session
 and laghil's Onyx lines use them. Every other command is the test's to load."""
 
@@ -10,6 +10,7 @@ INITIAL_PROMPT = "{base_prompt} [standalone: master] >"
 ENABLE_PROMPT = "{base_prompt} [standalone: master] #"
 CONFIG_PROMPT = "{base_prompt} [standalone: master] (config) #"
 SUB_PROMPT = "{base_prompt} [standalone: master] (config interface port-channel {n}) #"
+VLAN_PROMPT = "{base_prompt} [standalone: master] (config vlan {n}) #"
 
 
 class Onyx:
@@ -19,7 +20,7 @@ class Onyx:
     def make_exit(self, base_prompt, current_prompt, command):
         config = CONFIG_PROMPT.format(base_prompt=base_prompt)
         enable = ENABLE_PROMPT.format(base_prompt=base_prompt)
-        if "(config interface" in current_prompt:
+        if "(config " in current_prompt:           # a sub-mode: interface, vlan
             return {"output": "", "new_prompt": CONFIG_PROMPT}
         if current_prompt == config:
             return {"output": "", "new_prompt": ENABLE_PROMPT}

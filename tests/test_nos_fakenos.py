@@ -26,7 +26,7 @@ import paramiko
 import pytest
 
 import fake_onyx  # tests/fake_onyx.py (tests/ is on the path: conftest)
-from laghil.drivers.switch import EosSwitch, NxosSwitch, OnyxSwitch, SwitchRefused
+from laghil.drivers.switch import EosSwitch, NxosSwitch, OnyxSwitch, SwitchError, SwitchRefused
 from laghil.drivers.switch.nos import NetmikoChannel
 from laghil.errors import HostKeyError
 from laghil.transport.ssh import SshSession
@@ -75,21 +75,24 @@ PLATFORMS = {
         driver=EosSwitch, plugin="arista_eos", ports=["Ethernet3", "Ethernet4", "Management1"],
         enable="{base_prompt}#", config="{base_prompt}(config)#",
         shows={"show version": "ntc-templates--arista_eos_show_version.raw",
-               "show port-channel summary": "ntc-templates--arista_eos_show_port-channel_summary.raw"},
+               "show port-channel summary": "ntc-templates--arista_eos_show_port-channel_summary.raw",
+               "show vlan": "ntc-templates--arista_eos_show_vlan.raw"},
         version="4.14.7M", free=9, taken=("Ethernet54/1", 2000)),
     "nxos": dict(
         driver=NxosSwitch, plugin="cisco_nxos", ports=["Ethernet1/10", "Ethernet1/11", "mgmt0"],
         enable="{base_prompt}#", config="{base_prompt}(config)#",
         shows={"show version": "ntc-templates--cisco_nxos_show_version.raw",
                "show port-channel summary | json":
-                   "cisco-docs--nxos_show_port-channel_summary.json"},
+                   "cisco-docs--nxos_show_port-channel_summary.json",
+               "show vlan": "ntc-templates--cisco_nxos_show_vlan.raw"},
         version="6.1(2)I3(1)", free=7, taken=("Ethernet1/47", 47)),
     "onyx": dict(   # its error line: '% Unrecognized command "..."' (Onyx CLI)
         driver=OnyxSwitch, plugin=None, ports=["Eth1/3", "Eth1/4", "mgmt0"],
         enable=fake_onyx.ENABLE_PROMPT, config=fake_onyx.CONFIG_PROMPT,
         shows={"show version": "ansible--onyx_show_version.txt",
                "show interfaces port-channel summary | json-print":
-                   "ansible--onyx_port_channel_show.json"},
+                   "ansible--onyx_port_channel_show.json",
+               "show vlan | json-print": "ansible--onyx_vlan_show.json"},
         version="3.6.5000", free=9, taken=("Eth1/7", 22)),
 }
 
@@ -126,10 +129,13 @@ class FakeSwitch:
         for line in lines:
             if line in cmds or line == "exit":     # a mode command the fake already speaks
                 continue
-            sub = re.fullmatch(r"interface port-channel (\d+)", line)
             cmds[line] = {"output": None, "prompt": config}
-            if sub:
-                cmds[line].update(new_prompt=fake_onyx.SUB_PROMPT.replace("{n}", sub.group(1)))
+            if platform == "onyx":          # the sub-modes Onyx enters (left by `exit`)
+                sub = re.fullmatch(r"interface port-channel (\d+)|vlan (\d+)", line)
+                if sub:
+                    cmds[line].update(new_prompt=(
+                        fake_onyx.SUB_PROMPT.replace("{n}", sub.group(1)) if sub.group(1)
+                        else fake_onyx.VLAN_PROMPT.replace("{n}", sub.group(2))))
         plugin = self.p["plugin"] or str(Path(fake_onyx.__file__))
         nos = {"plugin": plugin, "configuration": {"commands": cmds}}
         self.net = fakenos.FakeNOS(inventory={"hosts": {"sw3": {
@@ -169,8 +175,9 @@ class FakeSwitch:
 def _driver(fake, known_hosts=None):
     p = fake.p
     session = SshSession(fake.target(known_hosts or fake.known_hosts()))
+    ports = p["ports"] + [p["taken"][0]]
     node = SimpleNamespace(name="sw3", session=session,
-                           spec=SimpleNamespace(ports={q: {} for q in p["ports"]}))
+                           spec=SimpleNamespace(ports={q: {} for q in ports}, l2_vlan=3901))
     cli = NetmikoChannel(session, p["driver"].device_type)
     return p["driver"](node, channel=cli), cli
 
@@ -246,6 +253,38 @@ def test_a_line_the_nos_refuses_is_a_refusal_naming_the_switch_and_undone(tmp_pa
                 drv.lag_create(f"lglag{n}", ports, "lacp", defer=defer)
             assert "switch sw3" in str(info.value) and f"LAG lglag{n}" in str(info.value)
             assert info.value.reason.lstrip().startswith("%"), info.value.reason
+        finally:
+            cli.close()
+
+
+def test_the_l2_domain_and_a_member_removal_over_the_session(tmp_path, platform):
+    """What a via-switch pair and the switch LAG suite send beyond a LAG: the L2
+    domain (laghil's VLAN, the ports its access members), read first over the
+    session (`show vlan`), its undo registered before the lines and run (the
+    members back to default); a LAG member out of the sample's port-channel and
+    its undo. Every line is one the fake was loaded with: a line the driver
+    built wrongly would be the NOS's error, a SwitchRefused."""
+    p = PLATFORMS[platform]
+    drv0 = _builder(platform)
+    ports = p["ports"][:2]
+    port, number = p["taken"]
+    iface = [drv0.lag_iface(number)]
+    lines = (drv0.vlan_create_lines(3901)
+             + [x for i in ports + iface for x in drv0.l2_member_lines(i, [3901], False)
+                + drv0.l2_member_undo_lines(i)]
+             + drv0.channel_leave_lines(port))
+    with FakeSwitch(tmp_path, platform, lines) as fake:
+        drv, cli = _driver(fake)
+        defer = Defer()
+        try:
+            undo = drv.bridge_create("lgbr0", ports + [f"lglag{number}"], defer=defer)
+            assert len(defer) == 1
+            undo()                          # members back to default (VLAN 3901 not shown)
+            out = drv.lag_member_remove(f"lglag{number}", port, defer=defer)
+            assert len(defer) == 2 and out.records[0].args[0] == "nos_channel_join"
+            with pytest.raises(SwitchError, match="VLAN 20 exists"):
+                drv.bridge_create("lgbr0", ports, defer=defer, vlans=[20])
+            assert len(defer) == 2, "refused before any undo or line"
         finally:
             cli.close()
 

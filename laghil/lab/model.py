@@ -190,6 +190,10 @@ class Switch(_Model):
     management: Management
     ports: Annotated[dict[SwitchPortName, Port], Field(min_length=1)]
     capabilities: list[Capability] = Field(default_factory=list)
+    # a NOS switch (no bridge netdev): the VLAN laghil makes as a test's untagged
+    # L2 domain (the hosts' ports or partner LAGs its access members); one that no
+    # one else uses on this switch: laghil refuses when it exists already
+    l2_vlan: Optional[Annotated[int, Field(ge=2, le=4094)]] = None
 
 
 class Outlet(_Model):

@@ -217,6 +217,11 @@ class SwitchDriver:
         """:class:`SwitchLag` read back from the switch."""
         self._cannot("reading LAG state")
 
+    def left_behind(self, name, ports):
+        """What a refused or deleted LAG ``name`` over ``ports`` left on the
+        switch: ["dev ..." / "port ..." the LAG itself, "member <port>" still in a LAG]."""
+        self._cannot("reading what a LAG left behind")
+
     def lag_member_remove(self, name, port, *, defer):
         self._cannot("removing LAG members")
 

@@ -8,7 +8,7 @@ import re
 
 from ...parsing import parser
 from .base import LagMember, SwitchError, SwitchLag
-from .nos import NosSwitch
+from .nos import NosSwitch, vlan_members
 
 ABBREV = {"Et": "Ethernet", "Po": "Port-Channel"}
 
@@ -45,6 +45,20 @@ def parse_portchannel_summary(text):
     return out
 
 
+@parser('show vlan (EOS, NX-OS)')
+def parse_show_vlan(text, platform):
+    """``show vlan`` -> {vid: {iface_key}}, parsed with ntc-templates' TextFSM
+    template for ``platform`` (arista_eos, cisco_nxos); tested on that project's
+    real output (tests/data/samples/ntc-templates--*_show_vlan.raw)."""
+    try:
+        from ntc_templates.parse import parse_output
+    except ImportError:
+        raise SwitchError("parsing NOS output needs ntc-templates (pip install laghil[nos])") \
+            from None
+    return vlan_members((row["vlan_id"], row["interfaces"])
+                        for row in parse_output(platform=platform, command="show vlan", data=text))
+
+
 class EosSwitch(NosSwitch):
     platform = "eos"
     management_port = r"Management\d+(/\d+)*|Ma\d+(/\d+)*"
@@ -74,3 +88,9 @@ class EosSwitch(NosSwitch):
 
     def lags(self):
         return parse_portchannel_summary(self.cli.send("show port-channel summary"))
+
+    def lag_iface(self, number):
+        return f"Port-Channel{int(number)}"
+
+    def parse_vlans(self, text):
+        return parse_show_vlan(text, "arista_eos")

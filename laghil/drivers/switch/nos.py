@@ -42,6 +42,23 @@ def lag_number(name, low=1, high=4096):
     return n
 
 
+def iface_key(name):
+    """One key per interface, whatever the NOS's spelling: ``Ethernet3`` /
+    ``Et3`` / ``Eth3`` -> ``eth3``, ``ethernet 1/3`` -> ``eth1/3``,
+    ``Port-Channel1`` / ``port-channel 1`` / ``Po1`` -> ``po1``."""
+    n = re.sub(r"\s+", "", name or "").lower()
+    m = re.match(r"^(?:ethernet|eth|et)(\d.*)$", n)
+    if m:
+        return f"eth{m.group(1)}"
+    m = re.match(r"^(?:port-channel|portchannel|po)(\d.*)$", n)
+    return f"po{m.group(1)}" if m else n
+
+
+def vlan_members(rows):
+    """[(vlan id, [interface as the NOS prints it])] -> {vid: {iface_key}}."""
+    return {int(v): {iface_key(i) for i in ifaces} for v, ifaces in rows}
+
+
 @parser('show version')
 def parse_version(text, pattern):
     """The NOS version out of ``show version`` (group 1 of ``pattern``), or None."""
@@ -142,6 +159,38 @@ class NosSwitch(SwitchDriver):
     def shutdown_lines(self, port, down):
         raise NotImplementedError
 
+    # the L2 domain and member changes, in the CLI EOS and NX-OS share (Onyx
+    # overrides): ``iface`` is the NOS's interface name, a port or lag_iface()
+    def lag_iface(self, number):
+        """The port-channel interface of LAG ``number`` as the config lines name it."""
+        return f"port-channel{int(number)}"
+
+    def vlan_create_lines(self, vid):
+        return [f"vlan {int(vid)}"]
+
+    def vlan_delete_lines(self, vid):
+        return [f"no vlan {int(vid)}"]
+
+    def l2_member_lines(self, iface, vids, tagged):
+        if tagged:
+            return [f"interface {iface}", "switchport", "switchport mode trunk",
+                    f"switchport trunk allowed vlan {','.join(str(int(v)) for v in vids)}"]
+        return [f"interface {iface}", "switchport", "switchport mode access",
+                f"switchport access vlan {int(vids[0])}"]
+
+    def l2_member_undo_lines(self, iface):
+        return [f"interface {iface}", "no switchport trunk allowed vlan",
+                "no switchport access vlan", "no switchport mode"]
+
+    def channel_leave_lines(self, port):
+        return [f"interface {port}", "no channel-group"]
+
+    vlan_command = "show vlan"
+
+    def parse_vlans(self, text):
+        """``vlan_command``'s output -> {vid: {iface_key}} (per platform)."""
+        raise NotImplementedError
+
     version_command = "show version"
     version_pattern = None          # a regex whose group 1 is the NOS version
 
@@ -223,4 +272,232 @@ class NosSwitch(SwitchDriver):
             raise SwitchError(f"switch {self.node.name}: no port-channel {number} ({name})")
         return lag
 
+    # ---- the undo records (laghil.journal SWITCH_UNDOS): idempotent, so a
+    #      later process may replay them whatever was done already
+    def _undo(self, method, args, what):
+        from ...journal import Undo, UndoRecord
+        return Undo(lambda: getattr(self, method)(*args),
+                    UndoRecord("switch", self.node.name, (method, list(args)), what),
+                    f"{self.node.name}: {what}")
 
+    def vlans(self):
+        """{vid: {iface_key}} of every VLAN on the switch."""
+        return self.parse_vlans(self.cli.send(self.vlan_command))
+
+    def _member(self, member, lags=None):
+        """(the NOS's interface for L2 member ``member``: a port of the lab file or
+        laghil's LAG name, its iface_key); None for a LAG that is not there."""
+        if member in self.node.spec.ports or iface_key(member).startswith(("eth", "po")):
+            p = self._port(member)          # (a port's name not in the lab file: refused)
+            return p, iface_key(p)
+        number = lag_number(check_cli_word(member, "LAG name"))
+        if lags is not None and number not in lags:
+            return None
+        return self.lag_iface(number), f"po{number}"
+
+    def _l2_vlan(self):
+        vid = getattr(self.node.spec, "l2_vlan", None)
+        if vid is None:
+            raise SwitchError(f"switch {self.node.name}: an untagged L2 domain on a "
+                              f"{self.platform} switch needs the lab file's `l2_vlan` for it "
+                              "(a VLAN no one else uses on the switch)")
+        return int(vid)
+
+    def _in_vlans(self, key, have):
+        return sorted(v for v, ifaces in have.items() if v != 1 and key in ifaces)
+
+    def bridge_create(self, name, members, *, defer, vlans=()):
+        """The L2 domain ``name`` (a NOS has no bridge): the lab's ``l2_vlan``
+        with every member an access port of it, or with ``vlans`` every member
+        a trunk of them. Refused, before any change, when a VLAN exists or a
+        member is in a VLAN other than 1 (not laghil's); the undo (members back
+        to default, the VLANs deleted) registered first and returned."""
+        check_cli_word(name, "bridge name")
+        tagged = bool(vlans)
+        vids = sorted({int(v) for v in vlans}) if tagged else [self._l2_vlan()]
+        lags = self.lags()
+        got = {m: self._member(m, lags) for m in members}
+        ifaces = [g for g in got.values() if g is not None]
+        have = self.vlans()
+        # (a NOS would make a port-channel that is not there: `interface Po5` creates it)
+        why = [f"LAG {m} is not on the switch" for m, g in got.items() if g is None]
+        why += [f"VLAN {v} exists and laghil did not make it" for v in vids if v in have]
+        why += [f"{i} is in VLAN {', '.join(map(str, self._in_vlans(k, have)))}"
+                for i, k in ifaces if self._in_vlans(k, have)]
+        if why:
+            raise SwitchError(f"switch {self.node.name}: refusing the L2 domain {name} (VLAN "
+                              f"{', '.join(map(str, vids))}): " + "; ".join(why))
+        undo = self._undo("nos_l2_remove", [[str(v) for v in vids], list(members)],
+                          f"L2 domain {name} (VLAN {', '.join(map(str, vids))}) removed")
+        defer(undo)
+        lines = [x for v in vids for x in self.vlan_create_lines(v)]
+        lines += [x for i, _ in ifaces for x in self.l2_member_lines(i, vids, tagged)]
+        self._config_or_undo(lines, f"L2 domain {name} over {', '.join(members)}", undo)
+        return undo
+
+    def _config_or_undo(self, lines, what, undo):
+        try:
+            return self._config(lines, what)
+        except SwitchRefused:
+            undo()
+            raise
+
+    def nos_l2_remove(self, vids, members):
+        """Undo of :meth:`bridge_create`: every member still there back to the
+        default switchport, the VLANs that are there deleted (idempotent)."""
+        lags, have = self.lags(), self.vlans()
+        lines = []
+        for m in members:
+            got = self._member(m, lags)
+            if got is not None:
+                lines += self.l2_member_undo_lines(got[0])
+        for v in vids:
+            if int(v) in have:
+                lines += self.vlan_delete_lines(int(v))
+        if lines:
+            self._config(lines, f"remove VLAN {', '.join(vids)}")
+
+    def _domain_of(self, member, lags=None):
+        """(vids, tagged) of laghil's L2 domain that ``member`` is in, read from
+        the switch; SwitchError when it is in none."""
+        got = self._member(member, lags)
+        vids = self._in_vlans(got[1], self.vlans()) if got else []
+        if not vids:
+            raise SwitchError(f"switch {self.node.name}: {member} is in no VLAN of laghil's")
+        return vids, vids != [getattr(self.node.spec, "l2_vlan", None)]
+
+    def bridge_member_remove(self, bridge, member, *, defer):
+        """``member`` out of the L2 domain; the undo (registered first, also
+        returned) puts it back into the same VLANs, tagged or not as it was."""
+        vids, tagged = self._domain_of(member)
+        undo = self._undo("nos_l2_join", [member, ["tagged" if tagged else "access",
+                                                   *map(str, vids)]],
+                          f"{member} back into {bridge}")
+        defer(undo)
+        self._config(self.l2_member_undo_lines(self._member(member)[0]),
+                     f"{member} out of {bridge}")
+        return undo
+
+    def nos_l2_join(self, member, spec):
+        """``member`` into VLANs ``spec`` ["tagged"|"access", vid...] (idempotent)."""
+        mode, *vids = spec
+        got = self._member(member, self.lags())
+        if got is None or self._in_vlans(got[1], self.vlans()):
+            return
+        self._config(self.l2_member_lines(got[0], [int(v) for v in vids], mode == "tagged"),
+                     f"{member} into VLAN {', '.join(vids)}")
+
+    def bridge_member_add(self, bridge, member, *, defer, vlans=None):
+        """``member`` into the L2 domain (``vlans`` tagged, else the lab's l2_vlan
+        untagged); refused when it is in a VLAN already."""
+        got = self._member(member, self.lags())
+        if got is None:
+            raise SwitchError(f"switch {self.node.name}: refusing to add {member} to {bridge}: "
+                              "no such LAG on the switch")
+        i, k = got
+        inv = self._in_vlans(k, self.vlans())
+        if inv:
+            raise SwitchError(f"switch {self.node.name}: refusing to add {member} to {bridge}: "
+                              f"it is in VLAN {', '.join(map(str, inv))}")
+        vids = sorted({int(v) for v in vlans}) if vlans else [self._l2_vlan()]
+        undo = self._undo("nos_l2_leave", [member], f"{member} out of {bridge}")
+        defer(undo)
+        self._config_or_undo(self.l2_member_lines(i, vids, bool(vlans)),
+                             f"{member} into {bridge}", undo)
+        return undo
+
+    def nos_l2_leave(self, member):
+        """``member`` back to the default switchport, if it is still there."""
+        got = self._member(member, self.lags())
+        if got is not None and self._in_vlans(got[1], self.vlans()):
+            self._config(self.l2_member_undo_lines(got[0]), f"{member} out of its VLANs")
+
+    def left_behind(self, name, ports):
+        lags = self.lags()
+        number = lag_number(name)
+        out = [f"port-channel {number}"] if number in lags else []
+        return out + [f"member {p}" for p in ports
+                      if any(p in lag.members for lag in lags.values())]
+
+    def _lag(self, name):
+        number = lag_number(name)
+        lag = self.lags().get(number)
+        if lag is None:
+            raise SwitchError(f"switch {self.node.name}: no port-channel {number} ({name})")
+        return number, lag
+
+    def lag_member_remove(self, name, port, *, defer):
+        """``port`` out of LAG ``name``; the undo (registered first, also
+        returned) puts it back with the LAG's mode."""
+        port = self._port(port)
+        number, lag = self._lag(name)
+        if port not in lag.members:
+            raise SwitchError(f"switch {self.node.name}: {port} is not in port-channel {number} "
+                              f"(members: {', '.join(lag.members) or 'none'})")
+        undo = self._undo("nos_channel_join", [name, port, lag.mode], f"{port} back into {name}")
+        defer(undo)
+        self._config(self.channel_leave_lines(port), f"{port} out of {name}")
+        return undo
+
+    def nos_channel_join(self, name, port, mode):
+        """``port`` into LAG ``name`` (mode "lacp"|"static"), unless it is in it."""
+        number = lag_number(name)
+        lags = self.lags()
+        if number not in lags or port in lags[number].members:
+            return
+        self._config(self.lag_create_lines(number, [self._port(port)], mode, "fast", None),
+                     f"{port} into {name}")
+
+    def lag_member_add(self, name, port, *, defer):
+        """``port`` into LAG ``name``; refused when it is in a LAG already."""
+        port = self._port(port)
+        number, lag = self._lag(name)
+        taken = [n for n, other in self.lags().items() if port in other.members]
+        if taken:
+            raise SwitchError(f"switch {self.node.name}: refusing to add {port} to {name}: it is "
+                              f"in port-channel {taken[0]}")
+        undo = self._undo("nos_channel_leave", [name, port], f"{port} out of {name}")
+        defer(undo)
+        self._config_or_undo(self.lag_create_lines(number, [port], lag.mode, "fast", None),
+                             f"{port} into {name}", undo)
+        return undo
+
+    def nos_channel_leave(self, name, port):
+        lags = self.lags()
+        if lag_number(name) in lags and port in lags[lag_number(name)].members:
+            self._config(self.channel_leave_lines(self._port(port)), f"{port} out of {name}")
+
+    def lag_delete(self, name, *, defer):
+        """Delete LAG ``name`` with its place in laghil's L2 domain; the undo
+        (registered first, idempotent, also returned) rebuilds it over the same
+        ports, in the same mode, into the same VLANs."""
+        number, lag = self._lag(name)
+        alien = [p for p in lag.members if p not in self.node.spec.ports]
+        if alien:
+            raise SwitchError(f"switch {self.node.name}: refusing to delete LAG {name}: "
+                              f"{', '.join(alien)} in it are not ports of the lab file "
+                              "(laghil did not make it)")
+        ports = [self._port(p) for p in lag.members]
+        try:
+            vids, tagged = self._domain_of(name)
+            l2 = ["tagged" if tagged else "access", *map(str, vids)]
+        except SwitchError:
+            l2 = ["none"]
+        undo = self._undo("nos_lag_rebuild", [name, ports, [lag.mode, *l2]],
+                          f"rebuild LAG {name}")
+        defer(undo)
+        self._config(self.lag_delete_lines(number, ports), f"delete LAG {name}")
+        return undo
+
+    def nos_lag_rebuild(self, name, ports, spec):
+        """LAG ``name`` over ``ports`` again: ``spec`` [mode, "none"|"tagged"|
+        "access", vid...] (idempotent)."""
+        number = lag_number(name)
+        if number in self.lags():
+            return
+        mode, l2, *vids = spec
+        lines = self.lag_create_lines(number, [self._port(p) for p in ports], mode, "fast", None)
+        if l2 != "none":
+            lines += self.l2_member_lines(self.lag_iface(number), [int(v) for v in vids],
+                                          l2 == "tagged")
+        self._config(lines, f"rebuild LAG {name}")

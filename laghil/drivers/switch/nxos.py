@@ -8,6 +8,7 @@ import json
 
 from ...parsing import parser
 from .base import LagMember, SwitchError, SwitchLag
+from .eos import parse_show_vlan
 from .nos import NosSwitch
 
 
@@ -71,5 +72,8 @@ class NxosSwitch(NosSwitch):
 
     def lags(self):
         return parse_portchannel_summary(self.cli.send("show port-channel summary | json"))
+
+    def parse_vlans(self, text):
+        return parse_show_vlan(text, "cisco_nxos")
 
 

@@ -9,7 +9,7 @@ import re
 
 from ...parsing import parser
 from .base import LagMember, SwitchError, SwitchLag
-from .nos import NosSwitch
+from .nos import NosSwitch, vlan_members
 
 _HEAD = re.compile(r"^\s*(\d+)\s+Po(\d+)\((\w+)\)\s*$")
 _MEMBER = re.compile(r"^(Eth[\d/]+)\((\w+)\)$")
@@ -55,6 +55,31 @@ def parse_portchannel_summary(text):
     return out
 
 
+@parser('Onyx show vlan | json-print')
+def parse_show_vlan(text):
+    """``show vlan | json-print`` -> {vid: {iface_key}}: per VLAN id its "Ports",
+    comma separated over wrapped lines (Ansible's onyx_vlan fixture)."""
+    try:
+        d = json.loads(text)
+    except ValueError as e:
+        raise SwitchError(f"Onyx show vlan: not JSON ({e}): {text[:80]!r}") from None
+    items = {}
+    for part in (d if isinstance(d, list) else [d]):
+        items.update(part)
+    rows = []
+    for vid, row in items.items():
+        if not str(vid).isdigit():
+            raise SwitchError(f"Onyx show vlan: {vid!r} is not a VLAN id")
+        row = row[0] if isinstance(row, list) and row else (row or {})
+        rows.append((vid, [p for p in re.split(r"[,\s]+", str(row.get("Ports", ""))) if p]))
+    return vlan_members(rows)
+
+
+def cli_iface(iface):
+    """A port (``Eth1/7``) or ``port-channel 22`` as Onyx's one-line commands name it."""
+    return iface if iface.startswith("port-channel ") else cli_port(iface)
+
+
 class OnyxSwitch(NosSwitch):
     platform = "onyx"
     management_port = r"mgmt\d+"
@@ -83,3 +108,30 @@ class OnyxSwitch(NosSwitch):
     def lags(self):
         return parse_portchannel_summary(
             self.cli.send("show interfaces port-channel summary | json-print"))
+
+    vlan_command = "show vlan | json-print"
+
+    def parse_vlans(self, text):
+        return parse_show_vlan(text)
+
+    # Onyx's one-line forms (Ansible's onyx_vlan / onyx_l2_interface modules)
+    def lag_iface(self, number):
+        return f"port-channel {int(number)}"
+
+    def vlan_create_lines(self, vid):
+        return [f"vlan {int(vid)}", "exit"]
+
+    def l2_member_lines(self, iface, vids, tagged):
+        i = cli_iface(iface)
+        if tagged:
+            return [f"interface {i} switchport mode trunk"] + [
+                f"interface {i} switchport trunk allowed-vlan add {int(v)}" for v in vids]
+        return [f"interface {i} switchport mode access",
+                f"interface {i} switchport access vlan {int(vids[0])}"]
+
+    def l2_member_undo_lines(self, iface):
+        i = cli_iface(iface)
+        return [f"interface {i} switchport mode access", f"interface {i} switchport access vlan 1"]
+
+    def channel_leave_lines(self, port):
+        return [f"interface {cli_port(port)} no channel-group"]

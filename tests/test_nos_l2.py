@@ -1,0 +1,257 @@
+"""The NOS drivers' L2 domain and member operations (issue 23): what the
+via-switch suites call beyond a LAG's create and a port's shutdown. On each of
+EOS, NX-OS and Onyx, over a CLI that answers each show command with others'
+real or documented output (tests/data/samples/README.md): the switch read
+first and what laghil did not make refused before any line is sent, the undo
+registered before the first line (and journaled: a later process can replay
+it), every undo idempotent. Over an SSH session: tests/test_nos_fakenos.py."""
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from laghil.drivers.switch import SwitchError, SwitchRefused
+from laghil.drivers.switch.eos import EosSwitch, parse_show_vlan
+from laghil.drivers.switch.nos import iface_key
+from laghil.drivers.switch.nxos import NxosSwitch
+from laghil.drivers.switch.onyx import OnyxSwitch
+from laghil.drivers.switch.onyx import parse_show_vlan as parse_onyx_vlan
+from laghil.journal import UndoRecord
+
+SAMPLES = Path(__file__).parent / "data" / "samples"
+
+
+def sample(name):
+    return (SAMPLES / name).read_text()
+
+
+# platform -> its show commands' samples, two free ports, a port that is in
+# a VLAN other than 1 in the sample (None: the sample has none), an existing
+# VLAN, and a LAG of the sample with one of its members
+PLATFORMS = {
+    "eos": dict(cls=EosSwitch, shows={
+        "show vlan": "ntc-templates--arista_eos_show_vlan.raw",
+        "show port-channel summary": "ntc-templates--arista_eos_show_port-channel_summary.raw"},
+        free=["Ethernet60", "Ethernet61"], in_vlan=("Ethernet1", 10), vlan=20,
+        lag=(2000, "Ethernet54/1"), iface="Port-Channel2000"),
+    "nxos": dict(cls=NxosSwitch, shows={
+        "show vlan": "ntc-templates--cisco_nxos_show_vlan.raw",
+        "show port-channel summary | json": "cisco-docs--nxos_show_port-channel_summary.json"},
+        free=["Ethernet1/1", "Ethernet1/2"], in_vlan=("Ethernet2/12", 20), vlan=40,
+        lag=(47, "Ethernet1/47"), iface="port-channel47", more=["Ethernet1/48"]),
+    "onyx": dict(cls=OnyxSwitch, shows={
+        "show vlan | json-print": "ansible--onyx_vlan_show.json",
+        "show interfaces port-channel summary | json-print": "ansible--onyx_port_channel_show.json"},
+        free=["Eth1/1", "Eth1/2"], in_vlan=None, vlan=10, lag=(22, "Eth1/7"),
+        iface="port-channel 22"),
+}
+
+
+class Cli:
+    """A NOS CLI: each show command answered with its sample; config lines
+    recorded (``refuse``: a line containing it gets the NOS's error)."""
+
+    def __init__(self, shows, refuse=None):
+        self.shows = {c: sample(f) for c, f in shows.items()}
+        self.refuse, self.sent = refuse, []
+
+    def send(self, command):
+        self.sent.append(("show", command))
+        return self.shows[command]
+
+    def config(self, lines):
+        self.sent.append(("config", list(lines)))
+        if self.refuse and any(self.refuse in ln for ln in lines):
+            return f"{lines[0]}\n% Invalid input detected at '^' marker.\n"
+        return "\n".join(lines)
+
+    def lines(self):
+        return [ln for kind, lines in self.sent if kind == "config" for ln in lines]
+
+
+def driver(platform, l2_vlan=3901, **cli):
+    p = PLATFORMS[platform]
+    ports = p["free"] + [p["lag"][1]] + ([p["in_vlan"][0]] if p["in_vlan"] else []) + \
+        p.get("more", [])
+    node = SimpleNamespace(name="sw9", session=None, spec=SimpleNamespace(
+        ports={q: None for q in ports}, platform=platform, l2_vlan=l2_vlan))
+    c = Cli(p["shows"], **cli)
+    return p["cls"](node, channel=c), c, p
+
+
+class Deferred(list):
+    """A defer that records what was sent when each undo was registered."""
+
+    def __init__(self, cli):
+        super().__init__()
+        self.cli, self.sent_before = cli, []
+
+    def __call__(self, undo):
+        self.append(undo)
+        self.sent_before.append([k for k, _ in self.cli.sent])
+
+
+@pytest.fixture(params=sorted(PLATFORMS))
+def platform(request):
+    return request.param
+
+
+# ---------------------------------------------------------------- parsers
+def test_show_vlan_parsed_on_each_platforms_sample():
+    eos = parse_show_vlan(sample("ntc-templates--arista_eos_show_vlan.raw"), "arista_eos")
+    assert eos == {1: {"eth1"}, 10: {"eth1", "eth2"}, 20: set(), 30: set()}
+    nx = parse_show_vlan(sample("ntc-templates--cisco_nxos_show_vlan.raw"), "cisco_nxos")
+    assert sorted(nx) == [1, 10, 20, 30, 40, 50] and nx[20] == {"eth2/12"}
+    assert len(nx[1]) == 57 and "eth1/33" not in nx[1], "wrapped port lines read, none invented"
+    onyx = parse_onyx_vlan(sample("ansible--onyx_vlan_show.json"))
+    assert sorted(onyx) == [1, 10, 20] and onyx[1] == {f"eth1/{i}" for i in range(1, 17)}
+    with pytest.raises(SwitchError, match="not JSON"):
+        parse_onyx_vlan('% Unrecognized command "show vlan".')
+
+
+def test_one_key_per_interface_whatever_the_spelling():
+    assert {iface_key(n) for n in ("Ethernet3", "Et3", "Eth3", "ethernet 3")} == {"eth3"}
+    assert {iface_key(n) for n in ("Port-Channel12", "port-channel 12", "Po12")} == {"po12"}
+    assert iface_key("Eth1/7") == iface_key("ethernet 1/7") == "eth1/7"
+
+
+# ---------------------------------------------------------------- L2 domain
+def test_l2_domain_reads_first_registers_its_undo_then_configures(platform):
+    drv, cli, p = driver(platform)
+    d = Deferred(cli)
+    undo = drv.bridge_create("lgbr0", p["free"], defer=d)
+    assert d == [undo] and set(d.sent_before[0]) == {"show"}, (
+        f"config sent before the undo was registered: {d.sent_before}")
+    lines = cli.lines()
+    assert "vlan 3901" in lines
+    for port in p["free"]:
+        assert any(port.replace("Eth", "ethernet ").replace("etherneternet ", "Ethernet")
+                   in ln and "access vlan 3901" in ln for ln in lines) or \
+            f"interface {port}" in lines, f"{port} not made an access port of 3901: {lines}"
+    rec = undo.records[0].to_json()
+    assert rec["args"] == ["nos_l2_remove", [["3901"], p["free"]]], rec
+    UndoRecord.from_json(rec)           # a journal can hold it and replay it
+    n = len(cli.sent)
+    undo()
+    back = [ln for kind, ls in cli.sent[n:] if kind == "config" for ln in ls]
+    assert "no vlan 3901" not in back, "the sample has no VLAN 3901: nothing to delete"
+    assert any("switchport" in ln for ln in back), f"members back to default: {back}"
+
+
+def test_tagged_domain_is_a_trunk_of_the_tests_vlans(platform):
+    drv, cli, p = driver(platform)
+    drv.bridge_create("lgbr0", p["free"][:1], defer=lambda u: None, vlans=[3100, 3200])
+    lines = cli.lines()
+    assert "vlan 3100" in lines and "vlan 3200" in lines
+    assert any("mode trunk" in ln for ln in lines)
+    assert any("3200" in ln and "allowed" in ln for ln in lines), lines
+
+
+def test_l2_domain_refuses_what_is_not_laghils_before_any_line(platform):
+    drv, cli, p = driver(platform)
+    with pytest.raises(SwitchError, match=f"VLAN {p['vlan']} exists and laghil did not make it"):
+        drv.bridge_create("lgbr0", p["free"], defer=lambda u: None, vlans=[p["vlan"]])
+    if p["in_vlan"]:
+        port, vid = p["in_vlan"]
+        with pytest.raises(SwitchError, match=f"{port} is in VLAN {vid}"):
+            drv.bridge_create("lgbr0", [port], defer=lambda u: None)
+    with pytest.raises(SwitchError, match="not in the lab file"):
+        drv.bridge_create("lgbr0", ["Ethernet99/9"], defer=lambda u: None)
+    with pytest.raises(SwitchError, match="LAG lglag5 is not on the switch"):
+        drv.bridge_create("lgbr0", ["lglag5"], defer=lambda u: None)
+    nol2, cli2, _ = driver(platform, l2_vlan=None)
+    with pytest.raises(SwitchError, match="needs the lab file's `l2_vlan`"):
+        nol2.bridge_create("lgbr0", p["free"], defer=lambda u: None)
+    assert cli.lines() == [] and cli2.lines() == [], "nothing configured"
+
+
+def test_a_refused_l2_line_is_undone_at_once(platform):
+    drv, cli, p = driver(platform, refuse="access vlan 3901")
+    undone = []
+    with pytest.raises(SwitchRefused, match="% Invalid input"):
+        drv.bridge_create("lgbr0", p["free"], defer=undone.append)
+    assert len(undone) == 1 and cli.sent[-1][0] == "config" and \
+        not any("3901" in ln for ln in cli.sent[-1][1]), "the undo ran at once"
+
+
+def test_a_lag_member_of_the_domain_is_its_port_channel(platform):
+    drv, cli, p = driver(platform)
+    number, _ = p["lag"]
+    drv.bridge_create("lgbr0", [f"lglag{number}"], defer=lambda u: None)
+    assert any(p["iface"] in ln for ln in cli.lines()), cli.lines()
+
+
+# ---------------------------------------------------------------- members
+def test_lag_member_out_and_back(platform):
+    drv, cli, p = driver(platform)
+    number, port = p["lag"]
+    d = Deferred(cli)
+    undo = drv.lag_member_remove(f"lglag{number}", port, defer=d)
+    assert set(d.sent_before[0]) == {"show"}
+    assert any("no channel-group" in ln for ln in cli.lines())
+    mode = drv.lags()[number].mode          # the sample's: Onyx's port-channel 22 is static
+    assert undo.records[0].to_json()["args"] == ["nos_channel_join",
+                                                 [f"lglag{number}", port, mode]]
+    n = len(cli.sent)
+    undo()          # the sample still shows the port in the LAG: nothing to put back
+    assert all(k == "show" for k, _ in cli.sent[n:])
+    with pytest.raises(SwitchError, match=f"{p['free'][0]} is not in port-channel {number}"):
+        drv.lag_member_remove(f"lglag{number}", p["free"][0], defer=lambda u: None)
+    with pytest.raises(SwitchError, match="no port-channel 3 "):
+        drv.lag_member_remove("lglag3", port, defer=lambda u: None)
+
+
+def test_a_lag_with_a_port_outside_the_lab_is_not_laghils_to_delete():
+    drv, cli, p = driver("nxos")
+    drv.node.spec.ports.pop("Ethernet1/48")
+    with pytest.raises(SwitchError, match="Ethernet1/48 in it are not ports of the lab file"):
+        drv.lag_delete("lglag47", defer=lambda u: None)
+    assert cli.lines() == []
+
+
+def test_lag_member_add_refuses_a_port_of_another_lag(platform):
+    drv, cli, p = driver(platform)
+    number, port = p["lag"]
+    with pytest.raises(SwitchError, match=f"it is in port-channel {number}"):
+        drv.lag_member_add(f"lglag{number}", port, defer=lambda u: None)
+    d = Deferred(cli)
+    undo = drv.lag_member_add(f"lglag{number}", p["free"][0], defer=d)
+    assert set(d.sent_before[0]) == {"show"}
+    word = "active" if drv.lags()[number].mode == "lacp" else "on"
+    assert any(f"channel-group {number} mode {word}" in ln for ln in cli.lines()), cli.lines()
+    assert undo.records[0].to_json()["args"] == ["nos_channel_leave",
+                                             [f"lglag{number}", p["free"][0]]]
+
+
+def test_lag_delete_undo_rebuilds_it(platform):
+    drv, cli, p = driver(platform)
+    number, port = p["lag"]
+    d = Deferred(cli)
+    undo = drv.lag_delete(f"lglag{number}", defer=d)
+    assert set(d.sent_before[0]) == {"show"}
+    lines = cli.lines()
+    assert any(f"no interface {p['iface']}".lower().replace(" ", "")
+               == ln.lower().replace(" ", "") for ln in lines), lines
+    name, ports, spec = undo.records[0].to_json()["args"][1]
+    mode = drv.lags()[number].mode
+    assert name == f"lglag{number}" and port in ports and spec == [mode, "none"]
+    UndoRecord.from_json(undo.records[0].to_json())
+    n = len(cli.sent)
+    undo()          # still shown by the sample: the rebuild is idempotent
+    assert all(k == "show" for k, _ in cli.sent[n:])
+    # rebuilt where the LAG is gone: the LAG, then its L2 membership
+    drv.lags = lambda: {}
+    drv.nos_lag_rebuild(f"lglag{number}", ports, [mode, "access", "3901"])
+    again = cli.sent[-1][1]
+    word = "active" if mode == "lacp" else "on"
+    assert any(f"channel-group {number} mode {word}" in ln for ln in again), again
+    assert any("access vlan 3901" in ln for ln in again), again
+
+
+def test_what_a_deleted_lag_left_is_read_back(platform):
+    drv, cli, p = driver(platform)
+    number, port = p["lag"]
+    assert drv.left_behind(f"lglag{number}", [port]) == [f"port-channel {number}",
+                                                         f"member {port}"]
+    assert drv.left_behind("lglag3", p["free"]) == []
