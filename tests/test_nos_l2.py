@@ -255,3 +255,72 @@ def test_what_a_deleted_lag_left_is_read_back(platform):
     assert drv.left_behind(f"lglag{number}", [port]) == [f"port-channel {number}",
                                                          f"member {port}"]
     assert drv.left_behind("lglag3", p["free"]) == []
+
+
+# ---------------------------------------------------------------- state reads
+def test_eos_lacp_bits_and_partner_from_real_and_documented_json():
+    from laghil.drivers.switch.base import IN_USE
+    from laghil.drivers.switch.eos import parse_lacp_actor, parse_lacp_partner
+    partner = parse_lacp_partner(sample("nanog77-nrfu--eos_show_lacp_neighbor.json"))
+    assert partner == {"Ethernet51": (0x3d, "76:83:ef:ed:66:5d"),
+                       "Ethernet52": (0x3d, "76:83:ef:ed:66:5d")}
+    ok = parse_lacp_actor(sample("anta--eos_show_lacp_interface_detailed_bundled.json"))
+    neg = parse_lacp_actor(sample("anta--eos_show_lacp_interface_detailed_negotiating.json"))
+    assert ok == {"Ethernet5": 0x3d} and ok["Ethernet5"] & IN_USE == IN_USE
+    assert neg == {"Ethernet5": 0x0d}, "in sync, neither collecting nor distributing"
+    with pytest.raises(SwitchError, match="not JSON"):
+        parse_lacp_actor("% Invalid input")
+
+
+def test_lacp_system_ids_and_state_bits_in_each_nos_spelling():
+    from laghil.drivers.switch.nos import lacp_state, lacp_system_mac
+    assert lacp_system_mac("8000,76-83-ef-ed-66-5d") == "76:83:ef:ed:66:5d"        # EOS
+    assert lacp_system_mac("32768,5e-2-0-1-0-7") == "5e:02:00:01:00:07"           # NX-OS
+    assert lacp_system_mac("0012.3694.03ec") == "00:12:36:94:03:ec"
+    with pytest.raises(SwitchError, match="no MAC"):
+        lacp_system_mac("8000,not-a-mac")
+    assert lacp_state({"activity": True, "timeout": True, "aggregation": True,
+                       "synchronization": True, "collecting": True,
+                       "distributing": True}) == 0x3f
+    with pytest.raises(SwitchError, match="unknown bits"):
+        lacp_state({"actvity": True})
+
+
+def test_eos_lag_state_puts_each_source_on_its_member(monkeypatch):
+    """EOS's lag_state: the summary's members, each with the actor state of
+    `show lacp interface detailed` and the partner state and system of `show
+    lacp neighbor` (the samples name different ports: each lands on its own)."""
+    from laghil.drivers.switch.base import LagMember, SwitchLag
+    drv, cli, _ = driver("eos")
+    cli.shows["show lacp interface detailed | json"] = sample(
+        "anta--eos_show_lacp_interface_detailed_bundled.json")
+    cli.shows["show lacp neighbor | json"] = sample("nanog77-nrfu--eos_show_lacp_neighbor.json")
+    ports = ["Ethernet5", "Ethernet51", "Ethernet52"]
+    monkeypatch.setattr(drv, "lags", lambda: {7: SwitchLag("Port-Channel7", "lacp", True, {
+        p: LagMember(p, True, True) for p in ports})})
+    st = drv.lag_state("lglag7")
+    got = {p: (m.actor_state, m.partner_state, m.partner_system) for p, m in st.members.items()}
+    assert got == {"Ethernet5": (0x3d, None, None),
+                   "Ethernet51": (None, 0x3d, "76:83:ef:ed:66:5d"),
+                   "Ethernet52": (None, 0x3d, "76:83:ef:ed:66:5d")}, got
+
+
+@pytest.mark.parametrize("platform,command,sample_file,port,up", [
+    ("eos", "show interfaces status", "ntc-templates--arista_eos_show_interfaces_status.raw",
+     "Ethernet3/1/1", True),
+    ("eos", "show interfaces status", "ntc-templates--arista_eos_show_interfaces_status.raw",
+     "Ethernet3/1/4", False),
+    ("nxos", "show interface status", "ntc-templates--cisco_nxos_show_interface_status.raw",
+     "Ethernet1/1", False),
+    ("onyx", "show interfaces ethernet status | json-print",
+     "ansible--onyx_interfaces_status.json", "Eth1/1", False),
+])
+def test_a_ports_link_state_as_the_nos_says(platform, command, sample_file, port, up):
+    drv, cli, _ = driver(platform)
+    cli.shows[command] = sample(sample_file)
+    drv.node.spec.ports.update({port: None, "Ethernet7/7": None, "Eth1/48": None})
+    assert drv.port_oper_up(port) is up
+    with pytest.raises(SwitchError, match="is not in `show interface"):
+        drv.port_oper_up("Eth1/48" if platform == "onyx" else "Ethernet7/7")
+    with pytest.raises(SwitchError, match="not in the lab file"):
+        drv.port_oper_up("Ethernet9/9")

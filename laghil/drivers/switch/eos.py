@@ -4,11 +4,13 @@ port-channel summary`` parsed with ntc-templates' TextFSM template (a
 maintained template library), tested on real output from that project's
 tests (tests/data/samples/ntc-templates--arista_eos_*.raw)."""
 
+import json
 import re
+from dataclasses import replace
 
 from ...parsing import parser
 from .base import LagMember, SwitchError, SwitchLag
-from .nos import NosSwitch, vlan_members
+from .nos import NosSwitch, iface_key, lacp_state, lacp_system_mac, vlan_members
 
 ABBREV = {"Et": "Ethernet", "Po": "Port-Channel"}
 
@@ -59,6 +61,47 @@ def parse_show_vlan(text, platform):
                         for row in parse_output(platform=platform, command="show vlan", data=text))
 
 
+def _lacp_ports(text, what):
+    try:
+        d = json.loads(text)
+    except ValueError as e:
+        raise SwitchError(f"EOS {what} | json: not JSON ({e}): {text[:80]!r}") from None
+    for pc in (d.get("portChannels") or {}).values():
+        yield from (pc.get("interfaces") or {}).items()
+
+
+@parser('EOS show lacp interface detailed | json')
+def parse_lacp_actor(text):
+    """``show lacp interface detailed | json`` -> {port: actor state byte}
+    (the named bits of ``actorPortState``; ANTA's fixtures of it)."""
+    return {canonical(p): lacp_state(d.get("actorPortState") or {})
+            for p, d in _lacp_ports(text, "show lacp interface detailed")}
+
+
+@parser('EOS show lacp neighbor | json')
+def parse_lacp_partner(text):
+    """``show lacp neighbor | json`` -> {port: (partner state byte, partner
+    system MAC)} (a real capture kept by the NANOG 77 NRFU tutorial)."""
+    return {canonical(p): (lacp_state(d.get("partnerPortState") or {}),
+                           lacp_system_mac(d["partnerSystemId"]) if d.get("partnerSystemId")
+                           else None)
+            for p, d in _lacp_ports(text, "show lacp neighbor")}
+
+
+@parser('EOS/NX-OS show interface(s) status')
+def parse_interfaces_status(text, platform, command):
+    """``show interfaces status`` (EOS) / ``show interface status`` (NX-OS) ->
+    {iface_key: up}: up when "connected" (ntc-templates' TextFSM templates,
+    tested on that project's real output)."""
+    try:
+        from ntc_templates.parse import parse_output
+    except ImportError:
+        raise SwitchError("parsing NOS output needs ntc-templates (pip install laghil[nos])") \
+            from None
+    return {iface_key(r["port"]): r["status"] == "connected"
+            for r in parse_output(platform=platform, command=command, data=text)}
+
+
 class EosSwitch(NosSwitch):
     platform = "eos"
     management_port = r"Management\d+(/\d+)*|Ma\d+(/\d+)*"
@@ -94,3 +137,20 @@ class EosSwitch(NosSwitch):
 
     def parse_vlans(self, text):
         return parse_show_vlan(text, "arista_eos")
+
+    def parse_port_status(self, text):
+        return parse_interfaces_status(text, "arista_eos", self.status_command)
+
+    def lag_state(self, name):
+        """The port-channel summary, and for an LACP LAG each member's actor
+        state (``show lacp interface detailed``), partner state and partner
+        system (``show lacp neighbor``), as the switch LAG state check needs them."""
+        lag = super().lag_state(name)
+        if lag.mode != "lacp":
+            return lag
+        actor = parse_lacp_actor(self.cli.send("show lacp interface detailed | json"))
+        partner = parse_lacp_partner(self.cli.send("show lacp neighbor | json"))
+        members = {p: replace(m, actor_state=actor.get(p), partner_state=partner.get(p, (None,))[0],
+                              partner_system=partner.get(p, (None, None))[1])
+                   for p, m in lag.members.items()}
+        return replace(lag, members=members)

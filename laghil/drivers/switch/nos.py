@@ -54,6 +54,33 @@ def iface_key(name):
     return f"po{m.group(1)}" if m else n
 
 
+# LACP port state bits by the names NOS JSON gives them (802.1AX actor/partner state)
+LACP_BITS = {"activity": 0x01, "timeout": 0x02, "aggregation": 0x04, "synchronization": 0x08,
+             "collecting": 0x10, "distributing": 0x20, "defaulted": 0x40, "expired": 0x80}
+
+
+def lacp_state(flags):
+    """{"activity": true, "timeout": false, ...} -> the state byte (absent bits 0)."""
+    if not isinstance(flags, dict):
+        raise SwitchError(f"LACP port state {flags!r}: expected an object of named bits")
+    unknown = set(flags) - set(LACP_BITS)
+    if unknown:
+        raise SwitchError(f"LACP port state: unknown bits {sorted(unknown)}")
+    return sum(bit for name, bit in LACP_BITS.items() if flags.get(name))
+
+
+def lacp_system_mac(system_id):
+    """A NOS's LACP system id, ``8000,76-83-ef-ed-66-5d`` (EOS) or
+    ``32768,5e-2-0-1-0-7`` (NX-OS, octets unpadded), -> ``76:83:ef:ed:66:5d``."""
+    mac = str(system_id).split(",")[-1].strip()
+    octets = re.split(r"[-:.]", mac)
+    if len(octets) == 3:                        # Cisco's 0012.3694.03ec
+        octets = [o[i:i + 2] for o in octets for i in (0, 2)]
+    if len(octets) != 6 or not all(re.fullmatch(r"[0-9a-fA-F]{1,2}", o) for o in octets):
+        raise SwitchError(f"LACP system id {system_id!r}: no MAC in it")
+    return ":".join(o.lower().zfill(2) for o in octets)
+
+
 def vlan_members(rows):
     """[(vlan id, [interface as the NOS prints it])] -> {vid: {iface_key}}."""
     return {int(v): {iface_key(i) for i in ifaces} for v, ifaces in rows}
@@ -418,6 +445,20 @@ class NosSwitch(SwitchDriver):
         out = [f"port-channel {number}"] if number in lags else []
         return out + [f"member {p}" for p in ports
                       if any(p in lag.members for lag in lags.values())]
+
+    status_command = "show interfaces status"
+
+    def parse_port_status(self, text):
+        """``status_command``'s output -> {iface_key: oper up} (per platform)."""
+        raise NotImplementedError
+
+    def port_oper_up(self, port):
+        """Is ``port`` (a port of the lab file) operationally up, as the NOS says."""
+        port = self._port(port)
+        st = self.parse_port_status(self.cli.send(self.status_command))
+        if iface_key(port) not in st:
+            raise SwitchError(f"switch {self.node.name}: {port} is not in `{self.status_command}`")
+        return st[iface_key(port)]
 
     def _lag(self, name):
         number = lag_number(name)

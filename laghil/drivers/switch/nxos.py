@@ -8,7 +8,7 @@ import json
 
 from ...parsing import parser
 from .base import LagMember, SwitchError, SwitchLag
-from .eos import parse_show_vlan
+from .eos import parse_interfaces_status, parse_show_vlan
 from .nos import NosSwitch
 
 
@@ -75,5 +75,10 @@ class NxosSwitch(NosSwitch):
 
     def parse_vlans(self, text):
         return parse_show_vlan(text, "cisco_nxos")
+
+    status_command = "show interface status"
+
+    def parse_port_status(self, text):
+        return parse_interfaces_status(text, "cisco_nxos", self.status_command)
 
 

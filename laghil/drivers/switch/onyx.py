@@ -9,7 +9,7 @@ import re
 
 from ...parsing import parser
 from .base import LagMember, SwitchError, SwitchLag
-from .nos import NosSwitch, vlan_members
+from .nos import NosSwitch, iface_key, vlan_members
 
 _HEAD = re.compile(r"^\s*(\d+)\s+Po(\d+)\((\w+)\)\s*$")
 _MEMBER = re.compile(r"^(Eth[\d/]+)\((\w+)\)$")
@@ -75,6 +75,23 @@ def parse_show_vlan(text):
     return vlan_members(rows)
 
 
+@parser('Onyx show interfaces ethernet status | json-print')
+def parse_interfaces_status(text):
+    """``show interfaces ethernet status | json-print`` -> {iface_key: up}:
+    per port a one-element list whose "Operational state" is Up or Down
+    (Ansible's onyx_interface fixture); entries without one (a VLAN's) left out."""
+    try:
+        d = json.loads(text)
+    except ValueError as e:
+        raise SwitchError(f"Onyx interfaces status: not JSON ({e}): {text[:80]!r}") from None
+    out = {}
+    for port, rows in d.items():
+        row = rows[0] if isinstance(rows, list) and rows else (rows or {})
+        if "Operational state" in row:
+            out[iface_key(port)] = str(row["Operational state"]).strip().lower() == "up"
+    return out
+
+
 def cli_iface(iface):
     """A port (``Eth1/7``) or ``port-channel 22`` as Onyx's one-line commands name it."""
     return iface if iface.startswith("port-channel ") else cli_port(iface)
@@ -110,6 +127,10 @@ class OnyxSwitch(NosSwitch):
             self.cli.send("show interfaces port-channel summary | json-print"))
 
     vlan_command = "show vlan | json-print"
+    status_command = "show interfaces ethernet status | json-print"
+
+    def parse_port_status(self, text):
+        return parse_interfaces_status(text)
 
     def parse_vlans(self, text):
         return parse_show_vlan(text)
