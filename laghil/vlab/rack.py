@@ -115,6 +115,25 @@ class Rack:
     def guest_dir(self, node):
         return self.dir / "guests" / node
 
+    def wire_ends(self):
+        """{local UDP port on 127.0.0.1: (guest, nic)} of every cabled NIC (a
+        twin's management links too): where the kernel counts what the wire dropped."""
+        out = {}
+        for name, plan in self.plans.items():
+            nics = list(plan.nics) + list(plan.mgmt_ports)
+            if plan.mgmt_nic is not None:
+                nics.append(plan.mgmt_nic)
+            for nic in nics:
+                if nic.local_udp is not None:
+                    out[nic.local_udp] = (name, nic.port)
+        return out
+
+    def wire_drops(self):
+        """{(guest, nic): frames dropped so far} at each cabled NIC's receiving
+        socket (laghil.vlab.wire)."""
+        from .wire import wire_drops
+        return wire_drops(self.wire_ends())
+
     def console_marks(self):
         """{guest: bytes of its serial console so far}: for :meth:`console_faults`."""
         return console_marks({n: self.guest_dir(n) / "console.log" for n in self.plans})
