@@ -324,3 +324,37 @@ def test_a_ports_link_state_as_the_nos_says(platform, command, sample_file, port
         drv.port_oper_up("Eth1/48" if platform == "onyx" else "Ethernet7/7")
     with pytest.raises(SwitchError, match="not in the lab file"):
         drv.port_oper_up("Ethernet9/9")
+
+
+def test_mac_tables_of_eos_and_nxos_from_real_output():
+    from laghil.drivers.switch.eos import parse_mac_table
+    eos = parse_mac_table(sample("ntc-templates--arista_eos_show_mac_address-table.raw"),
+                          "arista_eos")
+    assert len(eos) == 28, "19 unicast entries, 3 multicast ones on 9 ports"
+    assert not [e for e in eos if e["vlan"] == 200], "the sample's 'jenn.3057.8423' row"
+    assert eos[0] == {"mac": "00:12:36:94:03:ec", "port": "Et7", "vlan": 3,
+                      "flags": ["static"]}
+    assert {"mac": "00:1c:82:24:36:d7", "port": "Po2", "vlan": 101,
+            "flags": ["dynamic"]} in eos
+    nx = parse_mac_table(sample("ntc-templates--cisco_nxos_show_mac_address-table.raw"),
+                         "cisco_nxos")
+    assert [(e["vlan"], e["port"]) for e in nx] == [(100, "sup-eth1(R)"), (145, "Drop"),
+                                                   (145, "Po10")]
+
+
+@pytest.mark.parametrize("platform,command,sample_file,lag,port,want", [
+    ("eos", "show mac address-table", "ntc-templates--arista_eos_show_mac_address-table.raw",
+     "lglag2", "Ethernet7", {("Po2", 101), ("Et7", 3)}),
+    ("nxos", "show mac address-table", "ntc-templates--cisco_nxos_show_mac_address-table.raw",
+     "lglag10", "Ethernet1/1", {("Po10", 145)}),
+])
+def test_fdb_entries_on_laghils_members_whatever_the_nos_calls_them(
+        platform, command, sample_file, lag, port, want):
+    """The switch LAG suite asks which entries sit on its LAG (laghil's name)
+    and its ports (the lab's names); the NOS prints Po2 and Et7."""
+    drv, cli, _ = driver(platform)
+    cli.shows[command] = sample(sample_file)
+    drv.node.spec.ports[port] = None
+    got = {(e["port"], e["vlan"]) for e in drv.fdb_on("lgbr0", [lag, port])}
+    assert got == want, got
+    assert drv.fdb_on("lgbr0", ["lglag77"]) == []

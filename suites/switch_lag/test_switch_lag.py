@@ -328,7 +328,7 @@ def test_bridge_steps_under_traffic(lag_pair, lab_rt, case, measure, profile, de
     out = run_step(pair.a.node, pair.b.node, f"{VLANS[100]}.2", f"{lag} out of {br}",
                    lambda: drv.bridge_member_remove(br, lag, defer=defer), defer=defer,
                    flows=4, rate_pps=500, after_s=1.0)
-    stale = [e for e in drv.fdb(br) if e["port"] in [lag] + ports]
+    stale = drv.fdb_on(br, [lag] + ports)
     if stale:
         problems.append(f"{lag} out of {br}: stale FDB entries {stale}")
     print(f"{lag} out of {br}: lost {sum(f['lost'] for f in out.res.flows)} (expected: the LAG "
@@ -406,7 +406,7 @@ def test_lag_deleted_with_uppers(lag_pair, lab_rt, case, measure, defer):
     mark = drv.log_mark()
     rebuild = drv.lag_delete(lag, defer=defer)
     problems = []
-    left = [e for e in drv.fdb(br) if e["port"] in [lag] + ports]
+    left = drv.fdb_on(br, [lag] + ports)
     if left:
         problems.append(f"after deleting {lag}: FDB entries left {left}")
     left = drv.left_behind(lag, ports)

@@ -249,8 +249,13 @@ class SwitchDriver:
         self._cannot("remastering bridge members")
 
     def fdb(self, bridge):
-        """[(mac, port, vlan, flags)] the switch learned in ``bridge``."""
+        """[{"mac", "port", "vlan", "flags"}] the switch learned in ``bridge``."""
         self._cannot("reading the FDB")
+
+    def fdb_on(self, bridge, members):
+        """The entries of :meth:`fdb` on ``members``: ports of the lab file or
+        LAGs by laghil's names (a NOS names a LAG its own way: its driver maps them)."""
+        return [e for e in self.fdb(bridge) if e["port"] in members]
 
     # ------------------------------------------------------------ what it is
     def snapshot(self):

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from ...parsing import parser
 from .base import LagMember, SwitchError, SwitchLag
-from .nos import NosSwitch, iface_key, lacp_state, lacp_system_mac, vlan_members
+from .nos import NosSwitch, colon_mac, iface_key, lacp_state, lacp_system_mac, vlan_members
 
 ABBREV = {"Et": "Ethernet", "Po": "Port-Channel"}
 
@@ -102,6 +102,31 @@ def parse_interfaces_status(text, platform, command):
             for r in parse_output(platform=platform, command=command, data=text)}
 
 
+@parser('EOS/NX-OS show mac address-table')
+def parse_mac_table(text, platform):
+    """``show mac address-table`` -> [{"mac", "port", "vlan", "flags"}], one per
+    entry and port, ntc-templates' TextFSM for ``platform`` (arista_eos: the
+    unicast and multicast tables, a list of ports each; cisco_nxos: one port,
+    "Po10", "sup-eth1(R)", "Drop"): flags the entry's type in lower case
+    ("dynamic", "static"); a row whose address is not a MAC is left out."""
+    try:
+        from ntc_templates.parse import parse_output
+    except ImportError:
+        raise SwitchError("parsing NOS output needs ntc-templates (pip install laghil[nos])") \
+            from None
+    out = []
+    for r in parse_output(platform=platform, command="show mac address-table", data=text):
+        try:
+            mac = colon_mac(r["mac_address"])
+        except SwitchError:         # not an address (ntc-templates' sample has one such row)
+            continue
+        ports = r.get("destination_port", r.get("ports"))
+        for port in ports if isinstance(ports, list) else [ports]:
+            out.append({"mac": mac, "port": port,
+                        "vlan": int(r["vlan_id"]), "flags": [r["type"].lower()]})
+    return out
+
+
 class EosSwitch(NosSwitch):
     platform = "eos"
     management_port = r"Management\d+(/\d+)*|Ma\d+(/\d+)*"
@@ -140,6 +165,9 @@ class EosSwitch(NosSwitch):
 
     def parse_port_status(self, text):
         return parse_interfaces_status(text, "arista_eos", self.status_command)
+
+    def parse_fdb(self, text):
+        return parse_mac_table(text, "arista_eos")
 
     def lag_state(self, name):
         """The port-channel summary, and for an LACP LAG each member's actor

@@ -69,16 +69,23 @@ def lacp_state(flags):
     return sum(bit for name, bit in LACP_BITS.items() if flags.get(name))
 
 
+def colon_mac(text):
+    """``0012.3694.03ec`` / ``00-12-36-94-03-EC`` / ``0:12:...`` -> ``00:12:36:94:03:ec``."""
+    octets = re.split(r"[-:.]", str(text).strip())
+    if len(octets) == 3:                        # Cisco's and Arista's 0012.3694.03ec
+        octets = [o[i:i + 2] for o in octets for i in (0, 2)]
+    if len(octets) != 6 or not all(re.fullmatch(r"[0-9a-fA-F]{1,2}", o) for o in octets):
+        raise SwitchError(f"{text!r}: not a MAC address")
+    return ":".join(o.lower().zfill(2) for o in octets)
+
+
 def lacp_system_mac(system_id):
     """A NOS's LACP system id, ``8000,76-83-ef-ed-66-5d`` (EOS) or
     ``32768,5e-2-0-1-0-7`` (NX-OS, octets unpadded), -> ``76:83:ef:ed:66:5d``."""
-    mac = str(system_id).split(",")[-1].strip()
-    octets = re.split(r"[-:.]", mac)
-    if len(octets) == 3:                        # Cisco's 0012.3694.03ec
-        octets = [o[i:i + 2] for o in octets for i in (0, 2)]
-    if len(octets) != 6 or not all(re.fullmatch(r"[0-9a-fA-F]{1,2}", o) for o in octets):
-        raise SwitchError(f"LACP system id {system_id!r}: no MAC in it")
-    return ":".join(o.lower().zfill(2) for o in octets)
+    try:
+        return colon_mac(str(system_id).split(",")[-1])
+    except SwitchError:
+        raise SwitchError(f"LACP system id {system_id!r}: no MAC in it") from None
 
 
 def vlan_members(rows):
@@ -459,6 +466,25 @@ class NosSwitch(SwitchDriver):
         if iface_key(port) not in st:
             raise SwitchError(f"switch {self.node.name}: {port} is not in `{self.status_command}`")
         return st[iface_key(port)]
+
+    fdb_command = "show mac address-table"
+
+    def parse_fdb(self, text):
+        """``fdb_command``'s output -> [{"mac", "port", "vlan", "flags"}] (per platform)."""
+        raise NotImplementedError
+
+    def fdb(self, bridge):
+        """Every entry of the switch's MAC table: a NOS keeps one for all its
+        VLANs, laghil's L2 domain among them (``port`` as the NOS names it:
+        :meth:`fdb_on` maps laghil's names)."""
+        return self.parse_fdb(self.cli.send(self.fdb_command))
+
+    def fdb_on(self, bridge, members):
+        keys = set()
+        for m in members:
+            got = self._member(m)
+            keys.add(got[1])
+        return [e for e in self.fdb(bridge) if iface_key(e["port"]) in keys]
 
     def _lag(self, name):
         number = lag_number(name)

@@ -8,7 +8,7 @@ import json
 
 from ...parsing import parser
 from .base import LagMember, SwitchError, SwitchLag
-from .eos import parse_interfaces_status, parse_show_vlan
+from .eos import parse_interfaces_status, parse_mac_table, parse_show_vlan
 from .nos import NosSwitch
 
 
@@ -80,5 +80,8 @@ class NxosSwitch(NosSwitch):
 
     def parse_port_status(self, text):
         return parse_interfaces_status(text, "cisco_nxos", self.status_command)
+
+    def parse_fdb(self, text):
+        return parse_mac_table(text, "cisco_nxos")
 
 

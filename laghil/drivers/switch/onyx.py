@@ -135,6 +135,10 @@ class OnyxSwitch(NosSwitch):
     def parse_vlans(self, text):
         return parse_show_vlan(text)
 
+    def fdb(self, bridge):
+        self._cannot("reading the MAC table (no sample of Onyx's `show mac-address-table` "
+                     "to parse it on)")
+
     # Onyx's one-line forms (Ansible's onyx_vlan / onyx_l2_interface modules)
     def lag_iface(self, number):
         return f"port-channel {int(number)}"
