@@ -358,3 +358,26 @@ def test_fdb_entries_on_laghils_members_whatever_the_nos_calls_them(
     got = {(e["port"], e["vlan"]) for e in drv.fdb_on("lgbr0", [lag, port])}
     assert got == want, got
     assert drv.fdb_on("lgbr0", ["lglag77"]) == []
+
+
+@pytest.mark.parametrize("platform,version,verdict,model", [
+    ("eos", "ntc-templates--arista_eos_show_version.raw", "not_offloaded", "vEOS"),
+    ("nxos", "ntc-templates--cisco_nxos_show_version.raw", "unknown", "Nexus9000 C9396PX"),
+    ("onyx", "ansible--onyx_show_version.txt", "unknown", "x86onie"),
+])
+def test_offload_evidence_is_what_the_nos_shows_never_a_guess(platform, version, verdict,
+                                                               model):
+    """A virtual image of the NOS (the sample's vEOS) forwards in software: a
+    software LAG. A hardware model: the members bundled are read but not the
+    NOS's hardware LAG table, so no verdict, naming what is missing."""
+    drv, cli, p = driver(platform)
+    cli.shows["show version"] = sample(version)
+    cli.shows["show lacp interface detailed | json"] = sample(
+        "anta--eos_show_lacp_interface_detailed_bundled.json")
+    cli.shows["show lacp neighbor | json"] = sample("nanog77-nrfu--eos_show_lacp_neighbor.json")
+    number, port = p["lag"]
+    ev = drv.offload_evidence(f"lglag{number}")
+    assert (ev.verdict, ev.signals["model (show version)"]) == (verdict, model), ev
+    assert port in ev.signals["members bundled"] or verdict == "not_offloaded" or \
+        ev.signals["members bundled"] == "none"
+    assert bool(ev.missing) == (verdict == "unknown"), ev.missing

@@ -132,6 +132,8 @@ class EosSwitch(NosSwitch):
     management_port = r"Management\d+(/\d+)*|Ma\d+(/\d+)*"
     device_type = "arista_eos"
     version_pattern = r"^Software image version:\s*(\S+)"
+    model_pattern = r"^Arista\s+(\S+)"
+    virtual_model = r"^(vEOS|cEOS)"
 
     def lag_create_lines(self, number, ports, mode, lacp_rate, min_links):
         lines = []

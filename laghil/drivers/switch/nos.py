@@ -22,8 +22,8 @@ import tempfile
 
 from ...parsing import parser
 from ...transport.connect import verified_host_key
-from .base import (CLI_WORD, MadeLag, SwitchDriver, SwitchError, SwitchRefused,  # noqa: F401
-                   check_cli_word)
+from .base import (CLI_WORD, MadeLag, OffloadEvidence, SwitchDriver, SwitchError,  # noqa: F401
+                   SwitchRefused, check_cli_word)
 
 # lines with which a NOS says a command failed (EOS/NX-OS/Onyx "% ...", Onyx
 # '% Unrecognized command "..."', NX-OS "ERROR:")
@@ -227,6 +227,29 @@ class NosSwitch(SwitchDriver):
 
     version_command = "show version"
     version_pattern = None          # a regex whose group 1 is the NOS version
+
+    # the switch's model in ``show version`` (group 1), and the models that are a
+    # virtual image of the NOS (its LAGs in software): per platform
+    model_pattern = None
+    virtual_model = None
+
+    def offload_evidence(self, name):
+        """What the NOS shows about LAG ``name`` being in hardware. A virtual
+        image of the NOS (vEOS, cEOS, Nexus 9000v...) forwards in software: a
+        software LAG. On a hardware model the port-channel's members bundled
+        are read, but not the NOS's hardware LAG table: no verdict ("unknown",
+        naming it missing), never an offload pass laghil did not see."""
+        text = self.cli.send(self.version_command)
+        model = parse_version(text, self.model_pattern) or "unknown"
+        lag = self.lag_state(name)
+        signals = {"model (show version)": model,
+                   "members bundled": ", ".join(lag.selected) or "none"}
+        if self.virtual_model and re.search(self.virtual_model, model, re.I):
+            signals["virtual image"] = "the NOS forwards in software"
+            return OffloadEvidence(name, "not_offloaded", signals)
+        return OffloadEvidence(name, "unknown", signals,
+                               (f"the {self.platform} hardware LAG table (not read by laghil's "
+                                "driver)",))
 
     def describe(self):
         text = self.cli.send(self.version_command)

@@ -49,6 +49,8 @@ class NxosSwitch(NosSwitch):
     management_port = r"mgmt\d+"
     device_type = "cisco_nxos"
     version_pattern = r"^\s*(?:NXOS|system):\s+version\s+(\S+)"
+    model_pattern = r"^\s*cisco\s+(Nexus\s*\S+(?:\s+\S+)?)\s+[Cc]hassis"
+    virtual_model = r"(C9[35]00v|9000v|NX-?OSv)"
 
     def lag_create_lines(self, number, ports, mode, lacp_rate, min_links):
         lines = []

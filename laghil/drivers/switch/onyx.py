@@ -102,6 +102,7 @@ class OnyxSwitch(NosSwitch):
     management_port = r"mgmt\d+"
     device_type = "mellanox_mlnxos"
     version_pattern = r"^Product release:\s*(\S+)"
+    model_pattern = r"^Product model:\s*(\S+)"
 
     def lag_create_lines(self, number, ports, mode, lacp_rate, min_links):
         if min_links:
