@@ -68,7 +68,9 @@ SWITCH_UNDOS = {"port_no_shutdown": (str,), "lag_remove": (str, list),
                # the NOS drivers (laghil.drivers.switch.nos): each idempotent
                "nos_l2_remove": (list, list), "nos_l2_join": (str, list),
                "nos_l2_leave": (str,), "nos_channel_join": (str, str, str),
-               "nos_channel_leave": (str, str), "nos_lag_rebuild": (str, list, list)}
+               "nos_channel_leave": (str, str), "nos_lag_rebuild": (str, list, list),
+               # Cumulus (laghil.drivers.switch.cumulus): NVUE paths set or unset
+               "nvue_set": (list,), "nvue_unset": (list,)}
 _CLI_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./:-]{0,63}")
 
 

@@ -5,6 +5,7 @@ configuration step, and the contract that every mutating method registers its
 undo before it sends a change."""
 
 import inspect
+import json
 import re
 from types import SimpleNamespace
 
@@ -121,6 +122,47 @@ class ScriptedSwitch:
         return SimpleNamespace(node=self.name, command=cmd, rc=rc, stdout=out, stderr="")
 
 
+class CumulusScripted:
+    """A Cumulus switch for the contract: NVUE's bridge (br_default) and bonds
+    as the kernel shows them, in the state each call needs (``in_bridge``:
+    lglag1 an access member of VLAN 3901, as laghil's domain leaves it; else
+    every port and bond outside any bridge); the bond read from sw1's capture."""
+
+    def __init__(self, in_bridge):
+        self.name = "sw1"
+        self.spec = SimpleNamespace(ports={p: None for p in ("swp1", "swp2", "swp3", "swp4")},
+                                    platform="cumulus", l2_vlan=3901)
+        self.master = {"lglag1": "br_default"} if in_bridge else {}
+        self.vlans = ([{"ifname": "lglag1", "vlans": [
+            {"vlan": 3901, "flags": ["PVID", "Egress Untagged"]}]}] if in_bridge else [])
+        self.cmds = []
+
+    def run(self, cmd, check=True, **kw):
+        self.cmds.append(cmd)
+        out, rc = "", 0
+        m = re.fullmatch(r"readlink /sys/class/net/(\S+)/master", cmd)
+        if m:
+            out, rc = (f"../../devices/virtual/net/{self.master[m.group(1)]}\n", 0) \
+                if m.group(1) in self.master else ("", 1)
+        elif cmd == "bridge -j vlan show":
+            out = json.dumps(self.vlans)
+        elif cmd.startswith("cat /proc/net/bonding/"):
+            out = cap("sw1-lag-state-8023ad.txt")
+        return SimpleNamespace(node=self.name, command=cmd, rc=rc, stdout=out, stderr="")
+
+
+def scripted(platform, method):
+    """The contract's switch node for ``platform`` and the call ``method``."""
+    if platform == "cumulus" and method in NVUE_READS:
+        return CumulusScripted(in_bridge=method in ("bridge_member_remove", "lag_delete"))
+    return ScriptedSwitch()
+
+
+# Cumulus's calls that read NVUE's bridge and the bonds before their change
+NVUE_READS = ("bridge_create", "bridge_member_add", "bridge_member_remove", "lag_delete",
+              "lag_member_add", "lag_member_remove")
+
+
 CALLS = {
     "port_shutdown": (("swp1",), {}),
     "lag_create": (("lglag2", ["swp3", "swp4"], "lacp"), {}),
@@ -157,7 +199,7 @@ def test_every_mutating_method_is_in_the_contract():
 @pytest.mark.parametrize("method", sorted(CALLS))
 def test_undo_registered_before_the_first_change(method):
     for platform, cls in LINUX.items():
-        node = ScriptedSwitch()
+        node = scripted(platform, method)
         drv = cls(node)
         at = []
         args, kw = CALLS[method]

@@ -42,8 +42,6 @@ KNOWN_GAPS = {
     ("onyx", "fdb_on"): "Onyx's MAC table: no sample of `show mac-address-table` yet",
     **{(p, "member_blackhole"): "a data-plane drop that spares LACP needs the NOS's ACLs"
        for p in ("eos", "nxos", "onyx")},
-    **{("cumulus", op): "NVUE's bridge domain and bond member commands are not driven"
-       for op in ("bridge_create", "bridge_member_remove", "lag_delete", "lag_member_remove")},
     **{("sonic", op): "SONiC's VLAN, FDB and log reads are not driven"
        for op in ("bridge_create", "bridge_member_remove", "lag_delete", "lag_member_remove",
                   "fdb_on", "port_oper_up", "log_mark", "kernel_faults", "offload_evidence",
