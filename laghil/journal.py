@@ -70,7 +70,11 @@ SWITCH_UNDOS = {"port_no_shutdown": (str,), "lag_remove": (str, list),
                "nos_l2_leave": (str,), "nos_channel_join": (str, str, str),
                "nos_channel_leave": (str, str), "nos_lag_rebuild": (str, list, list),
                # Cumulus (laghil.drivers.switch.cumulus): NVUE paths set or unset
-               "nvue_set": (list,), "nvue_unset": (list,)}
+               "nvue_set": (list,), "nvue_unset": (list,),
+               # SONiC (laghil.drivers.switch.sonic)
+               "sonic_l2_remove": (list, list), "sonic_l2_join": (str, list),
+               "sonic_l2_remove_member": (str, list), "sonic_member_add": (str, str),
+               "sonic_member_del": (str, str), "sonic_lag_rebuild": (str, list, list)}
 _CLI_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./:-]{0,63}")
 
 
