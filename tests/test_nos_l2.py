@@ -381,3 +381,23 @@ def test_offload_evidence_is_what_the_nos_shows_never_a_guess(platform, version,
     assert port in ev.signals["members bundled"] or verdict == "not_offloaded" or \
         ev.signals["members bundled"] == "none"
     assert bool(ev.missing) == (verdict == "unknown"), ev.missing
+
+
+def test_nxos_lag_state_reads_each_members_lacp_states():
+    """NX-OS: `show lacp interface ethernet X` per member of an LACP
+    port-channel (real output quoted on movingpackets.net): actor 0x3d (long
+    timeout), partner 0x3f, the partner's system MAC."""
+    from laghil.drivers.switch.base import IN_USE
+    from laghil.drivers.switch.nxos import parse_lacp_interface
+    text = sample("movingpackets--nxos_show_lacp_interface.txt")
+    assert parse_lacp_interface(text) == (0x3d, 0x3f, "39:0d:12:c2:2b:40")
+    drv, cli, _ = driver("nxos")
+    for port in ("1/47", "1/48"):
+        cli.shows[f"show lacp interface ethernet {port}"] = text
+    st = drv.lag_state("lglag47")
+    assert set(st.members) == {"Ethernet1/47", "Ethernet1/48"}
+    for m in st.members.values():
+        assert (m.actor_state, m.partner_state, m.partner_system) == (
+            0x3d, 0x3f, "39:0d:12:c2:2b:40") and m.actor_state & IN_USE == IN_USE
+    with pytest.raises(SwitchError, match="no actor/partner oper state"):
+        parse_lacp_interface("% Invalid command")

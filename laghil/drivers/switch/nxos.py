@@ -5,11 +5,13 @@ tested on the vendor's documented NX-API output
 (tests/data/samples/cisco-docs--nxos_show_port-channel_summary.json)."""
 
 import json
+import re
+from dataclasses import replace
 
 from ...parsing import parser
-from .base import LagMember, SwitchError, SwitchLag
+from .base import LagMember, SwitchError, SwitchLag, check_cli_word
 from .eos import parse_interfaces_status, parse_mac_table, parse_show_vlan
-from .nos import NosSwitch
+from .nos import LACP_BITS, NosSwitch, lacp_system_mac
 
 
 def _rows(table, row):
@@ -42,6 +44,34 @@ def parse_portchannel_summary(text):
         mode = "lacp" if str(ch.get("prtcl", "")).upper() == "LACP" else "static"
         out[num] = SwitchLag(name, mode, "U" in str(ch.get("status", "")), members)
     return out
+
+
+# NX-OS's names of the LACP state bits, in "Actor Oper State=(Ac-1:To-0:...)"
+_NX_BITS = {"Ac": "activity", "To": "timeout", "Ag": "aggregation", "Sy": "synchronization",
+            "Co": "collecting", "Di": "distributing", "De": "defaulted", "Ex": "expired"}
+
+
+def _nx_state(text):
+    bits = dict(part.split("-") for part in text.split(":"))
+    if set(bits) != set(_NX_BITS) or not set(bits.values()) <= {"0", "1"}:
+        raise SwitchError(f"NX-OS LACP state ({text}) not understood")
+    return sum(LACP_BITS[_NX_BITS[k]] for k, v in bits.items() if v == "1")
+
+
+@parser('NX-OS show lacp interface ethernet X')
+def parse_lacp_interface(text):
+    """``show lacp interface ethernet X`` -> (actor oper state, partner oper
+    state, partner MAC): the "Actor/Partner Oper State=(Ac-1:To-0:...)" lines,
+    the MAC the neighbor section gives (real output quoted on movingpackets.net)."""
+    actor = re.search(r"Actor Oper State=\(([^)]*)\)", text or "")
+    partner = re.search(r"Partner Oper State=\(([^)]*)\)", text or "")
+    if not actor or not partner:
+        raise SwitchError(f"NX-OS show lacp interface: no actor/partner oper state in "
+                          f"{(text or '')[:80]!r}")
+    neighbor = (text or "").split("Neighbor:", 1)
+    mac = re.search(r"MAC Address=\s*(\S+)", neighbor[1]) if len(neighbor) == 2 else None
+    return (_nx_state(actor.group(1)), _nx_state(partner.group(1)),
+            lacp_system_mac(mac.group(1)) if mac else None)
 
 
 class NxosSwitch(NosSwitch):
@@ -85,5 +115,21 @@ class NxosSwitch(NosSwitch):
 
     def parse_fdb(self, text):
         return parse_mac_table(text, "cisco_nxos")
+
+    def lag_state(self, name):
+        """The port-channel summary, and for an LACP LAG each member's actor
+        state, partner state and partner MAC (``show lacp interface ethernet X``,
+        one read per member), as the switch LAG state check needs them."""
+        lag = super().lag_state(name)
+        if lag.mode != "lacp":
+            return lag
+        members = {}
+        for p, m in lag.members.items():
+            port = check_cli_word(p, "NX-OS port")
+            actor, partner, mac = parse_lacp_interface(
+                self.cli.send(f"show lacp interface {port.replace('Ethernet', 'ethernet ')}"))
+            members[p] = replace(m, actor_state=actor, partner_state=partner,
+                                 partner_system=mac)
+        return replace(lag, members=members)
 
 
