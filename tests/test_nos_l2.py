@@ -372,9 +372,6 @@ def test_offload_evidence_is_what_the_nos_shows_never_a_guess(platform, version,
     NOS's hardware LAG table, so no verdict, naming what is missing."""
     drv, cli, p = driver(platform)
     cli.shows["show version"] = sample(version)
-    cli.shows["show lacp interface detailed | json"] = sample(
-        "anta--eos_show_lacp_interface_detailed_bundled.json")
-    cli.shows["show lacp neighbor | json"] = sample("nanog77-nrfu--eos_show_lacp_neighbor.json")
     number, port = p["lag"]
     ev = drv.offload_evidence(f"lglag{number}")
     assert (ev.verdict, ev.signals["model (show version)"]) == (verdict, model), ev

@@ -241,7 +241,7 @@ class NosSwitch(SwitchDriver):
         naming it missing), never an offload pass laghil did not see."""
         text = self.cli.send(self.version_command)
         model = parse_version(text, self.model_pattern) or "unknown"
-        lag = self.lag_state(name)
+        _, lag = self._lag(name)            # the summary: which members are bundled
         signals = {"model (show version)": model,
                    "members bundled": ", ".join(lag.selected) or "none"}
         if self.virtual_model and re.search(self.virtual_model, model, re.I):
