@@ -188,6 +188,34 @@ class SwitchDriver:
                     UndoRecord("switch", self.node.name, ("lag_remove", [name, ports]),
                                f"delete LAG {name}"), f"{self.node.name}: delete LAG {name}")
 
+    def _l2_vlan(self):
+        """The lab file's ``l2_vlan`` of this switch: laghil's untagged L2 domain
+        on a platform whose bridge is shared or that has none (a NOS, Cumulus's
+        br_default, SONiC)."""
+        vid = getattr(self.node.spec, "l2_vlan", None)
+        if vid is None:
+            raise SwitchError(f"switch {self.node.name}: an untagged L2 domain on a "
+                              f"{self.platform} switch needs the lab file's `l2_vlan` for it "
+                              "(a VLAN no one else uses on the switch)")
+        return int(vid)
+
+    def _domain_vids(self, vlans):
+        """(VLAN ids, tagged) of laghil's L2 domain: the test's ``vlans`` tagged,
+        else the lab's ``l2_vlan`` untagged."""
+        if vlans:
+            return sorted({int(v) for v in vlans}), True
+        return [self._l2_vlan()], False
+
+    def _undo(self, method, args, what):
+        """The undo that calls this driver's ``method(*args)`` now, and that a
+        later process replays from its journal record (``method`` one of
+        laghil.journal's SWITCH_UNDOS, each idempotent)."""
+        from ...journal import Undo, UndoRecord
+        args = list(args)
+        return Undo(lambda: getattr(self, method)(*args),
+                    UndoRecord("switch", self.node.name, (method, args), what),
+                    f"{self.node.name}: {what}")
+
     def lag_remove(self, name, ports):
         """Remove LAG ``name`` laghil made over ``ports`` (idempotent)."""
         self._cannot("removing LAGs")

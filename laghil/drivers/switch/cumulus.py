@@ -90,24 +90,13 @@ class CumulusSwitch(LinuxSwitch):
         self.node.run(" && ".join([f"nv unset {nvue_words(p)}" for p in paths] + [APPLY]))
 
     def _nvue_undo(self, method, paths, what):
-        from ...journal import Undo, UndoRecord
-        paths = list(paths)
-        return Undo(lambda: getattr(self, method)(paths),
-                    UndoRecord("switch", self.node.name, (method, [paths]), what),
-                    f"{self.node.name}: {what}")
+        return self._undo(method, [list(paths)], what)
 
     # ---- the L2 domain: laghil's VLAN(s) in Cumulus's bridge (NVUE's br_default)
     def _bridge_vlans(self):
         from .linux import parse_bridge_vlans
         return parse_bridge_vlans(self.node.run("bridge -j vlan show").stdout)
 
-    def _l2_vlan(self):
-        vid = getattr(self.node.spec, "l2_vlan", None)
-        if vid is None:
-            raise SwitchError(f"switch {self.node.name}: an untagged L2 domain on Cumulus "
-                              "needs the lab file's `l2_vlan` (a VLAN no one else uses in "
-                              f"{BRIDGE})")
-        return int(vid)
 
     def _l2_paths(self, member, vids, tagged):
         where = f"interface/{member}/bridge/domain/{BRIDGE}"
@@ -127,8 +116,7 @@ class CumulusSwitch(LinuxSwitch):
         a member is in a bridge; the undo (registered first, also returned)
         takes the members and the VLANs out again."""
         check_cli_word(name, "bridge name")
-        tagged = bool(vlans)
-        vids = sorted({int(v) for v in vlans}) if tagged else [self._l2_vlan()]
+        vids, tagged = self._domain_vids(vlans)
         members = [self._member(m) for m in members]
         have = self._bridge_vlans()
         used = {v for port_vlans in have.values() for v, _ in port_vlans}
@@ -175,11 +163,11 @@ class CumulusSwitch(LinuxSwitch):
         if self._master_of(member):
             raise SwitchError(f"switch {self.node.name}: refusing to add {member} to {bridge}: "
                               f"it is in {self._master_of(member)}")
-        vids = sorted({int(v) for v in vlans}) if vlans else [self._l2_vlan()]
+        vids, tagged = self._domain_vids(vlans)
         undo = self._nvue_undo("nvue_unset", [f"interface/{member}/bridge/domain/{BRIDGE}"],
                                f"{member} out of {bridge}")
         defer(undo)
-        self.nvue_set(self._l2_paths(member, vids, bool(vlans)))
+        self.nvue_set(self._l2_paths(member, vids, tagged))
         return undo
 
     # ---- bond members and the bond itself

@@ -331,12 +331,6 @@ class NosSwitch(SwitchDriver):
 
     # ---- the undo records (laghil.journal SWITCH_UNDOS): idempotent, so a
     #      later process may replay them whatever was done already
-    def _undo(self, method, args, what):
-        from ...journal import Undo, UndoRecord
-        return Undo(lambda: getattr(self, method)(*args),
-                    UndoRecord("switch", self.node.name, (method, list(args)), what),
-                    f"{self.node.name}: {what}")
-
     def vlans(self):
         """{vid: {iface_key}} of every VLAN on the switch."""
         return self.parse_vlans(self.cli.send(self.vlan_command))
@@ -352,13 +346,6 @@ class NosSwitch(SwitchDriver):
             return None
         return self.lag_iface(number), f"po{number}"
 
-    def _l2_vlan(self):
-        vid = getattr(self.node.spec, "l2_vlan", None)
-        if vid is None:
-            raise SwitchError(f"switch {self.node.name}: an untagged L2 domain on a "
-                              f"{self.platform} switch needs the lab file's `l2_vlan` for it "
-                              "(a VLAN no one else uses on the switch)")
-        return int(vid)
 
     def _in_vlans(self, key, have):
         return sorted(v for v, ifaces in have.items() if v != 1 and key in ifaces)
@@ -370,8 +357,7 @@ class NosSwitch(SwitchDriver):
         member is in a VLAN other than 1 (not laghil's); the undo (members back
         to default, the VLANs deleted) registered first and returned."""
         check_cli_word(name, "bridge name")
-        tagged = bool(vlans)
-        vids = sorted({int(v) for v in vlans}) if tagged else [self._l2_vlan()]
+        vids, tagged = self._domain_vids(vlans)
         lags = self.lags()
         got = {m: self._member(m, lags) for m in members}
         ifaces = [g for g in got.values() if g is not None]
@@ -456,10 +442,10 @@ class NosSwitch(SwitchDriver):
         if inv:
             raise SwitchError(f"switch {self.node.name}: refusing to add {member} to {bridge}: "
                               f"it is in VLAN {', '.join(map(str, inv))}")
-        vids = sorted({int(v) for v in vlans}) if vlans else [self._l2_vlan()]
+        vids, tagged = self._domain_vids(vlans)
         undo = self._undo("nos_l2_leave", [member], f"{member} out of {bridge}")
         defer(undo)
-        self._config_or_undo(self.l2_member_lines(i, vids, bool(vlans)),
+        self._config_or_undo(self.l2_member_lines(i, vids, tagged),
                              f"{member} into {bridge}", undo)
         return undo
 

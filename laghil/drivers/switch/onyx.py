@@ -23,19 +23,25 @@ def cli_port(port):
     return f"ethernet {m.group(1)}"
 
 
+def json_print(text, what):
+    """Onyx's ``| json-print`` output as one object: newer releases give a list of
+    one-key objects instead of one object, and both are read."""
+    try:
+        d = json.loads(text)
+    except ValueError as e:
+        raise SwitchError(f"Onyx {what}: not JSON ({e}): {text[:80]!r}") from None
+    items = {}
+    for part in (d if isinstance(d, list) else [d]):
+        items.update(part)
+    return items
+
+
 @parser('Onyx show interfaces port-channel summary | json-print')
 def parse_portchannel_summary(text):
     """``show interfaces port-channel summary | json-print`` -> {number:
     SwitchLag}: heads "<n> Po<id>(<U|D>)"; members "Eth1/7(P)", selected on P
-    (up in port-channel), up unless D. Newer Onyx releases give a list of
-    one-key objects instead of one object: both are read."""
-    try:
-        d = json.loads(text)
-    except ValueError as e:
-        raise SwitchError(f"Onyx port-channel summary: not JSON ({e}): {text[:80]!r}") from None
-    items = {}
-    for part in (d if isinstance(d, list) else [d]):
-        items.update(part)
+    (up in port-channel), up unless D."""
+    items = json_print(text, "port-channel summary")
     out = {}
     for head, rows in items.items():
         m = _HEAD.match(head)
@@ -59,13 +65,7 @@ def parse_portchannel_summary(text):
 def parse_show_vlan(text):
     """``show vlan | json-print`` -> {vid: {iface_key}}: per VLAN id its "Ports",
     comma separated over wrapped lines (Ansible's onyx_vlan fixture)."""
-    try:
-        d = json.loads(text)
-    except ValueError as e:
-        raise SwitchError(f"Onyx show vlan: not JSON ({e}): {text[:80]!r}") from None
-    items = {}
-    for part in (d if isinstance(d, list) else [d]):
-        items.update(part)
+    items = json_print(text, "show vlan")
     rows = []
     for vid, row in items.items():
         if not str(vid).isdigit():
@@ -80,12 +80,8 @@ def parse_interfaces_status(text):
     """``show interfaces ethernet status | json-print`` -> {iface_key: up}:
     per port a one-element list whose "Operational state" is Up or Down
     (Ansible's onyx_interface fixture); entries without one (a VLAN's) left out."""
-    try:
-        d = json.loads(text)
-    except ValueError as e:
-        raise SwitchError(f"Onyx interfaces status: not JSON ({e}): {text[:80]!r}") from None
     out = {}
-    for port, rows in d.items():
+    for port, rows in json_print(text, "interfaces status").items():
         row = rows[0] if isinstance(rows, list) and rows else (rows or {})
         if "Operational state" in row:
             out[iface_key(port)] = str(row["Operational state"]).strip().lower() == "up"

@@ -435,12 +435,6 @@ class OvsSwitch(LinuxSwitch):
         defer(self._undo("ovs_iface_del", [name, port], f"{port} out of {name}"))
         self.ovs_iface_add(name, port)
 
-    def _undo(self, method, args, what):
-        from ...journal import Undo, UndoRecord
-        return Undo(lambda: getattr(self, method)(*args),
-                    UndoRecord("switch", self.node.name, (method, list(args)), what),
-                    f"{self.node.name}: {what}")
-
     # ---- L2
     def bridge_create(self, name, members, *, defer, vlans=()):
         """An OVS bridge (standalone: NORMAL forwarding, MAC learning) over

@@ -203,12 +203,6 @@ class SonicSwitch(SwitchDriver):
         return lag_from_teamd(pc, r.stdout)
 
     # ---- undo records (laghil.journal SWITCH_UNDOS), each idempotent
-    def _undo(self, method, args, what):
-        from ...journal import Undo, UndoRecord
-        return Undo(lambda: getattr(self, method)(*args),
-                    UndoRecord("switch", self.node.name, (method, list(args)), what),
-                    f"{self.node.name}: {what}")
-
     def _number(self, name):
         from .nos import lag_number
         return lag_number(name, 1, 9999)
@@ -223,12 +217,6 @@ class SonicSwitch(SwitchDriver):
     def vlans(self):
         return parse_vlan_brief(self.node.run("show vlan brief").stdout)
 
-    def _l2_vlan(self):
-        vid = getattr(self.node.spec, "l2_vlan", None)
-        if vid is None:
-            raise SwitchError(f"switch {self.node.name}: an untagged L2 domain on SONiC needs "
-                              "the lab file's `l2_vlan` (a VLAN no one else uses on the switch)")
-        return int(vid)
 
     @staticmethod
     def l2_join_commands(vids, iface, tagged):
@@ -246,8 +234,7 @@ class SonicSwitch(SwitchDriver):
         change when a VLAN exists or a member is in one."""
         from .base import check_cli_word
         check_cli_word(name, "bridge name")
-        tagged = bool(vlans)
-        vids = sorted({int(v) for v in vlans}) if tagged else [self._l2_vlan()]
+        vids, tagged = self._domain_vids(vlans)
         ifaces = [self._member(m) for m in members]
         have = self.vlans()
         why = [f"VLAN {v} exists and laghil did not make it" for v in vids if v in have]
@@ -302,11 +289,11 @@ class SonicSwitch(SwitchDriver):
         if taken:
             raise SwitchError(f"switch {self.node.name}: refusing to add {member} to {bridge}: "
                               f"it is in VLAN {taken[0]}")
-        vids = sorted({int(v) for v in vlans}) if vlans else [self._l2_vlan()]
+        vids, tagged = self._domain_vids(vlans)
         undo = self._undo("sonic_l2_remove_member", [iface, [str(v) for v in vids]],
                           f"{member} out of {bridge}")
         defer(undo)
-        for c in self.l2_join_commands(vids, iface, bool(vlans)):
+        for c in self.l2_join_commands(vids, iface, tagged):
             self.node.run(c)
         return undo
 
