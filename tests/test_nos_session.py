@@ -48,10 +48,14 @@ class OnyxCli:
     def __init__(self, session, device_type):
         assert device_type == "mellanox_mlnxos"
 
+    status = (SAMPLES / "ansible--onyx_interfaces_status.json").read_text()
+
     def send(self, command):
         if OnyxCli.down is not None:
             raise OnyxCli.down
         OnyxCli.sent.append(command)
+        if command == "show interfaces ethernet status | json-print":
+            return OnyxCli.status
         return OnyxCli.summary
 
     def config(self, lines):
@@ -138,7 +142,10 @@ def test_a_shell_command_for_a_nos_switch_is_refused_before_anything_is_sent(rac
     with pytest.raises(NoShell, match="sw3: a onyx switch has no shell; laghil reads and "
                                       "changes it through its platform driver only"):
         sw.run("hostname")
-    # carrier is asked of its driver, which says what it does not read yet
-    with pytest.raises(SwitchError, match="reading port state: not driven by laghil's onyx"):
-        sw.carrier("Eth1/1")
+    # carrier is asked of its driver, which reads it with a show command of the CLI
+    OnyxCli.sent.clear()
+    assert sw.carrier("Eth1/1") is False        # the sample's Eth1/1: Operational state Down
+    assert OnyxCli.sent == ["show interfaces ethernet status | json-print"]
+    with pytest.raises(SwitchError, match="Eth1/2 is not in `show interfaces ethernet status"):
+        sw.carrier("Eth1/2")
     assert sessions["sw3"].cmds == []
