@@ -85,7 +85,8 @@ PLATFORMS = {
                "show port-channel summary | json":
                    "cisco-docs--nxos_show_port-channel_summary.json",
                "show vlan": "ntc-templates--cisco_nxos_show_vlan.raw"},
-        version="6.1(2)I3(1)", free=7, taken=("Ethernet1/47", 47)),
+        version="6.1(2)I3(1)", free=7, taken=("Ethernet1/47", 47),
+        more=["Ethernet1/48"]),         # port-channel 47's other member: the lab's too
     "onyx": dict(   # its error line: '% Unrecognized command "..."' (Onyx CLI)
         driver=OnyxSwitch, plugin=None, ports=["Eth1/3", "Eth1/4", "mgmt0"],
         enable=fake_onyx.ENABLE_PROMPT, config=fake_onyx.CONFIG_PROMPT,
@@ -175,7 +176,7 @@ class FakeSwitch:
 def _driver(fake, known_hosts=None):
     p = fake.p
     session = SshSession(fake.target(known_hosts or fake.known_hosts()))
-    ports = p["ports"] + [p["taken"][0]]
+    ports = p["ports"] + [p["taken"][0]] + p.get("more", [])
     node = SimpleNamespace(name="sw3", session=session,
                            spec=SimpleNamespace(ports={q: {} for q in ports}, l2_vlan=3901))
     cli = NetmikoChannel(session, p["driver"].device_type)

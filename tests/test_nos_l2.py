@@ -202,11 +202,18 @@ def test_lag_member_out_and_back(platform):
         drv.lag_member_remove("lglag3", port, defer=lambda u: None)
 
 
-def test_a_lag_with_a_port_outside_the_lab_is_not_laghils_to_delete():
+def test_a_lag_with_a_port_outside_the_lab_is_not_laghils_to_change():
+    """Its number may be a production port-channel's: no member out or in, no
+    delete, refused before any line."""
     drv, cli, p = driver("nxos")
     drv.node.spec.ports.pop("Ethernet1/48")
-    with pytest.raises(SwitchError, match="Ethernet1/48 in it are not ports of the lab file"):
+    with pytest.raises(SwitchError, match="refusing to delete LAG lglag47: Ethernet1/48 in it "
+                                          "are not ports of the lab file"):
         drv.lag_delete("lglag47", defer=lambda u: None)
+    with pytest.raises(SwitchError, match="refusing to take a member out of LAG lglag47"):
+        drv.lag_member_remove("lglag47", "Ethernet1/47", defer=lambda u: None)
+    with pytest.raises(SwitchError, match="refusing to add a member to LAG lglag47"):
+        drv.lag_member_add("lglag47", "Ethernet1/1", defer=lambda u: None)
     assert cli.lines() == []
 
 

@@ -105,6 +105,12 @@ def test_portchannel_members_out_and_in():
         drv.lag_member_add("lglag2", "Ethernet112", defer=lambda u: None)
     with pytest.raises(SwitchError, match="no PortChannel0009"):
         drv.lag_member_remove("lglag9", "Ethernet116", defer=lambda u: None)
+    node.spec.ports.pop("Ethernet112")          # PortChannel0001's member: not the lab's
+    n = len(node.changes())
+    with pytest.raises(SwitchError, match=r"refusing to change PortChannel0001 \(lglag1\): "
+                                          "Ethernet112 in it are not ports of the lab file"):
+        drv.lag_member_add("lglag1", "Ethernet0", defer=lambda u: None)
+    assert len(node.changes()) == n
 
 
 def test_a_portchannel_deleted_is_rebuilt_by_its_undo():

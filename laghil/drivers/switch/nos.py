@@ -502,11 +502,24 @@ class NosSwitch(SwitchDriver):
             raise SwitchError(f"switch {self.node.name}: no port-channel {number} ({name})")
         return number, lag
 
+    def _own_lag(self, name, what):
+        """(number, SwitchLag) of LAG ``name`` if laghil may change it: every
+        member a port of the lab file. A port-channel with another port in it
+        is not one laghil made (its number may be a production port-channel's):
+        refused, naming the ports, before any change."""
+        number, lag = self._lag(name)
+        alien = [p for p in lag.members if p not in self.node.spec.ports]
+        if alien:
+            raise SwitchError(f"switch {self.node.name}: refusing to {what} LAG {name}: "
+                              f"{', '.join(alien)} in it are not ports of the lab file "
+                              "(laghil did not make it)")
+        return number, lag
+
     def lag_member_remove(self, name, port, *, defer):
         """``port`` out of LAG ``name``; the undo (registered first, also
         returned) puts it back with the LAG's mode."""
         port = self._port(port)
-        number, lag = self._lag(name)
+        number, lag = self._own_lag(name, "take a member out of")
         if port not in lag.members:
             raise SwitchError(f"switch {self.node.name}: {port} is not in port-channel {number} "
                               f"(members: {', '.join(lag.members) or 'none'})")
@@ -527,7 +540,7 @@ class NosSwitch(SwitchDriver):
     def lag_member_add(self, name, port, *, defer):
         """``port`` into LAG ``name``; refused when it is in a LAG already."""
         port = self._port(port)
-        number, lag = self._lag(name)
+        number, lag = self._own_lag(name, "add a member to")
         taken = [n for n, other in self.lags().items() if port in other.members]
         if taken:
             raise SwitchError(f"switch {self.node.name}: refusing to add {port} to {name}: it is "
@@ -547,12 +560,7 @@ class NosSwitch(SwitchDriver):
         """Delete LAG ``name`` with its place in laghil's L2 domain; the undo
         (registered first, idempotent, also returned) rebuilds it over the same
         ports, in the same mode, into the same VLANs."""
-        number, lag = self._lag(name)
-        alien = [p for p in lag.members if p not in self.node.spec.ports]
-        if alien:
-            raise SwitchError(f"switch {self.node.name}: refusing to delete LAG {name}: "
-                              f"{', '.join(alien)} in it are not ports of the lab file "
-                              "(laghil did not make it)")
+        number, lag = self._own_lag(name, "delete")
         ports = [self._port(p) for p in lag.members]
         try:
             vids, tagged = self._domain_of(name)

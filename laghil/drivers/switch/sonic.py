@@ -305,6 +305,11 @@ class SonicSwitch(SwitchDriver):
         lag = self.lags().get(number)
         if lag is None:
             raise SwitchError(f"switch {self.node.name}: no {pc_name(number)} ({name})")
+        alien = [p for p in lag.members if p not in self.node.spec.ports]
+        if alien:
+            raise SwitchError(f"switch {self.node.name}: refusing to change {pc_name(number)} "
+                              f"({name}): {', '.join(alien)} in it are not ports of the lab "
+                              "file (laghil did not make it)")
         return pc_name(number), lag
 
     def lag_member_remove(self, name, port, *, defer):
