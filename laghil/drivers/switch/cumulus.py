@@ -97,7 +97,6 @@ class CumulusSwitch(LinuxSwitch):
         from .linux import parse_bridge_vlans
         return parse_bridge_vlans(self.node.run("bridge -j vlan show").stdout)
 
-
     def _l2_paths(self, member, vids, tagged):
         where = f"interface/{member}/bridge/domain/{BRIDGE}"
         return ([f"{where}/vlan/{int(v)}" for v in vids] if tagged

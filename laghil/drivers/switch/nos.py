@@ -323,14 +323,10 @@ class NosSwitch(SwitchDriver):
                        lambda: self.lag_remove(name, ports))
 
     def lag_state(self, name):
-        number = lag_number(name)
-        lag = self.lags().get(number)
-        if lag is None:
-            raise SwitchError(f"switch {self.node.name}: no port-channel {number} ({name})")
-        return lag
+        return self._lag(name)[1]
 
-    # ---- the undo records (laghil.journal SWITCH_UNDOS): idempotent, so a
-    #      later process may replay them whatever was done already
+    # ---- the L2 domain and members: each undo a journal record (laghil.journal
+    #      SWITCH_UNDOS), idempotent, so a later process may replay it
     def vlans(self):
         """{vid: {iface_key}} of every VLAN on the switch."""
         return self.parse_vlans(self.cli.send(self.vlan_command))
@@ -345,7 +341,6 @@ class NosSwitch(SwitchDriver):
         if lags is not None and number not in lags:
             return None
         return self.lag_iface(number), f"po{number}"
-
 
     def _in_vlans(self, key, have):
         return sorted(v for v, ifaces in have.items() if v != 1 and key in ifaces)
@@ -400,11 +395,10 @@ class NosSwitch(SwitchDriver):
         if lines:
             self._config(lines, f"remove VLAN {', '.join(vids)}")
 
-    def _domain_of(self, member, lags=None):
+    def _domain_of(self, member):
         """(vids, tagged) of laghil's L2 domain that ``member`` is in, read from
         the switch; SwitchError when it is in none."""
-        got = self._member(member, lags)
-        vids = self._in_vlans(got[1], self.vlans()) if got else []
+        vids = self._in_vlans(self._member(member)[1], self.vlans())
         if not vids:
             raise SwitchError(f"switch {self.node.name}: {member} is in no VLAN of laghil's")
         return vids, vids != [getattr(self.node.spec, "l2_vlan", None)]
@@ -552,8 +546,8 @@ class NosSwitch(SwitchDriver):
         return undo
 
     def nos_channel_leave(self, name, port):
-        lags = self.lags()
-        if lag_number(name) in lags and port in lags[lag_number(name)].members:
+        lag = self.lags().get(lag_number(name))
+        if lag is not None and port in lag.members:
             self._config(self.channel_leave_lines(self._port(port)), f"{port} out of {name}")
 
     def lag_delete(self, name, *, defer):

@@ -12,7 +12,8 @@ import re
 from ...names import q
 from ...parsing import parser
 from ..team import parse_team_state
-from .base import LagMember, MadeLag, SwitchDriver, SwitchError, SwitchLag
+from .base import LagMember, MadeLag, SwitchDriver, SwitchError, SwitchLag, check_cli_word
+from .nos import lag_number, parse_version
 
 _ROW = re.compile(r"^\s*(\d+)\s+(PortChannel\d+)\s+(\S+)\s*(.*)$")
 _PROTO = re.compile(r"^(\w+|N/A)(?:\((\w)\))?(?:\((\w+)\))?$")
@@ -150,7 +151,6 @@ class SonicSwitch(SwitchDriver):
 
     def describe(self):
         text = self.node.run("show version").stdout
-        from .nos import parse_version
         return {"platform": self.platform,
                 "version": parse_version(text, r"^SONiC Software Version:\s*(\S+)"),
                 "lag_limit": "unknown: not read by laghil's driver"}
@@ -164,18 +164,16 @@ class SonicSwitch(SwitchDriver):
         self.node.run(f"sudo config interface shutdown {q(port)}")
 
     def lag_remove(self, name, ports):
-        from .nos import lag_number
         self.node.run("; ".join(self.lag_delete_commands(
-            lag_number(name, 1, 9999), [self._port(p) for p in ports])), check=False)
+            self._number(name), [self._port(p) for p in ports])), check=False)
 
     def port_no_shutdown(self, port):
         self.node.run(f"sudo config interface startup {q(self._port(port))}")
 
     def lag_create(self, name, ports, mode, *, defer, lacp_rate="fast", min_links=None, **_):
-        from .nos import lag_number
         if mode not in ("static", "lacp"):
             raise SwitchError(f"switch {self.node.name}: LAG mode {mode!r} (static or lacp)")
-        number = lag_number(name, 1, 9999)
+        number = self._number(name)
         ports = [self._port(p) for p in ports]
         have = self.lags()
         why = [f"{pc_name(number)} already exists and laghil did not make it"] \
@@ -194,8 +192,7 @@ class SonicSwitch(SwitchDriver):
                        lambda: self.lag_remove(name, ports))
 
     def lag_state(self, name):
-        from .nos import lag_number
-        pc = pc_name(lag_number(name, 1, 9999))
+        pc = pc_name(self._number(name))
         r = self.node.run(f"teamdctl {pc} state dump", check=False)
         if r.rc != 0:
             raise SwitchError(f"switch {self.node.name}: no {pc} ({name}): "
@@ -204,7 +201,6 @@ class SonicSwitch(SwitchDriver):
 
     # ---- undo records (laghil.journal SWITCH_UNDOS), each idempotent
     def _number(self, name):
-        from .nos import lag_number
         return lag_number(name, 1, 9999)
 
     def _member(self, member):
@@ -216,7 +212,6 @@ class SonicSwitch(SwitchDriver):
 
     def vlans(self):
         return parse_vlan_brief(self.node.run("show vlan brief").stdout)
-
 
     @staticmethod
     def l2_join_commands(vids, iface, tagged):
@@ -232,7 +227,6 @@ class SonicSwitch(SwitchDriver):
         """laghil's L2 domain: its ``l2_vlan`` with every member untagged in it,
         or the test's ``vlans`` tagged on every member. Refused before any
         change when a VLAN exists or a member is in one."""
-        from .base import check_cli_word
         check_cli_word(name, "bridge name")
         vids, tagged = self._domain_vids(vlans)
         ifaces = [self._member(m) for m in members]
