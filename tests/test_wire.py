@@ -71,3 +71,18 @@ def test_every_cabled_nic_of_a_rack_has_its_wire_end():
     assert len(ends) == 2 * len(lab.cables) + 2 * 3, ends       # srv1, srv2, sw3 behind jump3
     assert ("srv1", "ens1f0np0") in ends.values() and ("jump3", "lgm0") in ends.values()
     assert len(set(ends.values())) == len(ends), "one port per end"
+
+
+def test_a_wire_read_that_fails_is_said_never_raised_from_the_report_hook():
+    from fixtures import keys
+    from fixtures.lab import _say_wire_drops
+
+    def broken():
+        raise LaghilError("/proc/net/udp: no header with local_address and drops: []")
+    item = SimpleNamespace(stash={keys.WIRE_DROPS: (SimpleNamespace(wire_drops=broken), {})})
+    report = SimpleNamespace(longrepr="AssertionError", sections=[], user_properties=[])
+    _say_wire_drops(item, report)
+    assert report.longrepr == "AssertionError"
+    assert report.sections == [("virtual rack", "wire drops not read: /proc/net/udp: no header "
+                                                "with local_address and drops: []")]
+
